@@ -1,0 +1,19 @@
+//! Docket: an event-sourced case-records backend whose log is hash-chained and signed.
+//!
+//! The crate is layered so that data flows one way:
+//!
+//! - [`log`] is the pure domain of the signed log: the envelope, its canonical encoding and hash,
+//!   signing keys and key rotation, and the streaming verifier. It does no I/O.
+//! - [`store`] persists the log in SQLite or PostgreSQL behind one interface, and owns the
+//!   sequencer that assigns positions and chain links at commit (group commit).
+//! - [`keyring`] keeps the private signing keys in the data directory.
+//! - [`config`] merges flags, `DOCKET_*` variables and the TOML file.
+//! - [`server`] serves HTTP; [`cli`] is the `docket` binary's commands, [`bench`] its benchmark.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod keyring;
+pub mod log;
+pub mod server;
+pub mod store;

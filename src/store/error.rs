@@ -1,0 +1,97 @@
+//! Errors of the store and of appends. Their messages carry no payload content and no secrets;
+//! the API edge maps them to stable codes.
+
+use thiserror::Error;
+
+use crate::log::envelope::ValidationError;
+use crate::log::{ExpectedVersion, StreamId};
+
+/// A failure of the database or of the data directory.
+#[derive(Debug, Clone, Error)]
+pub enum StoreError {
+    /// The database could not be reached (connection refused, pool timeout, I/O).
+    #[error("database unavailable: {detail}")]
+    Unavailable { detail: String },
+    /// The database refused a statement.
+    #[error("database error: {detail}")]
+    Database { detail: String },
+    /// The connection failed while committing: the batch may or may not be durable.
+    #[error("commit outcome unknown: {detail}")]
+    CommitOutcomeUnknown { detail: String },
+    /// A stored row cannot be decoded into an event.
+    #[error("stored row at position {position} is corrupt: {reason}")]
+    CorruptRow { position: i64, reason: &'static str },
+    /// The log names a signing key this process does not hold.
+    #[error("signing key {key_id} is not in the keyring")]
+    SigningKeyUnavailable { key_id: String },
+    /// Migrations could not be applied.
+    #[error("migration failed: {detail}")]
+    Migration { detail: String },
+    /// The data directory could not be read or written.
+    #[error("data directory: {detail}")]
+    DataDir { detail: String },
+}
+
+impl StoreError {
+    /// Whether retrying the same operation cannot duplicate or lose anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+}
+
+impl StoreError {
+    /// A failed COMMIT whose connection broke may have reached the disk: it is reported as
+    /// such and never retried. Other failures mean the transaction was rolled back.
+    pub fn from_commit(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => {
+                StoreError::CommitOutcomeUnknown { detail: error.to_string() }
+            }
+            other => StoreError::from(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_) => StoreError::Unavailable { detail: error.to_string() },
+            sqlx::Error::Database(ref db) if is_busy(db.message()) => {
+                StoreError::Unavailable { detail: error.to_string() }
+            }
+            other => StoreError::Database { detail: other.to_string() },
+        }
+    }
+}
+
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("database is busy")
+}
+
+/// Why an append was refused. Nothing of a refused append is stored.
+#[derive(Debug, Clone, Error)]
+pub enum AppendError {
+    #[error("invalid append: {0}")]
+    Invalid(#[from] ValidationError),
+    /// The stream is not at the expected version; `actual` is its current version (0 = absent).
+    #[error("stream {stream} is at version {actual}, not {expected}")]
+    VersionConflict { stream: StreamId, expected: ExpectedVersion, actual: u64 },
+    /// The idempotency key was used before for a different request.
+    #[error("idempotency key was already used for a different request")]
+    IdempotencyKeyReused,
+    /// The log already has a genesis event (another process initialised it first).
+    #[error("the log is already initialised")]
+    AlreadyInitialised,
+    /// A key rotation or other system event was asked for before genesis.
+    #[error("the log is not initialised")]
+    NotInitialised,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The sequencer has stopped (the process is shutting down).
+    #[error("the log is shutting down")]
+    ShuttingDown,
+}

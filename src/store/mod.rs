@@ -1,0 +1,91 @@
+//! Persistence of the log: one interface ([`LogStore`]), two backends, one sequencer.
+//!
+//! Writers never touch the database directly. [`EventLog::append`] validates a request in the
+//! caller's task, then hands it to the [`sequencer`], which coalesces whatever is waiting into one
+//! transaction (group commit): it locks the log head, plans the batch with [`plan`] (versions,
+//! idempotency, positions, chain links, signatures) and writes it. Positions and links are thus
+//! assigned under the database's own lock, so several processes on one PostgreSQL database
+//! extend one chain and readers never see gaps.
+
+pub mod append;
+pub mod error;
+pub mod event_log;
+pub mod pages;
+pub mod plan;
+pub mod postgres;
+mod rows;
+pub mod sequencer;
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::keyring::Keyring;
+use crate::log::Event;
+use crate::log::envelope::EventHash;
+
+pub use append::{AppendOutcome, AppendRequest, PreparedAppend};
+pub use error::{AppendError, StoreError};
+pub use event_log::EventLog;
+use plan::BatchOutcome;
+
+/// Which database holds the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// The recorded end of the log: last position (0 when empty), its hash and the key in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogHead {
+    pub position: u64,
+    pub hash: Option<EventHash>,
+    pub key_id: Option<String>,
+}
+
+/// What every backend provides. Reads are paged so that no caller loads the whole log.
+#[async_trait]
+pub trait LogStore: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// The recorded head of the log.
+    async fn head(&self) -> Result<LogHead, StoreError>;
+
+    /// Up to `limit` events from `from_position` on, in position order.
+    async fn read_page(&self, from_position: u64, limit: u32) -> Result<Vec<Event>, StoreError>;
+
+    /// Up to `limit` events of one stream from `from_version` on, in version order.
+    async fn read_stream_page(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    /// Writes one batch atomically under the log lock; called only by the sequencer.
+    async fn commit_batch(
+        &self,
+        batch: &[PreparedAppend],
+        keys: &Keyring,
+    ) -> Result<BatchOutcome, StoreError>;
+}
+
+/// Converts a stored (signed) integer into a position or version, refusing negatives.
+pub(crate) fn to_u64(value: i64) -> Option<u64> {
+    u64::try_from(value).ok()
+}
+
+/// Converts a position or version into the stored integer (positions never exceed 2^53).
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

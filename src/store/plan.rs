@@ -1,0 +1,261 @@
+//! Planning one group commit: pure logic shared by both backends.
+//!
+//! Given the log head and the current state of the streams and idempotency keys the batch
+//! touches (read under the log lock), [`plan_batch`] decides each request's fate, assigns
+//! positions, stream versions and both chain links, and signs the new events. The backend then
+//! writes exactly what the plan says, or nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::append::{AppendOutcome, PreparedAppend, SystemAppend};
+use super::error::AppendError;
+use super::LogHead;
+use crate::log::canonical::{canonical_json, compute_hash};
+use crate::log::envelope::{Event, EventHash};
+use crate::log::system_events::{FORMAT, Genesis, KeyRotated};
+use crate::log::LogSigner;
+
+/// Batches of at least this many events are signed on all cores.
+const PARALLEL_SIGNING_THRESHOLD: usize = 16;
+
+/// A stream's version and last hash, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamTip {
+    pub version: u64,
+    pub hash: EventHash,
+}
+
+/// What an idempotency key was first used for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    pub digest: [u8; 32],
+    pub stream: String,
+    pub first_position: u64,
+    pub last_position: u64,
+    pub first_version: u64,
+    pub last_version: u64,
+}
+
+/// Everything the backend must write for one batch, and each request's answer.
+#[derive(Debug, Default)]
+pub struct BatchPlan {
+    pub events: Vec<Event>,
+    pub stream_tips: HashMap<String, StreamTip>,
+    pub idempotency: Vec<IdempotencyRecord>,
+    pub head: Option<LogHead>,
+    pub outcomes: Vec<Result<AppendOutcome, AppendError>>,
+}
+
+/// What the sequencer hands back after a commit.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    pub outcomes: Vec<Result<AppendOutcome, AppendError>>,
+    /// Id of the key in force after the batch (changed by a rotation).
+    pub key_id: Option<String>,
+}
+
+/// The log state a plan starts from, read inside the batch's transaction.
+pub struct PlanInput<'a> {
+    pub head: LogHead,
+    pub tips: HashMap<String, StreamTip>,
+    pub idempotency: HashMap<String, IdempotencyRecord>,
+    /// The key named by the head; `None` only before genesis.
+    pub signer: Option<Arc<LogSigner>>,
+    pub recorded_at: &'a str,
+}
+
+/// Plans a batch. Refused requests get their error and leave no trace in the plan.
+pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
+    let PlanInput { head, mut tips, mut idempotency, mut signer, recorded_at } = input;
+    let mut plan = BatchPlan::default();
+    let mut position = head.position;
+    let mut last_hash = head.hash;
+    let mut signers: Vec<Arc<LogSigner>> = Vec::new();
+
+    for request in batch {
+        // An idempotency key seen before answers with the first result, or refuses.
+        if let Some(key) = &request.idempotency_key {
+            if let Some(record) = idempotency.get(key) {
+                let outcome = if record.digest == request.digest {
+                    Ok(AppendOutcome {
+                        stream: record.stream.clone(),
+                        first_position: record.first_position,
+                        last_position: record.last_position,
+                        first_version: record.first_version,
+                        last_version: record.last_version,
+                        replayed: true,
+                    })
+                } else {
+                    Err(AppendError::IdempotencyKeyReused)
+                };
+                plan.outcomes.push(outcome);
+                continue;
+            }
+        }
+
+        // Optimistic concurrency against the stream as it stands, earlier requests included.
+        let stream = request.stream.as_str();
+        let tip = tips.get(stream).copied();
+        let actual = tip.map_or(0, |tip| tip.version);
+        if !request.expected_version.admits(actual) {
+            plan.outcomes.push(Err(AppendError::VersionConflict {
+                stream: request.stream.clone(),
+                expected: request.expected_version,
+                actual,
+            }));
+            continue;
+        }
+
+        // System events: genesis only on an empty log; rotation only after it.
+        let (system_event, event_signer, next_signer) =
+            match system_payload(request, position, signer.as_ref()) {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                plan.outcomes.push(Err(error));
+                continue;
+            }
+        };
+
+        // Build the events, each hashed over its predecessor in the log and in the stream.
+        let first_position = position + 1;
+        let mut stream_hash = tip.map(|tip| tip.hash);
+        let mut version = actual;
+        for event in &request.events {
+            let (payload, payload_text) = match &system_event {
+                Some((value, text)) => (value, text.as_str()),
+                None => (&event.payload, event.payload_text.as_str()),
+            };
+            position += 1;
+            version += 1;
+            let mut built = Event {
+                position,
+                id: Uuid::now_v7().to_string(),
+                stream: stream.to_owned(),
+                stream_version: version,
+                event_type: event.event_type.clone(),
+                schema_version: event.schema_version,
+                payload: payload_text.to_owned(),
+                actor: request.actor.as_str().to_owned(),
+                request_id: request.request_id.clone(),
+                occurred_at: event.occurred_at.clone().unwrap_or_else(|| recorded_at.to_owned()),
+                recorded_at: recorded_at.to_owned(),
+                correlation_id: request.correlation_id.clone(),
+                causation_id: event.causation_id.clone(),
+                idempotency_key: request.idempotency_key.clone(),
+                prev_hash: last_hash,
+                stream_prev_hash: stream_hash,
+                key_id: event_signer.id().to_string(),
+                hash: [0; 32],
+                signature: [0; 64],
+            };
+            // The hashed fields are all set and well-formed, so encoding cannot fail here.
+            built.hash = compute_hash(&built, payload).unwrap_or_default();
+            last_hash = Some(built.hash);
+            stream_hash = Some(built.hash);
+            plan.events.push(built);
+            signers.push(event_signer.clone());
+        }
+
+        let outcome = AppendOutcome {
+            stream: stream.to_owned(),
+            first_position,
+            last_position: position,
+            first_version: actual + 1,
+            last_version: version,
+            replayed: false,
+        };
+        if let Some(key) = &request.idempotency_key {
+            let record = IdempotencyRecord {
+                key: key.clone(),
+                digest: request.digest,
+                stream: stream.to_owned(),
+                first_position,
+                last_position: position,
+                first_version: outcome.first_version,
+                last_version: version,
+            };
+            idempotency.insert(key.clone(), record.clone());
+            plan.idempotency.push(record);
+        }
+        if let Some(hash) = stream_hash {
+            let tip = StreamTip { version, hash };
+            tips.insert(stream.to_owned(), tip);
+            plan.stream_tips.insert(stream.to_owned(), tip);
+        }
+        if let Some(next) = next_signer {
+            signer = Some(next);
+        }
+        plan.outcomes.push(Ok(outcome));
+    }
+
+    // Sign: the chain is fixed already, so signatures can be made in any order.
+    if plan.events.len() >= PARALLEL_SIGNING_THRESHOLD {
+        plan.events.par_iter_mut().zip(signers.par_iter()).for_each(|(event, signer)| {
+            event.signature = signer.sign_event(&event.hash);
+        });
+    } else {
+        for (event, signer) in plan.events.iter_mut().zip(&signers) {
+            event.signature = signer.sign_event(&event.hash);
+        }
+    }
+
+    if !plan.events.is_empty() {
+        plan.head = Some(LogHead {
+            position,
+            hash: last_hash,
+            key_id: signer.map(|signer| signer.id().to_string()),
+        });
+    }
+    plan
+}
+
+/// A system event's payload, completed at commit, with its canonical text.
+type SystemPayload = Option<(Value, String)>;
+
+/// The payload a system request gets at commit, the key that signs the request, and for a
+/// rotation the key in force after it.
+fn system_payload(
+    request: &PreparedAppend,
+    position: u64,
+    signer: Option<&Arc<LogSigner>>,
+) -> Result<(SystemPayload, Arc<LogSigner>, Option<Arc<LogSigner>>), AppendError> {
+    let encode = |value: Value| -> SystemPayload {
+        let text = canonical_json(&value).unwrap_or_default();
+        Some((value, text))
+    };
+    match (&request.system, signer) {
+        (Some(SystemAppend::Genesis { log_id, signer: first }), _) => {
+            if position != 0 {
+                return Err(AppendError::AlreadyInitialised);
+            }
+            let genesis = Genesis {
+                format: FORMAT.to_owned(),
+                log_id: log_id.clone(),
+                key_id: first.id().to_string(),
+                public_key: first.public_key_hex(),
+            };
+            let value = serde_json::to_value(genesis).unwrap_or_default();
+            Ok((encode(value), first.clone(), None))
+        }
+        (Some(SystemAppend::KeyRotation { next }), Some(current)) => {
+            let rotation = KeyRotated {
+                previous_key_id: current.id().to_string(),
+                next_key_id: next.id().to_string(),
+                next_public_key: next.public_key_hex(),
+                acceptance_signature: hex::encode(next.accept_handover(current.id())),
+            };
+            let value = serde_json::to_value(rotation).unwrap_or_default();
+            Ok((encode(value), current.clone(), Some(next.clone())))
+        }
+        (Some(SystemAppend::KeyRotation { .. }), None) | (None, None) => {
+            Err(AppendError::NotInitialised)
+        }
+        (None, Some(current)) => Ok((None, current.clone(), None)),
+    }
+}
