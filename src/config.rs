@@ -1,1 +1,178 @@
-//! placeholder
+//! Configuration: command-line flags, then `DOCKET_*` environment variables, then a TOML file,
+//! then defaults, in that order of precedence.
+//!
+//! The file is `--config FILE` (or `DOCKET_CONFIG`); without one, `docket.toml` in the data
+//! directory is read when it exists. Unknown keys in the file are an error, so a typo never
+//! silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::log::limits::DEFAULT_MAX_PAYLOAD_BYTES;
+use crate::store::event_log::LogOptions;
+
+pub const DEFAULT_DATA_DIR: &str = "./docket-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_MAX_BATCH_EVENTS: usize = 4096;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("config file {path} is invalid: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("{0} is not a valid listen address (expected host:port)")]
+    Listen(String),
+    #[error("database URL must start with postgres:// or postgresql://")]
+    DatabaseUrl,
+}
+
+/// The TOML file's keys; every one optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub max_payload_bytes: Option<usize>,
+    pub max_batch_events: Option<usize>,
+    pub log: Option<String>,
+}
+
+/// What flags and environment variables gave (clap merges those two).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub max_payload_bytes: Option<usize>,
+    pub max_batch_events: Option<usize>,
+    pub log: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub listen: SocketAddr,
+    pub max_payload_bytes: usize,
+    pub max_batch_events: usize,
+    pub log: String,
+}
+
+impl std::fmt::Debug for Settings {
+    /// The database URL may hold a password, so it is never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database_url.as_ref().map(|_| "postgres"))
+            .field("listen", &self.listen)
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("max_batch_events", &self.max_batch_events)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Resolves flags and environment over the file over defaults.
+    pub fn resolve(overrides: Overrides) -> Result<Self, ConfigError> {
+        let file = match &overrides.config {
+            Some(path) => read_file(path)?,
+            None => {
+                let data_dir = overrides.data_dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+                let default_path = data_dir.join("docket.toml");
+                if default_path.exists() { read_file(&default_path)? } else { FileConfig::default() }
+            }
+        };
+        let listen_text = overrides.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen = listen_text.parse().map_err(|_| ConfigError::Listen(listen_text.clone()))?;
+        let database_url = overrides.database_url.or(file.database_url).filter(|url| !url.is_empty());
+        if let Some(url) = &database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::DatabaseUrl);
+            }
+        }
+        Ok(Settings {
+            data_dir: overrides.data_dir.or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            database_url,
+            listen,
+            max_payload_bytes: overrides
+                .max_payload_bytes
+                .or(file.max_payload_bytes)
+                .unwrap_or(DEFAULT_MAX_PAYLOAD_BYTES),
+            max_batch_events: overrides
+                .max_batch_events
+                .or(file.max_batch_events)
+                .unwrap_or(DEFAULT_MAX_BATCH_EVENTS),
+            log: overrides.log.or(file.log).unwrap_or_else(|| "info".into()),
+        })
+    }
+
+    pub fn log_options(&self) -> LogOptions {
+        LogOptions {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            max_payload_bytes: self.max_payload_bytes,
+            max_batch_events: self.max_batch_events,
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Unreadable { path: shown.clone(), reason: e.kind().to_string() })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: shown, reason: e.message().to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docket.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nmax_payload_bytes = 1000\n").unwrap();
+        let settings = Settings::resolve(Overrides {
+            config: Some(path),
+            max_payload_bytes: Some(2000),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(settings.listen.port(), 9000);
+        assert_eq!(settings.max_payload_bytes, 2000);
+        assert_eq!(settings.max_batch_events, DEFAULT_MAX_BATCH_EVENTS);
+    }
+
+    #[test]
+    fn the_data_dir_file_is_read_when_no_config_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("docket.toml"), "max_batch_events = 7\n").unwrap();
+        let settings = Settings::resolve(Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(settings.max_batch_events, 7);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_urls_are_errors_that_hide_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docket.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let overrides = Overrides { config: Some(path), ..Overrides::default() };
+        assert!(matches!(Settings::resolve(overrides), Err(ConfigError::Invalid { .. })));
+
+        let secret = "mysql://admin:hunter2@db/docket".to_owned();
+        let error = Settings::resolve(Overrides { database_url: Some(secret), ..Overrides::default() });
+        assert!(matches!(error, Err(ConfigError::DatabaseUrl)));
+        assert!(!error.err().map(|e| e.to_string()).unwrap_or_default().contains("hunter2"));
+    }
+}

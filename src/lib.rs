@@ -8,7 +8,7 @@
 //!   sequencer that assigns positions and chain links at commit (group commit).
 //! - [`keyring`] keeps the private signing keys in the data directory.
 //! - [`config`] merges flags, `DOCKET_*` variables and the TOML file.
-//! - [`server`] serves HTTP; [`cli`] is the `docket` binary's commands, [`bench`] its benchmark.
+//! - [`verification`] runs the verifier over a store; [`server`] serves HTTP; [`cli`] is the `docket` binary's commands, [`bench`] its benchmark.
 
 pub mod bench;
 pub mod cli;
@@ -17,3 +17,4 @@ pub mod keyring;
 pub mod log;
 pub mod server;
 pub mod store;
+pub mod verification;

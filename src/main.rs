@@ -1,1 +1,5 @@
-fn main() {}
+//! The `docket` binary.
+
+fn main() -> std::process::ExitCode {
+    docket::cli::run()
+}

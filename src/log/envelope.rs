@@ -169,7 +169,7 @@ impl std::fmt::Display for ExpectedVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ExpectedVersion::Any => f.write_str("any"),
-            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::NoStream => f.write_str("no stream (version 0)"),
             ExpectedVersion::Exactly(version) => write!(f, "{version}"),
         }
     }

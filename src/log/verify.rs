@@ -208,11 +208,13 @@ impl Verifier {
         use FailureReason::*;
 
         if event.position != self.next_position {
-            return Err(VerifyFailure::at(
-                event,
-                PositionGap,
-                format!("expected position {}, found {}", self.next_position, event.position),
-            ));
+            // Reported at the position that is missing (or repeated), naming the event found.
+            return Err(VerifyFailure {
+                position: self.next_position,
+                event_id: Some(event.id.clone()),
+                reason: PositionGap,
+                detail: format!("expected position {}, found {}", self.next_position, event.position),
+            });
         }
         check_well_formed(event)?;
         match computed {

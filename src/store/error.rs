@@ -78,7 +78,7 @@ pub enum AppendError {
     #[error("invalid append: {0}")]
     Invalid(#[from] ValidationError),
     /// The stream is not at the expected version; `actual` is its current version (0 = absent).
-    #[error("stream {stream} is at version {actual}, not {expected}")]
+    #[error("stream {stream} is at version {actual}; the append expected {expected}")]
     VersionConflict { stream: StreamId, expected: ExpectedVersion, actual: u64 },
     /// The idempotency key was used before for a different request.
     #[error("idempotency key was already used for a different request")]
@@ -94,4 +94,33 @@ pub enum AppendError {
     /// The sequencer has stopped (the process is shutting down).
     #[error("the log is shutting down")]
     ShuttingDown,
+}
+
+impl AppendError {
+    /// A stable machine-readable code, for the API edge and `docket append`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppendError::Invalid(_) => "INVALID_APPEND",
+            AppendError::VersionConflict { .. } => "VERSION_CONFLICT",
+            AppendError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            AppendError::AlreadyInitialised => "ALREADY_INITIALISED",
+            AppendError::NotInitialised => "NOT_INITIALISED",
+            AppendError::Store(StoreError::CommitOutcomeUnknown { .. }) => "COMMIT_OUTCOME_UNKNOWN",
+            AppendError::Store(StoreError::Unavailable { .. }) => "UNAVAILABLE",
+            AppendError::Store(_) => "INTERNAL",
+            AppendError::ShuttingDown => "SHUTTING_DOWN",
+        }
+    }
+
+    /// A message safe to show a client: internal causes are withheld.
+    pub fn public_message(&self) -> String {
+        match self {
+            AppendError::Store(StoreError::CommitOutcomeUnknown { .. }) => {
+                "the commit may or may not have happened; retry with the same idempotency key".into()
+            }
+            AppendError::Store(StoreError::Unavailable { .. }) => "the database is unavailable".into(),
+            AppendError::Store(_) => "internal error".into(),
+            other => other.to_string(),
+        }
+    }
 }

@@ -61,10 +61,7 @@ impl EventLog {
     pub async fn open(options: &LogOptions) -> Result<Self, StoreError> {
         create_private_dir(&options.data_dir)?;
         let keys = Arc::new(Keyring::open(&options.data_dir)?);
-        let store: Arc<dyn LogStore> = match &options.database_url {
-            Some(url) => Arc::new(PostgresStore::open(url).await?),
-            None => Arc::new(SqliteStore::open(&options.data_dir.join("docket.db")).await?),
-        };
+        let store = open_store(options).await?;
         let inbox = sequencer::start(store.clone(), keys.clone(), options.max_batch_events);
         let log = EventLog { store, keys, inbox, max_payload_bytes: options.max_payload_bytes };
         log.ensure_genesis().await?;
@@ -150,6 +147,28 @@ impl EventLog {
             Err(other) => Err(StoreError::Database { detail: other.to_string() }),
         }
     }
+}
+
+/// Connects to the configured backend and applies its migrations.
+pub async fn open_store(options: &LogOptions) -> Result<Arc<dyn LogStore>, StoreError> {
+    Ok(match &options.database_url {
+        Some(url) => Arc::new(PostgresStore::open(url).await?),
+        None => Arc::new(SqliteStore::open(&sqlite_path(options)).await?),
+    })
+}
+
+/// Opens a log that must already exist (for verification): never creates one.
+pub async fn open_existing_store(options: &LogOptions) -> Result<Arc<dyn LogStore>, StoreError> {
+    if options.database_url.is_none() && !sqlite_path(options).exists() {
+        return Err(StoreError::DataDir {
+            detail: format!("no log in {}", options.data_dir.display()),
+        });
+    }
+    open_store(options).await
+}
+
+fn sqlite_path(options: &LogOptions) -> PathBuf {
+    options.data_dir.join("docket.db")
 }
 
 /// Creates the data directory readable by its owner only.

@@ -25,7 +25,7 @@ use crate::log::envelope::EventHash;
 
 pub use append::{AppendOutcome, AppendRequest, PreparedAppend};
 pub use error::{AppendError, StoreError};
-pub use event_log::EventLog;
+pub use event_log::{EventLog, LogOptions, open_existing_store, open_store};
 use plan::BatchOutcome;
 
 /// Which database holds the log.

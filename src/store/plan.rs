@@ -68,11 +68,18 @@ pub struct PlanInput<'a> {
     /// The key named by the head; `None` only before genesis.
     pub signer: Option<Arc<LogSigner>>,
     pub recorded_at: &'a str,
+    /// Makes each new event's id; [`new_event_id`] outside of test vectors.
+    pub new_event_id: fn() -> String,
+}
+
+/// A fresh UUIDv7: time-ordered, so ids sort roughly by position.
+pub fn new_event_id() -> String {
+    Uuid::now_v7().to_string()
 }
 
 /// Plans a batch. Refused requests get their error and leave no trace in the plan.
 pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
-    let PlanInput { head, mut tips, mut idempotency, mut signer, recorded_at } = input;
+    let PlanInput { head, mut tips, mut idempotency, mut signer, recorded_at, new_event_id } = input;
     let mut plan = BatchPlan::default();
     let mut position = head.position;
     let mut last_hash = head.hash;
@@ -135,7 +142,7 @@ pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
             version += 1;
             let mut built = Event {
                 position,
-                id: Uuid::now_v7().to_string(),
+                id: new_event_id(),
                 stream: stream.to_owned(),
                 stream_version: version,
                 event_type: event.event_type.clone(),
@@ -241,7 +248,7 @@ fn system_payload(
                 public_key: first.public_key_hex(),
             };
             let value = serde_json::to_value(genesis).unwrap_or_default();
-            Ok((encode(value), first.clone(), None))
+            Ok((encode(value), first.clone(), Some(first.clone())))
         }
         (Some(SystemAppend::KeyRotation { next }), Some(current)) => {
             let rotation = KeyRotated {

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqlitePool};
 
-use super::plan::{BatchOutcome, PlanInput, plan_batch};
+use super::plan::{BatchOutcome, PlanInput, new_event_id, plan_batch};
 use super::rows::{EVENT_COLUMNS, decode_event, decode_head, decode_idempotency, decode_tip};
 use super::{Backend, LogHead, LogStore, PreparedAppend, StoreError, to_i64};
 use crate::keyring::Keyring;
@@ -154,7 +154,8 @@ impl LogStore for SqliteStore {
         // Plan: versions, idempotency, positions, links, signatures.
         let signer = head.key_id.as_deref().map(|id| keys.get(id)).transpose()?;
         let recorded_at = now_timestamp();
-        let plan = plan_batch(PlanInput { head, tips, idempotency, signer, recorded_at: &recorded_at }, batch);
+        let input = PlanInput { head, tips, idempotency, signer, recorded_at: &recorded_at, new_event_id };
+        let plan = plan_batch(input, batch);
         let Some(new_head) = plan.head else {
             tx.rollback().await?;
             return Ok(BatchOutcome { outcomes: plan.outcomes, key_id: None });

@@ -1,0 +1,150 @@
+//! The `docket` command line: one binary, one subcommand per operation.
+
+mod append;
+mod keys;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Overrides, Settings};
+use crate::store::EventLog;
+
+/// Docket: event-sourced case records with a signed, hash-chained log.
+///
+/// Every setting can come from a flag, a DOCKET_* environment variable or a TOML file, in that
+/// order of precedence. The file is --config FILE, or docket.toml in the data directory.
+/// File keys: data_dir, database_url, listen, max_payload_bytes, max_batch_events, log.
+#[derive(Debug, Parser)]
+#[command(name = "docket", version)]
+pub struct Cli {
+    /// TOML configuration file [default: <data-dir>/docket.toml when it exists].
+    #[arg(long, global = true, env = "DOCKET_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory holding keys and, without a database URL, the SQLite log [default: ./docket-data].
+    #[arg(long, global = true, env = "DOCKET_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://...); without it the log is SQLite in the data directory.
+    #[arg(long, global = true, env = "DOCKET_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Largest canonical payload of one event, in bytes [default: 262144].
+    #[arg(long, global = true, env = "DOCKET_MAX_PAYLOAD_BYTES")]
+    max_payload_bytes: Option<usize>,
+    /// Most events the sequencer commits in one transaction [default: 4096].
+    #[arg(long, global = true, env = "DOCKET_MAX_BATCH_EVENTS")]
+    max_batch_events: Option<usize>,
+    /// Log filter, e.g. `info` or `docket=debug` [default: info].
+    #[arg(long, global = true, env = "DOCKET_LOG")]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the data directory, database, first signing key and genesis event.
+    Init,
+    /// Serve HTTP (/healthz).
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "DOCKET_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Check every hash, chain link, signature and key rotation of the whole log.
+    Verify(verify::VerifyArgs),
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Append requests read as JSON lines from standard input; one result line per request.
+    Append(append::AppendArgs),
+    /// Measure appends and verification against raw baselines (see BENCHMARKS.md).
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Command::Serve { listen } => listen.clone(),
+        _ => None,
+    };
+    let overrides = Overrides {
+        config: cli.config,
+        data_dir: cli.data_dir,
+        database_url: cli.database_url,
+        listen,
+        max_payload_bytes: cli.max_payload_bytes,
+        max_batch_events: cli.max_batch_events,
+        log: cli.log,
+    };
+    let settings = match Settings::resolve(overrides) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("docket: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&settings.log);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("docket: cannot start the runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(dispatch(cli.command, settings))
+}
+
+async fn dispatch(command: Command, settings: Settings) -> ExitCode {
+    match command {
+        Command::Init => match EventLog::open(&settings.log_options()).await {
+            Ok(log) => match log.head().await {
+                Ok(head) => {
+                    println!(
+                        "log ready at {} (position {}, key {})",
+                        settings.data_dir.display(),
+                        head.position,
+                        head.key_id.unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(error),
+            },
+            Err(error) => fail(error),
+        },
+        Command::Serve { .. } => {
+            let log = match EventLog::open(&settings.log_options()).await {
+                Ok(log) => Arc::new(log),
+                Err(error) => return fail(error),
+            };
+            match crate::server::serve(&settings, log).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => fail(error),
+            }
+        }
+        Command::Verify(args) => verify::run(&settings, args).await,
+        Command::Keys { command } => keys::run(&settings, command).await,
+        Command::Append(args) => append::run(&settings, args).await,
+        Command::Bench(args) => crate::bench::run(&settings, args).await,
+    }
+}
+
+/// Reports a failure on standard error and returns the generic failure code.
+pub(crate) fn fail(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("docket: {error}");
+    ExitCode::from(2)
+}
+
+fn init_tracing(filter: &str) {
+    // sqlx reports every statement and migration notice at info; keep those out of the story.
+    let filter = format!("sqlx=warn,{filter}");
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,77 @@
+//! Verifying a stored log end to end: pages are read ahead by one task while the verifier
+//! checks the previous page on the blocking pool, so reading and checking overlap.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::log::verify::{FailureReason, RecordedHead, VerifyFailure, VerifySummary, Verifier};
+use crate::store::pages::{PAGE_SIZE, log_pages};
+use crate::store::{LogStore, StoreError};
+
+/// How to verify.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Verify every signature strictly, one by one, instead of in batches.
+    pub strict: bool,
+    /// The key id the genesis event must carry.
+    pub genesis_key: Option<String>,
+}
+
+/// Verifies the whole log. The outer error is a failure to read; the inner one is the log's.
+pub async fn verify_log(
+    store: Arc<dyn LogStore>,
+    options: VerifyOptions,
+    progress: impl Fn(u64) + Send,
+) -> Result<Result<VerifySummary, VerifyFailure>, StoreError> {
+    let recorded = store.head().await?;
+
+    // Read ahead in its own task so the database and the verifier work at the same time.
+    let (pages, mut inbox) = mpsc::channel(3);
+    let reader = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut stream = std::pin::pin!(log_pages(store, 1, PAGE_SIZE));
+            while let Some(page) = stream.next().await {
+                if pages.send(page).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+
+    let mut verifier = Verifier::new(options.strict, options.genesis_key);
+    while let Some(page) = inbox.recv().await {
+        let page = match page {
+            Ok(page) => page,
+            Err(StoreError::CorruptRow { position, reason }) => {
+                reader.abort();
+                return Ok(Err(VerifyFailure {
+                    position: u64::try_from(position).unwrap_or(0),
+                    event_id: None,
+                    reason: FailureReason::MalformedEvent,
+                    detail: reason.to_owned(),
+                }));
+            }
+            Err(error) => {
+                reader.abort();
+                return Err(error);
+            }
+        };
+        let checked = tokio::task::spawn_blocking(move || {
+            let result = verifier.check_page(&page);
+            (verifier, result)
+        })
+        .await
+        .map_err(|_| StoreError::Database { detail: "verifier task failed".into() })?;
+        verifier = checked.0;
+        if let Err(failure) = checked.1 {
+            reader.abort();
+            return Ok(Err(failure));
+        }
+        progress(verifier.verified());
+    }
+    let head = RecordedHead { position: recorded.position, hash: recorded.hash };
+    Ok(verifier.finish(Some(head)))
+}
