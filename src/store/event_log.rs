@@ -11,7 +11,7 @@ use super::append::{AppendOutcome, AppendRequest, PreparedAppend, SystemAppend};
 use super::error::{AppendError, StoreError};
 use super::pages::{PAGE_SIZE, log_pages, stream_events};
 use super::postgres::PostgresStore;
-use super::sequencer::{self, Submission};
+use super::sequencer::{self, SequencerCounters, SequencerStats, Submission};
 use super::sqlite::SqliteStore;
 use super::{LogHead, LogStore};
 use crate::keyring::Keyring;
@@ -53,6 +53,7 @@ pub struct EventLog {
     store: Arc<dyn LogStore>,
     keys: Arc<Keyring>,
     inbox: mpsc::Sender<Submission>,
+    counters: Arc<SequencerCounters>,
     max_payload_bytes: usize,
 }
 
@@ -62,8 +63,9 @@ impl EventLog {
         create_private_dir(&options.data_dir)?;
         let keys = Arc::new(Keyring::open(&options.data_dir)?);
         let store = open_store(options).await?;
-        let inbox = sequencer::start(store.clone(), keys.clone(), options.max_batch_events);
-        let log = EventLog { store, keys, inbox, max_payload_bytes: options.max_payload_bytes };
+        let (inbox, counters) = sequencer::start(store.clone(), keys.clone(), options.max_batch_events);
+        let max_payload_bytes = options.max_payload_bytes;
+        let log = EventLog { store, keys, inbox, counters, max_payload_bytes };
         log.ensure_genesis().await?;
         Ok(log)
     }
@@ -109,6 +111,11 @@ impl EventLog {
     /// One stream's events from a version on.
     pub fn stream_from(&self, stream: &str, from_version: u64) -> impl Stream<Item = Result<Event, StoreError>> {
         stream_events(self.store.clone(), stream.to_owned(), from_version)
+    }
+
+    /// How many batches and requests the sequencer has committed since the log was opened.
+    pub fn stats(&self) -> SequencerStats {
+        self.counters.snapshot()
     }
 
     pub fn store(&self) -> &Arc<dyn LogStore> {

@@ -6,6 +6,7 @@
 //! covers many appends under load while a lone writer still commits at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -26,11 +27,39 @@ pub struct Submission {
     pub reply: oneshot::Sender<Result<AppendOutcome, AppendError>>,
 }
 
-/// Starts the sequencer on the current runtime and returns its inbox.
-pub fn start(store: Arc<dyn LogStore>, keys: Arc<Keyring>, max_batch_events: usize) -> mpsc::Sender<Submission> {
+/// Counters of the sequencer's work since start.
+#[derive(Debug, Default)]
+pub struct SequencerCounters {
+    batches: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// A snapshot of [`SequencerCounters`]: `requests / batches` is the mean group-commit size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SequencerStats {
+    pub batches: u64,
+    pub requests: u64,
+}
+
+impl SequencerCounters {
+    pub fn snapshot(&self) -> SequencerStats {
+        SequencerStats {
+            batches: self.batches.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Starts the sequencer on the current runtime and returns its inbox and counters.
+pub fn start(
+    store: Arc<dyn LogStore>,
+    keys: Arc<Keyring>,
+    max_batch_events: usize,
+) -> (mpsc::Sender<Submission>, Arc<SequencerCounters>) {
     let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-    tokio::spawn(run(store, keys, receiver, max_batch_events.max(1)));
-    sender
+    let counters = Arc::new(SequencerCounters::default());
+    tokio::spawn(run(store, keys, receiver, max_batch_events.max(1), counters.clone()));
+    (sender, counters)
 }
 
 async fn run(
@@ -38,6 +67,7 @@ async fn run(
     keys: Arc<Keyring>,
     mut inbox: mpsc::Receiver<Submission>,
     max_batch_events: usize,
+    counters: Arc<SequencerCounters>,
 ) {
     while let Some(first) = inbox.recv().await {
         // Gather what is already waiting: that is the group commit.
@@ -53,6 +83,8 @@ async fn run(
             }
         }
 
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        counters.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
         let (appends, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|s| (s.append, s.reply)).unzip();
         match commit_with_retry(store.as_ref(), &appends, &keys).await {

@@ -1,0 +1,14 @@
+//! Docket's integration tests: one binary, every storage test run on SQLite and PostgreSQL.
+//!
+//! PostgreSQL tests need a server: `DOCKET_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) must reach a role allowed to create databases.
+//! Each test gets a fresh database of its own.
+
+mod support;
+
+mod appends;
+mod cli;
+mod crash;
+mod multiprocess;
+mod tampering;
+mod vectors;

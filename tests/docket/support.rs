@@ -1,0 +1,224 @@
+//! Test fixtures: a fresh log per test on either backend, and raw SQL access for tampering.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use docket::log::{Actor, EventDraft, ExpectedVersion, StreamId};
+use docket::store::{AppendRequest, EventLog, LogOptions};
+use docket::verification::{VerifyOptions, verify_log};
+use docket::log::verify::{VerifyFailure, VerifySummary};
+use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, Connection};
+use tempfile::TempDir;
+
+/// Runs an `async fn(Backend)` test once per backend, as `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn admin_url() -> String {
+    std::env::var("DOCKET_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn database_url(name: &str) -> String {
+    let admin = admin_url();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+/// A data directory, and for PostgreSQL a database, that exist only for one test.
+pub struct TestLog {
+    pub backend: Backend,
+    pub dir: TempDir,
+    pub database_url: Option<String>,
+}
+
+static DATABASES: AtomicU32 = AtomicU32::new(0);
+
+impl TestLog {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(create_database().await),
+        };
+        TestLog { backend, dir, database_url }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn options(&self) -> LogOptions {
+        let mut options = LogOptions::new(self.dir.path());
+        options.database_url = self.database_url.clone();
+        options
+    }
+
+    pub async fn open(&self) -> EventLog {
+        EventLog::open(&self.options()).await.expect("log opens")
+    }
+
+    /// Verifies the whole log as `docket verify` does.
+    pub async fn verify(&self) -> Result<VerifySummary, VerifyFailure> {
+        self.verify_with(VerifyOptions::default()).await
+    }
+
+    pub async fn verify_with(&self, options: VerifyOptions) -> Result<VerifySummary, VerifyFailure> {
+        let store = docket::store::open_existing_store(&self.options()).await.expect("store opens");
+        verify_log(store, options, |_| {}).await.expect("log is readable")
+    }
+
+    /// Runs SQL directly against the database, as someone with file or SQL access would.
+    pub async fn execute(&self, statements: &[&str]) {
+        match self.backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", self.dir.path().join("docket.db").display());
+                let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
+                for statement in statements {
+                    sqlx::raw_sql(AssertSqlSafe(statement.to_string())).execute(&mut connection).await.expect("tampering statement");
+                }
+            }
+            Backend::Postgres => {
+                let url = self.database_url.as_deref().expect("postgres url");
+                let mut connection = sqlx::PgConnection::connect(url).await.expect("postgres");
+                for statement in statements {
+                    sqlx::raw_sql(AssertSqlSafe(statement.to_string())).execute(&mut connection).await.expect("tampering statement");
+                }
+            }
+        }
+    }
+
+    /// Like [`execute`], but returns the database's error instead of failing the test.
+    pub async fn try_execute(&self, statement: &str) -> Result<(), String> {
+        let result = match self.backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", self.dir.path().join("docket.db").display());
+                let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
+                sqlx::raw_sql(AssertSqlSafe(statement.to_owned())).execute(&mut connection).await.map(|_| ())
+            }
+            Backend::Postgres => {
+                let url = self.database_url.as_deref().expect("postgres url");
+                let mut connection = sqlx::PgConnection::connect(url).await.expect("postgres");
+                sqlx::raw_sql(AssertSqlSafe(statement.to_owned())).execute(&mut connection).await.map(|_| ())
+            }
+        };
+        result.map_err(|error| error.to_string())
+    }
+
+    /// Removes the append-only triggers, the first thing an attacker with SQL access does.
+    pub async fn drop_triggers(&self) {
+        match self.backend {
+            Backend::Sqlite => {
+                self.execute(&[
+                    "DROP TRIGGER events_refuse_update",
+                    "DROP TRIGGER events_refuse_delete",
+                ])
+                .await
+            }
+            Backend::Postgres => {
+                self.execute(&[
+                    "DROP TRIGGER events_refuse_update_delete ON events",
+                    "DROP TRIGGER events_refuse_truncate ON events",
+                ])
+                .await
+            }
+        }
+    }
+
+    /// A byte-string literal in this backend's SQL.
+    pub fn bytes_literal(&self, bytes: &[u8]) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("x'{}'", hex::encode(bytes)),
+            Backend::Postgres => format!("'\\x{}'::bytea", hex::encode(bytes)),
+        }
+    }
+
+    pub fn docket_command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(docket_binary());
+        command.arg("--data-dir").arg(self.dir.path()).env_remove("DOCKET_DATABASE_URL");
+        if let Some(url) = &self.database_url {
+            command.arg("--database-url").arg(url);
+        }
+        command
+    }
+}
+
+pub fn docket_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_docket"))
+}
+
+/// Creates an empty database named after this process, first dropping those of dead processes.
+async fn create_database() -> String {
+    let mut admin = sqlx::PgConnection::connect(&admin_url())
+        .await
+        .expect("PostgreSQL must be reachable for the postgres tests (DOCKET_TEST_POSTGRES_URL)");
+    let pid = std::process::id();
+    if DATABASES.load(Ordering::SeqCst) == 0 {
+        let names: Vec<(String,)> =
+            sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'docket_t_%'")
+                .fetch_all(&mut admin)
+                .await
+                .expect("list databases");
+        for (name,) in names {
+            let owner = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+            let alive = owner.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+            if !alive {
+                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let _ = sqlx::raw_sql(AssertSqlSafe(drop)).execute(&mut admin).await;
+            }
+        }
+    }
+    let number = DATABASES.fetch_add(1, Ordering::SeqCst);
+    let name = format!("docket_t_{pid}_{number}");
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    database_url(&name)
+}
+
+/// An append of one event with no version check.
+pub fn one_event(stream: &str, event_type: &str, payload: Value) -> AppendRequest {
+    AppendRequest::new(
+        StreamId::parse(stream).expect("stream id"),
+        Actor::parse("user:ada").expect("actor"),
+        vec![EventDraft::new(event_type, payload)],
+    )
+}
+
+/// Fills a log with `count` events spread over a few matters, with a key rotation in the middle.
+pub async fn sample_log(log: &EventLog, count: usize) {
+    for index in 0..count {
+        if index == count / 2 {
+            log.rotate_key().await.expect("rotate");
+        }
+        let stream = format!("matter:{}", index % 3);
+        let payload = json!({ "title": format!("Smith v. Jones {index}"), "index": index });
+        log.append(one_event(&stream, "matter.noted", payload)).await.expect("append");
+    }
+}
+
+pub fn exactly(version: u64) -> ExpectedVersion {
+    ExpectedVersion::Exactly(version)
+}
