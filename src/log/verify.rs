@@ -13,7 +13,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::canonical::compute_stored_hash;
+use super::canonical::compute_hash;
 use super::envelope::{Event, EventHash};
 use super::keys::{KeyId, event_signature_message, key_acceptance_message, parse_public_key};
 use super::keys::verify_event_signature;
@@ -136,7 +136,7 @@ impl Verifier {
     /// Checks the next page of events (in position order).
     pub fn check_page(&mut self, events: &[Event]) -> Result<(), VerifyFailure> {
         // Recompute every hash in parallel: it is the bulk of the work besides signatures.
-        let hashes: Vec<_> = events.par_iter().map(compute_stored_hash).collect();
+        let hashes: Vec<EventHash> = events.par_iter().map(compute_hash).collect();
 
         // Walk in order: structure, chain links and the key in force at each position.
         let mut keys = Vec::with_capacity(events.len());
@@ -203,7 +203,7 @@ impl Verifier {
     fn check_structure(
         &mut self,
         event: &Event,
-        computed: &Result<EventHash, super::canonical::EncodingError>,
+        computed: &EventHash,
     ) -> Result<VerifyingKey, VerifyFailure> {
         use FailureReason::*;
 
@@ -217,10 +217,8 @@ impl Verifier {
             });
         }
         check_well_formed(event)?;
-        match computed {
-            Ok(hash) if *hash == event.hash => {}
-            Ok(_) => return Err(VerifyFailure::at(event, HashMismatch, "recomputed hash differs")),
-            Err(_) => return Err(VerifyFailure::at(event, MalformedEvent, "payload is not JSON")),
+        if *computed != event.hash {
+            return Err(VerifyFailure::at(event, HashMismatch, "recomputed hash differs"));
         }
         if event.prev_hash != self.last_hash {
             return Err(VerifyFailure::at(event, ChainBroken, "prev_hash is not the previous event's hash"));

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::log::canonical::canonical_json;
 use crate::log::envelope::{
@@ -64,7 +63,7 @@ pub struct AppendOutcome {
 pub struct PreparedEvent {
     pub event_type: String,
     pub schema_version: u32,
-    pub payload: Value,
+    /// The payload's canonical (RFC 8785) text: what is stored and hashed.
     pub payload_text: String,
     pub occurred_at: Option<String>,
     pub causation_id: Option<String>,
@@ -142,7 +141,6 @@ impl PreparedAppend {
         let event = PreparedEvent {
             event_type: event_type.to_owned(),
             schema_version: 1,
-            payload: Value::Null,
             payload_text: String::new(),
             occurred_at: None,
             causation_id: None,
@@ -189,7 +187,6 @@ fn prepare_event(draft: EventDraft, max_payload_bytes: usize) -> Result<Prepared
     Ok(PreparedEvent {
         event_type: draft.event_type,
         schema_version: draft.schema_version,
-        payload: draft.payload,
         payload_text,
         occurred_at,
         causation_id: draft.causation_id,
@@ -197,7 +194,7 @@ fn prepare_event(draft: EventDraft, max_payload_bytes: usize) -> Result<Prepared
 }
 
 /// The content an idempotency key stands for: everything but the request id and the times
-/// Docket fills in.
+/// Docket fills in. Each part is length-prefixed, so no two requests share an encoding.
 fn request_digest(
     stream: &StreamId,
     expected: ExpectedVersion,
@@ -205,28 +202,23 @@ fn request_digest(
     correlation_id: Option<&str>,
     events: &[PreparedEvent],
 ) -> [u8; 32] {
-    let events: Vec<Value> = events
-        .iter()
-        .map(|event| {
-            json!({
-                "type": event.event_type,
-                "schema_version": event.schema_version,
-                "payload": event.payload,
-                "occurred_at": event.occurred_at,
-                "causation_id": event.causation_id,
-            })
-        })
-        .collect();
-    let content = json!({
-        "stream": stream.as_str(),
-        "expected_version": expected.to_string(),
-        "actor": actor.as_str(),
-        "correlation_id": correlation_id,
-        "events": events,
-    });
     let mut hasher = blake3::Hasher::new();
     hasher.update(IDEMPOTENCY_DIGEST_DOMAIN);
-    hasher.update(canonical_json(&content).unwrap_or_default().as_bytes());
+    let mut part = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    part(stream.as_str().as_bytes());
+    part(expected.to_string().as_bytes());
+    part(actor.as_str().as_bytes());
+    part(correlation_id.unwrap_or("\0").as_bytes());
+    for event in events {
+        part(event.event_type.as_bytes());
+        part(&event.schema_version.to_le_bytes());
+        part(event.occurred_at.as_deref().unwrap_or("\0").as_bytes());
+        part(event.causation_id.as_deref().unwrap_or("\0").as_bytes());
+        part(event.payload_text.as_bytes());
+    }
     *hasher.finalize().as_bytes()
 }
 
@@ -234,6 +226,7 @@ fn request_digest(
 mod tests {
     use super::*;
     use crate::log::limits::DEFAULT_MAX_PAYLOAD_BYTES;
+    use serde_json::{Value, json};
 
     fn request(payload: Value) -> AppendRequest {
         AppendRequest::new(

@@ -134,9 +134,9 @@ pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
         let mut stream_hash = tip.map(|tip| tip.hash);
         let mut version = actual;
         for event in &request.events {
-            let (payload, payload_text) = match &system_event {
-                Some((value, text)) => (value, text.as_str()),
-                None => (&event.payload, event.payload_text.as_str()),
+            let payload_text = match &system_event {
+                Some(text) => text.as_str(),
+                None => event.payload_text.as_str(),
             };
             position += 1;
             version += 1;
@@ -161,8 +161,7 @@ pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
                 hash: [0; 32],
                 signature: [0; 64],
             };
-            // The hashed fields are all set and well-formed, so encoding cannot fail here.
-            built.hash = compute_hash(&built, payload).unwrap_or_default();
+                    built.hash = compute_hash(&built);
             last_hash = Some(built.hash);
             stream_hash = Some(built.hash);
             plan.events.push(built);
@@ -222,8 +221,8 @@ pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
     plan
 }
 
-/// A system event's payload, completed at commit, with its canonical text.
-type SystemPayload = Option<(Value, String)>;
+/// A system event's payload, completed at commit, as canonical text.
+type SystemPayload = Option<String>;
 
 /// The payload a system request gets at commit, the key that signs the request, and for a
 /// rotation the key in force after it.
@@ -232,10 +231,7 @@ fn system_payload(
     position: u64,
     signer: Option<&Arc<LogSigner>>,
 ) -> Result<(SystemPayload, Arc<LogSigner>, Option<Arc<LogSigner>>), AppendError> {
-    let encode = |value: Value| -> SystemPayload {
-        let text = canonical_json(&value).unwrap_or_default();
-        Some((value, text))
-    };
+    let encode = |value: Value| -> SystemPayload { Some(canonical_json(&value).unwrap_or_default()) };
     match (&request.system, signer) {
         (Some(SystemAppend::Genesis { log_id, signer: first }), _) => {
             if position != 0 {

@@ -65,10 +65,6 @@ impl TestLog {
         TestLog { backend, dir, database_url }
     }
 
-    pub fn data_dir(&self) -> &Path {
-        self.dir.path()
-    }
-
     pub fn options(&self) -> LogOptions {
         let mut options = LogOptions::new(self.dir.path());
         options.database_url = self.database_url.clone();

@@ -13,12 +13,15 @@ then:
 
 It prints one summary line and exits 0 when everything holds, 1 otherwise (2 on unusable input).
 
+Beyond the members the file has today, it also honours two optional ones, at the top level or
+in a tampered case: `trusted_genesis_key` (a key id to pin, as `docket verify --genesis-key`
+does) and `head` (`{"position": N, "hash": "<hex>" | null}`, the recorded head).
+
 Dependencies: Python 3.11 and the PyPI packages `blake3` and `cryptography`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -519,9 +522,13 @@ class Verifier:
         def fail(reason: str, detail: str) -> Failure:
             return Failure(event.position, reason, detail)
 
-        # Step 1: position.
+        # Step 1: position. Reported at the position that is missing or repeated.
         if event.position != self.next_position:
-            return fail("position_gap", f"expected position {self.next_position}")
+            return Failure(
+                self.next_position,
+                "position_gap",
+                f"expected position {self.next_position}, found {event.position}",
+            )
         # Step 2: columns the writer guarantees.
         if not is_uuid(event.id):
             return fail("malformed_event", "event id is not a UUID")
@@ -744,8 +751,10 @@ def main(argv: list[str]) -> int:
             errors.append(f"key {index}: key id is not {key_id_of(public_bytes)}")
 
     # Hash inputs of the intact log, byte for byte.
+    inputs_matched = 0
     for event in events:
-        if event.hash_input is None:
+        if not isinstance(event.hash_input, str):
+            errors.append(f"event {event.position}: no hash_input recorded")
             continue
         try:
             ours = hash_input(event)
@@ -760,6 +769,8 @@ def main(argv: list[str]) -> int:
                 f"event {event.position}: hash input differs at byte {at}: "
                 f"ours {ours[max(0, at - 20):at + 20]!r}, recorded {theirs[max(0, at - 20):at + 20]!r}"
             )
+        else:
+            inputs_matched += 1
 
     trusted = document.get("trusted_genesis_key")
     intact = verify_log(events, trusted, document.get("head"))
@@ -801,8 +812,8 @@ def main(argv: list[str]) -> int:
         intact_text = f"intact log {describe(intact)}"
     status = "OK" if not errors else f"FAILED ({len(errors)} problems)"
     print(
-        f"verify_vectors: {status}: {intact_text}; "
-        f"{matched}/{len(cases)} tampered cases fail exactly as expected"
+        f"verify_vectors: {status}: {intact_text}; {inputs_matched}/{len(events)} hash inputs "
+        f"identical; {matched}/{len(cases)} tampered cases fail exactly as expected"
     )
     return 0 if not errors else 1
 

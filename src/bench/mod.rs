@@ -1,0 +1,152 @@
+//! `docket bench`: appends with 1, 16 and 64 concurrent writers and verification of a large log,
+//! each beside a raw baseline measured in the same run on the same machine, reported as ratios.
+//!
+//! Baselines: durable single-row and 100-row-batch inserts of rows the size of an event into a
+//! plain table (no hashing, no signing), and ed25519 batch verification of precomputed
+//! signatures on all cores. The log is left in `--data-dir` (one subdirectory per backend) so it
+//! can be inspected and verified afterwards with `docket verify`.
+
+mod baseline;
+mod report;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+
+use crate::cli::fail;
+use crate::config::Settings;
+use crate::store::{Backend, EventLog, LogOptions, StoreError};
+use crate::verification::{VerifyOptions, verify_log};
+use report::{BackendReport, Measurement};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchBackend {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Events appended in each concurrent-writer run (16 and 64 writers).
+    #[arg(long, default_value_t = 20_000)]
+    events: u64,
+    /// Events appended by the single writer (each one commit).
+    #[arg(long, default_value_t = 3_000)]
+    single_writer_events: u64,
+    /// Size the log is filled to before verification is timed.
+    #[arg(long, default_value_t = 1_000_000)]
+    verify_events: u64,
+    /// Approximate payload size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    payload_bytes: usize,
+    /// Backends to measure [default: postgres too when a database URL is configured].
+    #[arg(long, value_enum)]
+    backend: Option<BenchBackend>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(settings: &Settings, args: BenchArgs) -> ExitCode {
+    let which = args.backend.unwrap_or(if settings.database_url.is_some() {
+        BenchBackend::Both
+    } else {
+        BenchBackend::Sqlite
+    });
+    let mut backends = Vec::new();
+    if matches!(which, BenchBackend::Sqlite | BenchBackend::Both) {
+        backends.push(Backend::Sqlite);
+    }
+    if matches!(which, BenchBackend::Postgres | BenchBackend::Both) {
+        if settings.database_url.is_none() {
+            return fail("the postgres benchmark needs --database-url or DOCKET_DATABASE_URL");
+        }
+        backends.push(Backend::Postgres);
+    }
+
+    let mut reports = Vec::new();
+    for backend in backends {
+        eprintln!("docket bench: {backend}");
+        match run_backend(settings, &args, backend).await {
+            Ok(report) => reports.push(report),
+            Err(error) => return fail(format!("{backend} benchmark failed: {error}")),
+        }
+    }
+    let raw_verify = baseline::batch_verify_rate(200_000);
+    let document = report::Report::new(reports, raw_verify, &args);
+    let path = settings.data_dir.join("bench-report.json");
+    if let Err(error) = std::fs::write(&path, document.to_json()) {
+        return fail(format!("cannot write {}: {error}", path.display()));
+    }
+    if args.json {
+        println!("{}", document.to_json());
+    } else {
+        print!("{}", document.to_table());
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run_backend(settings: &Settings, args: &BenchArgs, backend: Backend) -> Result<BackendReport, StoreError> {
+    let data_dir = settings.data_dir.join(backend.to_string());
+    let mut options = LogOptions::new(&data_dir);
+    options.max_payload_bytes = settings.max_payload_bytes.max(args.payload_bytes * 2);
+    if backend == Backend::Postgres {
+        options.database_url = settings.database_url.clone();
+        remember_database(&data_dir, settings)?;
+    }
+    let log = std::sync::Arc::new(EventLog::open(&options).await?);
+    let mut report = BackendReport::new(backend);
+
+    // Baselines first, on the same database.
+    let raw = baseline::RawTable::open(backend, &data_dir, options.database_url.as_deref()).await?;
+    report.raw_single = raw.single_row_inserts(args.single_writer_events, args.payload_bytes).await?;
+    report.raw_batched = raw.batched_inserts(args.events, 100, args.payload_bytes).await?;
+    raw.close().await;
+
+    // Appends at increasing concurrency.
+    report.appends.push(workload::appends(&log, 1, args.single_writer_events, args.payload_bytes).await?);
+    for writers in [16, 64] {
+        report.appends.push(workload::appends(&log, writers, args.events, args.payload_bytes).await?);
+    }
+
+    // Fill to the verification size with bulk appends, then time a full verification.
+    let target = args.verify_events;
+    report.fill = workload::fill(&log, target, args.payload_bytes).await?;
+    let store = log.store().clone();
+    let started = Instant::now();
+    let verified = verify_log(store, VerifyOptions::default(), |_| {}).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = verified.map_err(|failure| StoreError::Database {
+        detail: format!("the benchmark log does not verify: {failure:?}"),
+    })?;
+    report.verify = Some(Measurement::throughput(summary.events, seconds));
+    report.sequencer = Some(log.stats());
+    Ok(report)
+}
+
+/// Writes the database URL into the backend's data directory (mode 0600), so that
+/// `docket --data-dir DIR/postgres verify` finds the benchmark's log.
+fn remember_database(data_dir: &Path, settings: &Settings) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::io::Write;
+    let error = |e: std::io::Error| StoreError::DataDir { detail: e.to_string() };
+    std::fs::create_dir_all(data_dir).map_err(error)?;
+    let path: PathBuf = data_dir.join("docket.toml");
+    let url = settings.database_url.clone().unwrap_or_default();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(error)?;
+    writeln!(file, "database_url = {}", toml_string(&url)).map_err(error)
+}
+
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
