@@ -87,7 +87,10 @@ async fn run(
         counters.requests.fetch_add(batch.len() as u64, Ordering::Relaxed);
         let (appends, replies): (Vec<_>, Vec<_>) =
             batch.into_iter().map(|s| (s.append, s.reply)).unzip();
-        match commit_with_retry(store.as_ref(), &appends, &keys).await {
+        let started = std::time::Instant::now();
+        let committed = commit_with_retry(store.as_ref(), &appends, &keys).await;
+        tracing::debug!(requests = appends.len(), micros = started.elapsed().as_micros() as u64, "batch");
+        match committed {
             Ok(outcome) => {
                 for (reply, result) in replies.into_iter().zip(outcome.outcomes) {
                     let _ = reply.send(result);

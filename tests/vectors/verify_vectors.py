@@ -7,7 +7,8 @@ then:
 
   1. checks that every listed key's public key and key id derive from its seed;
   2. verifies the intact log, comparing each event's recomputed hash input with the recorded
-     `hash_input`, and expects no failure;
+     `hash_input`, checking that each stored payload is in JCS form (so that the hash input is
+     also the JCS encoding of the whole envelope), and expects no failure;
   3. verifies every tampered copy and expects its first failure at exactly the recorded
      position with exactly the recorded reason.
 
@@ -428,9 +429,45 @@ class Event:
         )
 
 
+def _optional(text: str | None) -> str:
+    return "null" if text is None else jcs_string(text)
+
+
+def _link(digest: bytes | None) -> str:
+    return "null" if digest is None else f'"{digest.hex()}"'
+
+
 def hash_input(event: Event) -> bytes:
-    """The exact bytes that are hashed (section 6). Raises Malformed if the payload is not JSON."""
-    payload = parse_json(event.payload)
+    """The exact bytes that are hashed (section 6): the stored payload goes in byte for byte."""
+    parts = [
+        '{"actor":', jcs_string(event.actor),
+        ',"causation_id":', _optional(event.causation_id),
+        ',"correlation_id":', _optional(event.correlation_id),
+        ',"id":', jcs_string(event.id),
+        ',"idempotency_key":', _optional(event.idempotency_key),
+        ',"key_id":', jcs_string(event.key_id),
+        ',"occurred_at":', jcs_string(event.occurred_at),
+        ',"payload":', event.payload,
+        ',"position":', str(event.position),
+        ',"prev_hash":', _link(event.prev_hash),
+        ',"recorded_at":', jcs_string(event.recorded_at),
+        ',"request_id":', _optional(event.request_id),
+        ',"schema_version":', str(event.schema_version),
+        ',"stream":', jcs_string(event.stream),
+        ',"stream_prev_hash":', _link(event.stream_prev_hash),
+        ',"stream_version":', str(event.stream_version),
+        ',"type":', jcs_string(event.type),
+        "}",
+    ]
+    return EVENT_HASH_DOMAIN + "".join(parts).encode("utf-8", "surrogatepass")
+
+
+def jcs_hash_input(event: Event) -> bytes:
+    """The hash input computed the other way: JCS of the whole envelope, payload parsed.
+
+    For every event Docket writes this equals hash_input() (section 6.2); the driver checks
+    that it does for the intact vector log. Raises Malformed if the payload is not JSON.
+    """
     envelope = {
         "actor": event.actor,
         "causation_id": event.causation_id,
@@ -439,7 +476,7 @@ def hash_input(event: Event) -> bytes:
         "idempotency_key": event.idempotency_key,
         "key_id": event.key_id,
         "occurred_at": event.occurred_at,
-        "payload": payload,
+        "payload": parse_json(event.payload),
         "position": event.position,
         "prev_hash": event.prev_hash.hex() if event.prev_hash is not None else None,
         "recorded_at": event.recorded_at,
@@ -453,6 +490,14 @@ def hash_input(event: Event) -> bytes:
         "type": event.type,
     }
     return EVENT_HASH_DOMAIN + jcs(envelope).encode("utf-8")
+
+
+def is_canonical_payload(text: str) -> bool:
+    """Whether a stored payload is the JCS encoding of its own value, as Docket writes it."""
+    try:
+        return jcs(parse_json(text)) == text
+    except Malformed:
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,24 +581,20 @@ class Verifier:
             event.recorded_at
         ):
             return fail("malformed_event", "timestamps are not in canonical form")
-        # Steps 3 and 4: payload and hash.
-        try:
-            computed = blake3.blake3(hash_input(event)).digest()
-        except Malformed:
-            return fail("malformed_event", "payload is not JSON")
-        if computed != event.hash:
+        # Step 3: the hash, over the stored payload bytes as they are.
+        if blake3.blake3(hash_input(event)).digest() != event.hash:
             return fail("hash_mismatch", "recomputed hash differs")
-        # Step 5: the global chain.
+        # Step 4: the global chain.
         if event.prev_hash != self.last_hash:
             return fail("chain_broken", "prev_hash is not the previous event's hash")
-        # Steps 6 and 7: the stream's chain.
+        # Steps 5 and 6: the stream's chain.
         tip = self.streams.get(event.stream)
         expected_version = 1 if tip is None else tip[0] + 1
         if event.stream_version != expected_version:
             return fail("stream_version_gap", f"expected stream version {expected_version}")
         if event.stream_prev_hash != (None if tip is None else tip[1]):
             return fail("stream_chain_broken", "stream_prev_hash is not the stream's last hash")
-        # Step 8: the key in force (genesis, rotations).
+        # Step 7: the key in force (genesis, rotations).
         if event.position == 1:
             outcome = self._accept_genesis(event)
             if isinstance(outcome, Failure):
@@ -570,10 +611,10 @@ class Verifier:
                 rotation_failure = self._accept_rotation(event)
                 if rotation_failure is not None:
                     return rotation_failure
-        # Step 9: the event signature, by the key in force before this event.
+        # Step 8: the event signature, by the key in force before this event.
         if not verify_strict(signing_key, event_signature_message(event.hash), event.signature):
             return fail("bad_signature", f"signature does not verify under key {event.key_id}")
-        # Step 10: advance.
+        # Step 9: advance.
         self.streams[event.stream] = (event.stream_version, event.hash)
         self.last_hash = event.hash
         self.next_position += 1
@@ -750,17 +791,18 @@ def main(argv: list[str]) -> int:
         if key_id_of(public_bytes) != key.get("key_id"):
             errors.append(f"key {index}: key id is not {key_id_of(public_bytes)}")
 
-    # Hash inputs of the intact log, byte for byte.
+    # Hash inputs of the intact log, byte for byte; and, since Docket writes every payload in
+    # JCS form, each hash input must also be the JCS encoding of the whole envelope.
     inputs_matched = 0
     for event in events:
+        if not is_canonical_payload(event.payload):
+            errors.append(f"event {event.position}: stored payload is not in JCS form")
+        elif jcs_hash_input(event) != hash_input(event):
+            errors.append(f"event {event.position}: hash input is not the JCS of the envelope")
         if not isinstance(event.hash_input, str):
             errors.append(f"event {event.position}: no hash_input recorded")
             continue
-        try:
-            ours = hash_input(event)
-        except Malformed:
-            errors.append(f"event {event.position}: payload is not JSON")
-            continue
+        ours = hash_input(event)
         theirs = event.hash_input.encode("utf-8", "surrogatepass")
         if ours != theirs:
             at = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), None)
