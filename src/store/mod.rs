@@ -16,6 +16,7 @@ pub mod postgres;
 mod rows;
 pub mod sequencer;
 pub mod sqlite;
+mod state_cache;
 
 use async_trait::async_trait;
 

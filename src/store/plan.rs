@@ -13,7 +13,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::append::{AppendOutcome, PreparedAppend, SystemAppend};
-use super::error::AppendError;
+use super::error::{AppendError, StoreError};
+use crate::keyring::Keyring;
+use crate::log::time::now_timestamp;
 use super::LogHead;
 use crate::log::canonical::{canonical_json, compute_hash};
 use crate::log::envelope::{Event, EventHash};
@@ -52,12 +54,10 @@ pub struct BatchPlan {
     pub outcomes: Vec<Result<AppendOutcome, AppendError>>,
 }
 
-/// What the sequencer hands back after a commit.
+/// What the sequencer hands back after a commit: each request's answer, in order.
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
     pub outcomes: Vec<Result<AppendOutcome, AppendError>>,
-    /// Id of the key in force after the batch (changed by a rotation).
-    pub key_id: Option<String>,
 }
 
 /// The log state a plan starts from, read inside the batch's transaction.
@@ -70,6 +70,20 @@ pub struct PlanInput<'a> {
     pub recorded_at: &'a str,
     /// Makes each new event's id; [`new_event_id`] outside of test vectors.
     pub new_event_id: fn() -> String,
+}
+
+/// Plans a batch from a given state, with the key the head names.
+pub fn plan_from_state(
+    head: LogHead,
+    tips: HashMap<String, StreamTip>,
+    idempotency: HashMap<String, IdempotencyRecord>,
+    keys: &Keyring,
+    batch: &[PreparedAppend],
+) -> Result<BatchPlan, StoreError> {
+    let signer = head.key_id.as_deref().map(|id| keys.get(id)).transpose()?;
+    let recorded_at = now_timestamp();
+    let input = PlanInput { head, tips, idempotency, signer, recorded_at: &recorded_at, new_event_id };
+    Ok(plan_batch(input, batch))
 }
 
 /// A fresh UUIDv7: time-ordered, so ids sort roughly by position.

@@ -1,30 +1,32 @@
 //! The production backend: PostgreSQL, shared by any number of Docket processes.
 //!
-//! Every batch locks the single `log_head` row (`SELECT ... FOR UPDATE`) before it reads stream
-//! versions or assigns positions. Writers in all processes therefore commit one after another,
-//! each extending the head the previous one left, so the chain cannot fork and a reader never
-//! sees a later position before an earlier one. Batches are written with one `UNNEST` insert
-//! per table.
+//! A batch is written by one statement that first moves the single `log_head` row from the
+//! position the plan started at to the plan's last position, and inserts the events only if that
+//! update matched. The row lock that update takes orders writers in every process: a writer
+//! whose view of the head is stale matches nothing, writes nothing, and plans again while holding
+//! the lock (`SELECT ... FOR UPDATE`). So each batch extends exactly the head the previous one
+//! left: the chain cannot fork, and a reader never sees a later position before an earlier one.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
-use super::plan::{BatchOutcome, PlanInput, new_event_id, plan_batch};
+use super::plan::{BatchOutcome, BatchPlan, IdempotencyRecord, StreamTip, plan_from_state};
+use super::state_cache::{LogState, StateCache};
 use super::rows::{EVENT_COLUMNS, decode_event, decode_head, decode_idempotency, decode_tip};
 use super::{Backend, LogHead, LogStore, PreparedAppend, StoreError, to_i64};
 use crate::keyring::Keyring;
 use crate::log::Event;
-use crate::log::time::now_timestamp;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// The log in a PostgreSQL database.
 pub struct PostgresStore {
     pool: PgPool,
+    state: StateCache,
 }
 
 impl PostgresStore {
@@ -43,7 +45,7 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migration { detail: e.to_string() })?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, state: StateCache::default() })
     }
 }
 
@@ -94,131 +96,196 @@ impl LogStore for PostgresStore {
         batch: &[PreparedAppend],
         keys: &Keyring,
     ) -> Result<BatchOutcome, StoreError> {
-        // The log lock: held until commit, it orders this batch after every earlier one.
+        // Fast path: plan from the cached end of the log and write in one statement, which
+        // moves the head only if it is still where the cache says.
+        if let Some(mut state) = self.state.take() {
+            let mut connection = self.pool.acquire().await?;
+            let tips = batch_tips(&mut connection, &mut state, batch).await?;
+            let idempotency = load_idempotency(&mut connection, batch).await?;
+            let plan = plan_from_state(state.head.clone(), tips, idempotency, keys, batch)?;
+            if plan.head.is_none() {
+                self.state.put(state);
+                return Ok(BatchOutcome { outcomes: plan.outcomes });
+            }
+            match write_plan(&mut connection, state.head.position, &plan).await {
+                Ok(true) => {
+                    self.state.put(state.advance(&plan));
+                    return Ok(BatchOutcome { outcomes: plan.outcomes });
+                }
+                Ok(false) => tracing::debug!("log moved under the cache; planning again under the lock"),
+                Err(error) if is_unique_violation(&error) => {
+                    tracing::debug!("log moved under the cache; planning again under the lock")
+                }
+                Err(error) => return Err(StoreError::from_commit(error)),
+            }
+        }
+
+        // Locked path: the head row's lock orders this batch after every other writer's.
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query("SELECT position, hash, key_id FROM log_head WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *tx)
             .await?;
-        let head = decode_head(&row)?;
-
-        // Load the streams and idempotency keys this batch touches.
-        let mut streams: Vec<String> = batch.iter().map(|r| r.stream.as_str().to_owned()).collect();
-        streams.sort_unstable();
-        streams.dedup();
-        let mut tips = HashMap::new();
-        let rows = sqlx::query("SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1)")
-            .bind(&streams)
-            .fetch_all(&mut *tx)
-            .await?;
-        for row in &rows {
-            let (stream, tip) = decode_tip(row)?;
-            tips.insert(stream, tip);
-        }
-        let keys_used: Vec<String> =
-            batch.iter().filter_map(|r| r.idempotency_key.clone()).collect();
-        let mut idempotency = HashMap::new();
-        if !keys_used.is_empty() {
-            let rows = sqlx::query(
-                "SELECT key, request_digest, stream_id, first_position, last_position, \
-                 first_version, last_version FROM idempotency_keys WHERE key = ANY($1)",
-            )
-            .bind(&keys_used)
-            .fetch_all(&mut *tx)
-            .await?;
-            for row in &rows {
-                let record = decode_idempotency(row)?;
-                idempotency.insert(record.key.clone(), record);
+        let mut state = LogState { head: decode_head(&row)?, tips: HashMap::new() };
+        let tips = batch_tips(&mut tx, &mut state, batch).await?;
+        let idempotency = load_idempotency(&mut tx, batch).await?;
+        let plan = plan_from_state(state.head.clone(), tips, idempotency, keys, batch)?;
+        if plan.head.is_some() {
+            if !write_plan(&mut tx, state.head.position, &plan).await? {
+                return Err(StoreError::Database { detail: "log head moved while locked".into() });
             }
-        }
-
-        // Plan: versions, idempotency, positions, links, signatures.
-        let signer = head.key_id.as_deref().map(|id| keys.get(id)).transpose()?;
-        let recorded_at = now_timestamp();
-        let input = PlanInput { head, tips, idempotency, signer, recorded_at: &recorded_at, new_event_id };
-        let plan = plan_batch(input, batch);
-        let Some(new_head) = plan.head else {
+            tx.commit().await.map_err(StoreError::from_commit)?;
+        } else {
             tx.rollback().await?;
-            return Ok(BatchOutcome { outcomes: plan.outcomes, key_id: None });
-        };
+        }
+        self.state.put(state.advance(&plan));
+        Ok(BatchOutcome { outcomes: plan.outcomes })
+    }
+}
 
-        // Write exactly the plan: one statement per table.
-        let events = &plan.events;
-        let column = |f: &dyn Fn(&Event) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
-        let bytes = |f: &dyn Fn(&Event) -> Option<Vec<u8>>| events.iter().map(f).collect::<Vec<_>>();
-        let sql = format!(
-            "INSERT INTO events ({EVENT_COLUMNS}) SELECT * FROM UNNEST($1::bigint[], $2::text[], \
-             $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], \
-             $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bytea[], \
-             $16::bytea[], $17::text[], $18::bytea[], $19::bytea[])"
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(events.iter().map(|e| to_i64(e.position)).collect::<Vec<_>>())
-            .bind(column(&|e| Some(e.id.clone())))
-            .bind(column(&|e| Some(e.stream.clone())))
-            .bind(events.iter().map(|e| to_i64(e.stream_version)).collect::<Vec<_>>())
-            .bind(column(&|e| Some(e.event_type.clone())))
-            .bind(events.iter().map(|e| i64::from(e.schema_version)).collect::<Vec<_>>())
-            .bind(column(&|e| Some(e.payload.clone())))
-            .bind(column(&|e| Some(e.actor.clone())))
-            .bind(column(&|e| e.request_id.clone()))
-            .bind(column(&|e| Some(e.occurred_at.clone())))
-            .bind(column(&|e| Some(e.recorded_at.clone())))
-            .bind(column(&|e| e.correlation_id.clone()))
-            .bind(column(&|e| e.causation_id.clone()))
-            .bind(column(&|e| e.idempotency_key.clone()))
-            .bind(bytes(&|e| e.prev_hash.map(|h| h.to_vec())))
-            .bind(bytes(&|e| e.stream_prev_hash.map(|h| h.to_vec())))
-            .bind(column(&|e| Some(e.key_id.clone())))
-            .bind(bytes(&|e| Some(e.hash.to_vec())))
-            .bind(bytes(&|e| Some(e.signature.to_vec())))
-            .execute(&mut *tx)
-            .await?;
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}
 
-        let (tip_streams, tip_versions, tip_hashes): (Vec<_>, Vec<_>, Vec<_>) = plan
-            .stream_tips
-            .iter()
-            .map(|(stream, tip)| (stream.clone(), to_i64(tip.version), tip.hash.to_vec()))
-            .collect();
-        sqlx::query(
-            "INSERT INTO streams (stream_id, version, last_hash) \
-             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bytea[]) \
-             ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, \
-             last_hash = EXCLUDED.last_hash",
-        )
+/// Tips of the batch's streams: from the cache, the rest from the database (and then cached).
+async fn batch_tips(
+    connection: &mut PgConnection,
+    state: &mut LogState,
+    batch: &[PreparedAppend],
+) -> Result<HashMap<String, StreamTip>, StoreError> {
+    let mut tips = HashMap::new();
+    let mut missing: Vec<String> = Vec::new();
+    for request in batch {
+        let stream = request.stream.as_str();
+        match state.tips.get(stream) {
+            Some(tip) => {
+                tips.insert(stream.to_owned(), *tip);
+            }
+            None => missing.push(stream.to_owned()),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(tips);
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    let rows = sqlx::query("SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1)")
+        .bind(&missing)
+        .fetch_all(&mut *connection)
+        .await?;
+    for row in &rows {
+        let (stream, tip) = decode_tip(row)?;
+        state.tips.insert(stream.clone(), tip);
+        tips.insert(stream, tip);
+    }
+    Ok(tips)
+}
+
+async fn load_idempotency(
+    connection: &mut PgConnection,
+    batch: &[PreparedAppend],
+) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
+    let keys: Vec<String> = batch.iter().filter_map(|r| r.idempotency_key.clone()).collect();
+    let mut records = HashMap::new();
+    if keys.is_empty() {
+        return Ok(records);
+    }
+    let rows = sqlx::query(
+        "SELECT key, request_digest, stream_id, first_position, last_position, first_version, \
+         last_version FROM idempotency_keys WHERE key = ANY($1)",
+    )
+    .bind(&keys)
+    .fetch_all(&mut *connection)
+    .await?;
+    for row in &rows {
+        let record = decode_idempotency(row)?;
+        records.insert(record.key.clone(), record);
+    }
+    Ok(records)
+}
+
+/// Writes the whole plan in one statement (one round trip, atomic on its own): the head moves
+/// from `expected_head` to the plan's head, and only if it did are the events, stream tips and
+/// idempotency records inserted. Returns false, having written nothing, if the head had moved.
+async fn write_plan(
+    connection: &mut PgConnection,
+    expected_head: u64,
+    plan: &BatchPlan,
+) -> Result<bool, sqlx::Error> {
+    let Some(head) = &plan.head else { return Ok(true) };
+    let events = &plan.events;
+    let text = |f: &dyn Fn(&Event) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+    let bytes = |f: &dyn Fn(&Event) -> Option<Vec<u8>>| events.iter().map(f).collect::<Vec<_>>();
+    let numbers = |f: &dyn Fn(&Event) -> u64| events.iter().map(|e| to_i64(f(e))).collect::<Vec<_>>();
+    let (tip_streams, tip_versions, tip_hashes): (Vec<_>, Vec<_>, Vec<_>) = plan
+        .stream_tips
+        .iter()
+        .map(|(stream, tip)| (stream.clone(), to_i64(tip.version), tip.hash.to_vec()))
+        .collect();
+    let records = &plan.idempotency;
+    let record_numbers = |f: &dyn Fn(&IdempotencyRecord) -> u64| {
+        records.iter().map(|r| to_i64(f(r))).collect::<Vec<_>>()
+    };
+
+    let sql = format!(
+        "WITH head AS (\
+            UPDATE log_head SET position = $1, hash = $2, key_id = $3 \
+            WHERE id = 1 AND position = $4 RETURNING 1), \
+         new_events AS (\
+            INSERT INTO events ({EVENT_COLUMNS}) \
+            SELECT * FROM UNNEST($5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::text[], \
+                $10::bigint[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
+                $16::text[], $17::text[], $18::text[], $19::bytea[], $20::bytea[], $21::text[], \
+                $22::bytea[], $23::bytea[]) \
+            WHERE EXISTS (SELECT 1 FROM head) RETURNING 1), \
+         new_tips AS (\
+            INSERT INTO streams (stream_id, version, last_hash) \
+            SELECT * FROM UNNEST($24::text[], $25::bigint[], $26::bytea[]) \
+            WHERE EXISTS (SELECT 1 FROM head) \
+            ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, \
+                last_hash = EXCLUDED.last_hash), \
+         new_keys AS (\
+            INSERT INTO idempotency_keys (key, request_digest, stream_id, first_position, \
+                last_position, first_version, last_version) \
+            SELECT * FROM UNNEST($27::text[], $28::bytea[], $29::text[], $30::bigint[], \
+                $31::bigint[], $32::bigint[], $33::bigint[]) \
+            WHERE EXISTS (SELECT 1 FROM head)) \
+         SELECT count(*) FROM new_events"
+    );
+    let inserted: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(to_i64(head.position))
+        .bind(head.hash.map(|h| h.to_vec()))
+        .bind(head.key_id.as_deref())
+        .bind(to_i64(expected_head))
+        .bind(numbers(&|e| e.position))
+        .bind(text(&|e| Some(e.id.clone())))
+        .bind(text(&|e| Some(e.stream.clone())))
+        .bind(numbers(&|e| e.stream_version))
+        .bind(text(&|e| Some(e.event_type.clone())))
+        .bind(numbers(&|e| u64::from(e.schema_version)))
+        .bind(text(&|e| Some(e.payload.clone())))
+        .bind(text(&|e| Some(e.actor.clone())))
+        .bind(text(&|e| e.request_id.clone()))
+        .bind(text(&|e| Some(e.occurred_at.clone())))
+        .bind(text(&|e| Some(e.recorded_at.clone())))
+        .bind(text(&|e| e.correlation_id.clone()))
+        .bind(text(&|e| e.causation_id.clone()))
+        .bind(text(&|e| e.idempotency_key.clone()))
+        .bind(bytes(&|e| e.prev_hash.map(|h| h.to_vec())))
+        .bind(bytes(&|e| e.stream_prev_hash.map(|h| h.to_vec())))
+        .bind(text(&|e| Some(e.key_id.clone())))
+        .bind(bytes(&|e| Some(e.hash.to_vec())))
+        .bind(bytes(&|e| Some(e.signature.to_vec())))
         .bind(tip_streams)
         .bind(tip_versions)
         .bind(tip_hashes)
-        .execute(&mut *tx)
+        .bind(records.iter().map(|r| r.key.clone()).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.digest.to_vec()).collect::<Vec<_>>())
+        .bind(records.iter().map(|r| r.stream.clone()).collect::<Vec<_>>())
+        .bind(record_numbers(&|r| r.first_position))
+        .bind(record_numbers(&|r| r.last_position))
+        .bind(record_numbers(&|r| r.first_version))
+        .bind(record_numbers(&|r| r.last_version))
+        .fetch_one(&mut *connection)
         .await?;
-
-        if !plan.idempotency.is_empty() {
-            let records = &plan.idempotency;
-            let numbers = |f: &dyn Fn(&super::plan::IdempotencyRecord) -> u64| {
-                records.iter().map(|r| to_i64(f(r))).collect::<Vec<_>>()
-            };
-            sqlx::query(
-                "INSERT INTO idempotency_keys (key, request_digest, stream_id, first_position, \
-                 last_position, first_version, last_version) SELECT * FROM UNNEST($1::text[], \
-                 $2::bytea[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])",
-            )
-            .bind(records.iter().map(|r| r.key.clone()).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.digest.to_vec()).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| r.stream.clone()).collect::<Vec<_>>())
-            .bind(numbers(&|r| r.first_position))
-            .bind(numbers(&|r| r.last_position))
-            .bind(numbers(&|r| r.first_version))
-            .bind(numbers(&|r| r.last_version))
-            .execute(&mut *tx)
-            .await?;
-        }
-
-        sqlx::query("UPDATE log_head SET position = $1, hash = $2, key_id = $3 WHERE id = 1")
-            .bind(to_i64(new_head.position))
-            .bind(new_head.hash.map(|h| h.to_vec()))
-            .bind(new_head.key_id.as_deref())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await.map_err(StoreError::from_commit)?;
-        Ok(BatchOutcome { outcomes: plan.outcomes, key_id: new_head.key_id })
-    }
+    Ok(inserted as usize == events.len())
 }

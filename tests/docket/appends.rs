@@ -30,6 +30,7 @@ on_both_backends!(
     invalid_appends_are_refused_and_leave_nothing,
     the_database_refuses_to_update_or_delete_events,
     reads_are_paged_in_order,
+    two_handles_on_one_database_take_turns_without_forking,
 );
 
 async fn first_open_writes_a_verifiable_genesis(backend: Backend) {
@@ -259,4 +260,22 @@ async fn an_unreachable_database_is_a_typed_error() {
     options.database_url = Some("postgres://postgres@127.0.0.1:1/nowhere".into());
     let error = EventLog::open(&options).await.err().expect("refused");
     assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+}
+
+async fn two_handles_on_one_database_take_turns_without_forking(backend: Backend) {
+    // Each handle caches the end of the log; every append by one makes the other's cache
+    // stale, so each of these appends takes the path that re-reads the head under the lock.
+    let test = TestLog::new(backend).await;
+    let first = test.open().await;
+    let second = test.open().await;
+    for n in 0..10u64 {
+        let (log, stream) = if n % 2 == 0 { (&first, "matter:a") } else { (&second, "matter:b") };
+        let mut request = one_event(stream, "matter.noted", json!({"n": n}));
+        request.expected_version = if n < 2 { ExpectedVersion::NoStream } else { exactly(n / 2) };
+        let outcome = log.append(request).await.unwrap();
+        assert_eq!(outcome.first_position, n + 2);
+    }
+    let events = all_events(&first).await;
+    assert_eq!(events.len(), 11);
+    assert!(test.verify().await.is_ok());
 }
