@@ -76,7 +76,7 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> ExitCode {
             Err(error) => return fail(format!("{backend} benchmark failed: {error}")),
         }
     }
-    let raw_verify = baseline::batch_verify_rate(200_000);
+    let raw_verify = baseline::batch_verify_rate(args.verify_events.clamp(10_000, 200_000) as usize);
     let document = report::Report::new(reports, raw_verify, &args);
     let path = settings.data_dir.join("bench-report.json");
     if let Err(error) = std::fs::write(&path, document.to_json()) {

@@ -16,7 +16,7 @@ pub mod postgres;
 mod rows;
 pub mod sequencer;
 pub mod sqlite;
-mod state_cache;
+pub mod log_state;
 
 use async_trait::async_trait;
 
@@ -27,7 +27,9 @@ use crate::log::envelope::EventHash;
 pub use append::{AppendOutcome, AppendRequest, PreparedAppend};
 pub use error::{AppendError, StoreError};
 pub use event_log::{EventLog, LogOptions, open_existing_store, open_store};
-use plan::BatchOutcome;
+use plan::{BatchPlan, IdempotencyRecord, StreamTip};
+pub use log_state::LogState;
+use std::collections::HashMap;
 
 /// Which database holds the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -73,12 +75,32 @@ pub trait LogStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Event>, StoreError>;
 
-    /// Writes one batch atomically under the log lock; called only by the sequencer.
-    async fn commit_batch(
-        &self,
-        batch: &[PreparedAppend],
-        keys: &Keyring,
-    ) -> Result<BatchOutcome, StoreError>;
+    /// Current tips of `streams` and records of idempotency `keys`, read without the log lock.
+    async fn load_context(&self, streams: &[String], keys: &[String]) -> Result<BatchContext, StoreError>;
+
+    /// Writes a plan made from `expected` (the head it was planned from) without holding the
+    /// log lock. The write checks that the log still ends at `expected`; if it does not, nothing
+    /// is written and [`WriteOutcome::Stale`] is returned. Called only by the sequencer.
+    async fn write_planned(&self, expected: &LogHead, plan: &BatchPlan) -> Result<WriteOutcome, StoreError>;
+
+    /// Takes the log lock, reads the current state, plans the batch and writes it, atomically.
+    /// Returns the plan and the state after it. Called only by the sequencer.
+    async fn commit_locked(&self, batch: &[PreparedAppend], keys: &Keyring) -> Result<(BatchPlan, LogState), StoreError>;
+}
+
+/// What a batch's planning needs from the database besides the head.
+#[derive(Debug, Default)]
+pub struct BatchContext {
+    pub tips: HashMap<String, StreamTip>,
+    pub idempotency: HashMap<String, IdempotencyRecord>,
+}
+
+/// Whether a plan made outside the lock was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Committed,
+    /// The log had moved on; nothing was written.
+    Stale,
 }
 
 /// Converts a stored (signed) integer into a position or version, refusing negatives.

@@ -7,17 +7,17 @@
 //! the lock (`SELECT ... FOR UPDATE`). So each batch extends exactly the head the previous one
 //! left: the chain cannot fork, and a reader never sees a later position before an earlier one.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
-use super::plan::{BatchOutcome, BatchPlan, IdempotencyRecord, StreamTip, plan_from_state};
-use super::state_cache::{LogState, StateCache};
+use super::plan::{BatchPlan, IdempotencyRecord, plan_from_state};
+use super::sqlite::batch_keys;
+use super::log_state::LogState;
 use super::rows::{EVENT_COLUMNS, decode_event, decode_head, decode_idempotency, decode_tip};
-use super::{Backend, LogHead, LogStore, PreparedAppend, StoreError, to_i64};
+use super::{Backend, BatchContext, LogHead, LogStore, PreparedAppend, StoreError, WriteOutcome, to_i64};
 use crate::keyring::Keyring;
 use crate::log::Event;
 
@@ -26,7 +26,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 /// The log in a PostgreSQL database.
 pub struct PostgresStore {
     pool: PgPool,
-    state: StateCache,
 }
 
 impl PostgresStore {
@@ -45,7 +44,7 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migration { detail: e.to_string() })?;
-        Ok(PostgresStore { pool, state: StateCache::default() })
+        Ok(PostgresStore { pool })
     }
 }
 
@@ -91,54 +90,42 @@ impl LogStore for PostgresStore {
         rows.iter().map(decode_event).collect()
     }
 
-    async fn commit_batch(
-        &self,
-        batch: &[PreparedAppend],
-        keys: &Keyring,
-    ) -> Result<BatchOutcome, StoreError> {
-        // Fast path: plan from the cached end of the log and write in one statement, which
-        // moves the head only if it is still where the cache says.
-        if let Some(mut state) = self.state.take() {
-            let mut connection = self.pool.acquire().await?;
-            let tips = batch_tips(&mut connection, &mut state, batch).await?;
-            let idempotency = load_idempotency(&mut connection, batch).await?;
-            let plan = plan_from_state(state.head.clone(), tips, idempotency, keys, batch)?;
-            if plan.head.is_none() {
-                self.state.put(state);
-                return Ok(BatchOutcome { outcomes: plan.outcomes });
-            }
-            match write_plan(&mut connection, state.head.position, &plan).await {
-                Ok(true) => {
-                    self.state.put(state.advance(&plan));
-                    return Ok(BatchOutcome { outcomes: plan.outcomes });
-                }
-                Ok(false) => tracing::debug!("log moved under the cache; planning again under the lock"),
-                Err(error) if is_unique_violation(&error) => {
-                    tracing::debug!("log moved under the cache; planning again under the lock")
-                }
-                Err(error) => return Err(StoreError::from_commit(error)),
-            }
-        }
+    async fn load_context(&self, streams: &[String], keys: &[String]) -> Result<BatchContext, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        load_context(&mut connection, streams, keys).await
+    }
 
-        // Locked path: the head row's lock orders this batch after every other writer's.
+    async fn write_planned(&self, expected: &LogHead, plan: &BatchPlan) -> Result<WriteOutcome, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        match write_plan(&mut connection, expected.position, plan).await {
+            Ok(true) => Ok(WriteOutcome::Committed),
+            Ok(false) => Ok(WriteOutcome::Stale),
+            Err(error) if is_unique_violation(&error) => Ok(WriteOutcome::Stale),
+            Err(error) => Err(StoreError::from_commit(error)),
+        }
+    }
+
+    async fn commit_locked(&self, batch: &[PreparedAppend], keys: &Keyring) -> Result<(BatchPlan, LogState), StoreError> {
+        // The head row's lock orders this batch after every other writer's.
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query("SELECT position, hash, key_id FROM log_head WHERE id = 1 FOR UPDATE")
             .fetch_one(&mut *tx)
             .await?;
-        let mut state = LogState { head: decode_head(&row)?, tips: HashMap::new() };
-        let tips = batch_tips(&mut tx, &mut state, batch).await?;
-        let idempotency = load_idempotency(&mut tx, batch).await?;
-        let plan = plan_from_state(state.head.clone(), tips, idempotency, keys, batch)?;
+        let head = decode_head(&row)?;
+        let (streams, idempotency_keys) = batch_keys(batch);
+        let context = load_context(&mut tx, &streams, &idempotency_keys).await?;
+        let state = LogState { head: head.clone(), tips: context.tips.clone() };
+        let plan = plan_from_state(head.clone(), context.tips, context.idempotency, keys, batch)?;
         if plan.head.is_some() {
-            if !write_plan(&mut tx, state.head.position, &plan).await? {
+            if !write_plan(&mut tx, head.position, &plan).await? {
                 return Err(StoreError::Database { detail: "log head moved while locked".into() });
             }
             tx.commit().await.map_err(StoreError::from_commit)?;
         } else {
             tx.rollback().await?;
         }
-        self.state.put(state.advance(&plan));
-        Ok(BatchOutcome { outcomes: plan.outcomes })
+        let after = state.advance(&plan);
+        Ok((plan, after))
     }
 }
 
@@ -146,66 +133,42 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
-/// Tips of the batch's streams: from the cache, the rest from the database (and then cached).
-async fn batch_tips(
+async fn load_context(
     connection: &mut PgConnection,
-    state: &mut LogState,
-    batch: &[PreparedAppend],
-) -> Result<HashMap<String, StreamTip>, StoreError> {
-    let mut tips = HashMap::new();
-    let mut missing: Vec<String> = Vec::new();
-    for request in batch {
-        let stream = request.stream.as_str();
-        match state.tips.get(stream) {
-            Some(tip) => {
-                tips.insert(stream.to_owned(), *tip);
-            }
-            None => missing.push(stream.to_owned()),
+    streams: &[String],
+    keys: &[String],
+) -> Result<BatchContext, StoreError> {
+    let mut context = BatchContext::default();
+    if !streams.is_empty() {
+        let rows = sqlx::query("SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1)")
+            .bind(streams)
+            .fetch_all(&mut *connection)
+            .await?;
+        for row in &rows {
+            let (stream, tip) = decode_tip(row)?;
+            context.tips.insert(stream, tip);
         }
     }
-    if missing.is_empty() {
-        return Ok(tips);
-    }
-    missing.sort_unstable();
-    missing.dedup();
-    let rows = sqlx::query("SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1)")
-        .bind(&missing)
+    if !keys.is_empty() {
+        let rows = sqlx::query(
+            "SELECT key, request_digest, stream_id, first_position, last_position, first_version, \
+             last_version FROM idempotency_keys WHERE key = ANY($1)",
+        )
+        .bind(keys)
         .fetch_all(&mut *connection)
         .await?;
-    for row in &rows {
-        let (stream, tip) = decode_tip(row)?;
-        state.tips.insert(stream.clone(), tip);
-        tips.insert(stream, tip);
+        for row in &rows {
+            let record = decode_idempotency(row)?;
+            context.idempotency.insert(record.key.clone(), record);
+        }
     }
-    Ok(tips)
-}
-
-async fn load_idempotency(
-    connection: &mut PgConnection,
-    batch: &[PreparedAppend],
-) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
-    let keys: Vec<String> = batch.iter().filter_map(|r| r.idempotency_key.clone()).collect();
-    let mut records = HashMap::new();
-    if keys.is_empty() {
-        return Ok(records);
-    }
-    let rows = sqlx::query(
-        "SELECT key, request_digest, stream_id, first_position, last_position, first_version, \
-         last_version FROM idempotency_keys WHERE key = ANY($1)",
-    )
-    .bind(&keys)
-    .fetch_all(&mut *connection)
-    .await?;
-    for row in &rows {
-        let record = decode_idempotency(row)?;
-        records.insert(record.key.clone(), record);
-    }
-    Ok(records)
+    Ok(context)
 }
 
 /// Writes the whole plan in one statement (one round trip, atomic on its own): the head moves
-/// from `expected_head` to the plan's head, and only if it did are the events, stream tips and
-/// idempotency records inserted. Returns false, having written nothing, if the head had moved.
+/// from `expected_head` to the plan's head, provided every stream the batch extends is still at
+/// the version the plan assumed, and only if it did are the events, stream tips and idempotency
+/// records inserted. Returns false, having written nothing, if the log had moved.
 async fn write_plan(
     connection: &mut PgConnection,
     expected_head: u64,
@@ -221,6 +184,13 @@ async fn write_plan(
         .iter()
         .map(|(stream, tip)| (stream.clone(), to_i64(tip.version), tip.hash.to_vec()))
         .collect();
+    // Each stream's version before the batch: its first new event's version minus one.
+    let mut prior: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for event in events {
+        prior.entry(event.stream.as_str()).or_insert(to_i64(event.stream_version) - 1);
+    }
+    let (prior_streams, prior_versions): (Vec<String>, Vec<i64>) =
+        prior.into_iter().map(|(stream, version)| (stream.to_owned(), version)).unzip();
     let records = &plan.idempotency;
     let record_numbers = |f: &dyn Fn(&IdempotencyRecord) -> u64| {
         records.iter().map(|r| to_i64(f(r))).collect::<Vec<_>>()
@@ -229,7 +199,11 @@ async fn write_plan(
     let sql = format!(
         "WITH head AS (\
             UPDATE log_head SET position = $1, hash = $2, key_id = $3 \
-            WHERE id = 1 AND position = $4 RETURNING 1), \
+            WHERE id = 1 AND position = $4 AND NOT EXISTS (\
+                SELECT 1 FROM UNNEST($34::text[], $35::bigint[]) AS expected(stream_id, version) \
+                LEFT JOIN streams USING (stream_id) \
+                WHERE COALESCE(streams.version, 0) <> expected.version) \
+            RETURNING 1), \
          new_events AS (\
             INSERT INTO events ({EVENT_COLUMNS}) \
             SELECT * FROM UNNEST($5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::text[], \
@@ -285,6 +259,8 @@ async fn write_plan(
         .bind(record_numbers(&|r| r.last_position))
         .bind(record_numbers(&|r| r.first_version))
         .bind(record_numbers(&|r| r.last_version))
+        .bind(prior_streams)
+        .bind(prior_versions)
         .fetch_one(&mut *connection)
         .await?;
     Ok(inserted as usize == events.len())

@@ -3,11 +3,10 @@
 //!
 //! All writes go through one connection and `BEGIN IMMEDIATE`, which takes SQLite's write lock
 //! for this process and any other on the same file. Triggers (migration 2) refuse an insert that
-//! does not extend the log exactly where it ends, and advance the head and stream tips. So the
-//! sequencer plans from its cached state without reading the database; if another process wrote
-//! meanwhile, the insert is refused and the batch is planned again under the lock.
+//! does not extend the log exactly where it ends, and advance the head and stream tips. So a plan
+//! made from the sequencer's cached state is safe to write without reading the head back: if
+//! another process wrote meanwhile, the insert is refused and nothing is written.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,10 +15,10 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
-use super::plan::{BatchOutcome, BatchPlan, IdempotencyRecord, StreamTip, plan_from_state};
+use super::plan::{BatchPlan, plan_from_state};
 use super::rows::{EVENT_COLUMNS, decode_event, decode_head, decode_idempotency, decode_tip};
-use super::state_cache::{LogState, StateCache};
-use super::{Backend, LogHead, LogStore, PreparedAppend, StoreError, to_i64};
+use super::log_state::LogState;
+use super::{Backend, BatchContext, LogHead, LogStore, PreparedAppend, StoreError, WriteOutcome, to_i64};
 use crate::keyring::Keyring;
 use crate::log::Event;
 
@@ -32,7 +31,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
-    state: StateCache,
 }
 
 impl SqliteStore {
@@ -60,7 +58,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { writer, readers, state: StateCache::default() })
+        Ok(SqliteStore { writer, readers })
     }
 }
 
@@ -104,51 +102,56 @@ impl LogStore for SqliteStore {
         rows.iter().map(decode_event).collect()
     }
 
-    async fn commit_batch(
-        &self,
-        batch: &[PreparedAppend],
-        keys: &Keyring,
-    ) -> Result<BatchOutcome, StoreError> {
-        // Fast path: plan from the cached end of the log, reading only what the cache lacks.
-        if let Some(mut state) = self.state.take() {
-            let mut reader = self.readers.acquire().await?;
-            let tips = batch_tips(&mut reader, &mut state, batch).await?;
-            let idempotency = load_idempotency(&mut reader, batch).await?;
-            drop(reader);
-            let plan = plan_from_state(state.head.clone(), tips, idempotency, keys, batch)?;
-            if plan.head.is_none() {
-                self.state.put(state);
-                return Ok(BatchOutcome { outcomes: plan.outcomes });
-            }
-            let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-            match write_plan(&mut tx, &plan).await {
-                Ok(()) => {
-                    tx.commit().await.map_err(StoreError::from_commit)?;
-                    self.state.put(state.advance(&plan));
-                    return Ok(BatchOutcome { outcomes: plan.outcomes });
-                }
-                Err(error) if is_stale(&error) => {
-                    tracing::debug!("log moved under the cache; planning again under the lock");
-                    tx.rollback().await?;
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
+    async fn load_context(&self, streams: &[String], keys: &[String]) -> Result<BatchContext, StoreError> {
+        let mut connection = self.readers.acquire().await?;
+        load_context(&mut connection, streams, keys).await
+    }
 
-        // Locked path: take the write lock, then read the state, which is now current.
+    async fn write_planned(&self, _expected: &LogHead, plan: &BatchPlan) -> Result<WriteOutcome, StoreError> {
+        // The triggers compare each row with the head, so `_expected` need not be sent.
+        match self.write_fast(plan).await {
+            Ok(()) => Ok(WriteOutcome::Committed),
+            Err(error) if is_stale(&error) => Ok(WriteOutcome::Stale),
+            Err(error) => Err(StoreError::from_commit(error)),
+        }
+    }
+
+    async fn commit_locked(&self, batch: &[PreparedAppend], keys: &Keyring) -> Result<(BatchPlan, LogState), StoreError> {
+        // Take the write lock first: everything read below is then the current state.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let mut state = LogState { head: read_head(&mut tx).await?, tips: HashMap::new() };
-        let tips = batch_tips(&mut tx, &mut state, batch).await?;
-        let idempotency = load_idempotency(&mut tx, batch).await?;
-        let plan = plan_from_state(state.head.clone(), tips, idempotency, keys, batch)?;
+        let head = read_head(&mut tx).await?;
+        let (streams, idempotency_keys) = batch_keys(batch);
+        let context = load_context(&mut tx, &streams, &idempotency_keys).await?;
+        let state = LogState { head: head.clone(), tips: context.tips.clone() };
+        let plan = plan_from_state(head, context.tips, context.idempotency, keys, batch)?;
         if plan.head.is_some() {
             write_plan(&mut tx, &plan).await?;
             tx.commit().await.map_err(StoreError::from_commit)?;
         } else {
             tx.rollback().await?;
         }
-        self.state.put(state.advance(&plan));
-        Ok(BatchOutcome { outcomes: plan.outcomes })
+        let after = state.advance(&plan);
+        Ok((plan, after))
+    }
+}
+
+impl SqliteStore {
+    /// Writes a plan planned outside the lock. A plan that fits one INSERT statement is written
+    /// in autocommit mode, atomic as every statement is (one round trip); anything larger in an
+    /// explicit transaction. A stale plan is refused by the triggers and leaves nothing.
+    async fn write_fast(&self, plan: &BatchPlan) -> Result<(), sqlx::Error> {
+        if plan.idempotency.is_empty() && plan.events.len() <= ROWS_PER_INSERT {
+            let mut connection = self.writer.acquire().await?;
+            return write_plan(&mut connection, plan).await;
+        }
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        match write_plan(&mut tx, plan).await {
+            Ok(()) => tx.commit().await,
+            Err(error) => {
+                tx.rollback().await?;
+                Err(error)
+            }
+        }
     }
 }
 
@@ -170,48 +173,34 @@ async fn read_head(connection: &mut SqliteConnection) -> Result<LogHead, StoreEr
     decode_head(&row)
 }
 
-/// Tips of the batch's streams: from the cache, the rest from the database (and then cached).
-async fn batch_tips(
+/// The distinct streams and the idempotency keys of a batch.
+pub(crate) fn batch_keys(batch: &[PreparedAppend]) -> (Vec<String>, Vec<String>) {
+    let mut streams: Vec<String> = batch.iter().map(|r| r.stream.as_str().to_owned()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let keys = batch.iter().filter_map(|r| r.idempotency_key.clone()).collect();
+    (streams, keys)
+}
+
+async fn load_context(
     connection: &mut SqliteConnection,
-    state: &mut LogState,
-    batch: &[PreparedAppend],
-) -> Result<HashMap<String, StreamTip>, StoreError> {
-    let mut tips = HashMap::new();
-    let mut missing: Vec<&str> = Vec::new();
-    for request in batch {
-        let stream = request.stream.as_str();
-        match state.tips.get(stream) {
-            Some(tip) => {
-                tips.insert(stream.to_owned(), *tip);
-            }
-            None => missing.push(stream),
-        }
-    }
-    missing.sort_unstable();
-    missing.dedup();
-    for chunk in missing.chunks(ROWS_PER_INSERT) {
+    streams: &[String],
+    keys: &[String],
+) -> Result<BatchContext, StoreError> {
+    let mut context = BatchContext::default();
+    for chunk in streams.chunks(ROWS_PER_INSERT) {
         let mut query =
             QueryBuilder::<Sqlite>::new("SELECT stream_id, version, last_hash FROM streams WHERE stream_id IN (");
         let mut list = query.separated(", ");
         for stream in chunk {
-            list.push_bind(*stream);
+            list.push_bind(stream.as_str());
         }
         query.push(")");
         for row in query.build().fetch_all(&mut *connection).await? {
             let (stream, tip) = decode_tip(&row)?;
-            state.tips.insert(stream.clone(), tip);
-            tips.insert(stream, tip);
+            context.tips.insert(stream, tip);
         }
     }
-    Ok(tips)
-}
-
-async fn load_idempotency(
-    connection: &mut SqliteConnection,
-    batch: &[PreparedAppend],
-) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
-    let keys: Vec<&str> = batch.iter().filter_map(|r| r.idempotency_key.as_deref()).collect();
-    let mut records = HashMap::new();
     for chunk in keys.chunks(ROWS_PER_INSERT) {
         let mut query = QueryBuilder::<Sqlite>::new(
             "SELECT key, request_digest, stream_id, first_position, last_position, first_version, \
@@ -219,15 +208,15 @@ async fn load_idempotency(
         );
         let mut list = query.separated(", ");
         for key in chunk {
-            list.push_bind(*key);
+            list.push_bind(key.as_str());
         }
         query.push(")");
         for row in query.build().fetch_all(&mut *connection).await? {
             let record = decode_idempotency(&row)?;
-            records.insert(record.key.clone(), record);
+            context.idempotency.insert(record.key.clone(), record);
         }
     }
-    Ok(records)
+    Ok(context)
 }
 
 /// Inserts the plan's events (the triggers advance the head and the stream tips) and its

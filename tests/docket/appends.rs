@@ -31,6 +31,8 @@ on_both_backends!(
     the_database_refuses_to_update_or_delete_events,
     reads_are_paged_in_order,
     two_handles_on_one_database_take_turns_without_forking,
+    a_plan_from_a_stale_view_of_a_stream_is_refused_and_writes_nothing,
+    a_plan_from_a_stale_head_is_refused_and_writes_nothing,
 );
 
 async fn first_open_writes_a_verifiable_genesis(backend: Backend) {
@@ -277,5 +279,40 @@ async fn two_handles_on_one_database_take_turns_without_forking(backend: Backend
     }
     let events = all_events(&first).await;
     assert_eq!(events.len(), 11);
+    assert!(test.verify().await.is_ok());
+}
+
+/// Plans one append to `matter:a` as if the stream did not exist yet, from the given head.
+fn plan_blind(test: &TestLog, head: docket::store::LogHead) -> docket::store::plan::BatchPlan {
+    let keys = docket::keyring::Keyring::open(test.dir.path()).unwrap();
+    let request = one_event("matter:a", "matter.noted", json!({"stale": true}));
+    let prepared = docket::store::PreparedAppend::prepare(request, 1 << 20).unwrap();
+    docket::store::plan::plan_from_state(head, Default::default(), Default::default(), &keys, &[prepared]).unwrap()
+}
+
+async fn a_plan_from_a_stale_view_of_a_stream_is_refused_and_writes_nothing(backend: Backend) {
+    let test = TestLog::new(backend).await;
+    let log = test.open().await;
+    log.append(one_event("matter:a", "matter.opened", json!({}))).await.unwrap();
+    let head = log.head().await.unwrap();
+
+    // The head is current, but the plan believes matter:a is new: the write must refuse.
+    let plan = plan_blind(&test, head.clone());
+    let outcome = log.store().write_planned(&head, &plan).await.unwrap();
+    assert_eq!(outcome, docket::store::WriteOutcome::Stale);
+    assert_eq!(log.head().await.unwrap(), head);
+    assert!(test.verify().await.is_ok());
+}
+
+async fn a_plan_from_a_stale_head_is_refused_and_writes_nothing(backend: Backend) {
+    let test = TestLog::new(backend).await;
+    let log = test.open().await;
+    let stale = log.head().await.unwrap();
+    let plan = plan_blind(&test, stale.clone());
+    log.append(one_event("matter:b", "matter.opened", json!({}))).await.unwrap();
+
+    let outcome = log.store().write_planned(&stale, &plan).await.unwrap();
+    assert_eq!(outcome, docket::store::WriteOutcome::Stale);
+    assert_eq!(log.head().await.unwrap().position, 2);
     assert!(test.verify().await.is_ok());
 }

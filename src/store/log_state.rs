@@ -1,12 +1,12 @@
 //! The sequencer's memory of the log's end: the head and recently written stream tips.
 //!
-//! With it, a batch is planned without reading anything back from the database. That is safe
-//! because the write itself checks the head: it succeeds only if the log still ends where the
-//! cache says (see each backend), and a write made by anyone else moves the head. On any
-//! failure the cache is dropped and the next batch reads the state under the log lock.
+//! With it, a batch is planned without reading anything back from the database, and planned
+//! while the previous batch is still being written. That is safe because the write itself checks
+//! the head: it succeeds only if the log still ends where the plan assumed (see each backend),
+//! and a write made by anyone else moves the head. On any failure the sequencer forgets the
+//! state and plans the next batch under the log lock.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use super::LogHead;
 use super::plan::{BatchPlan, StreamTip};
@@ -32,20 +32,5 @@ impl LogState {
         }
         self.tips.extend(plan.stream_tips.iter().map(|(stream, tip)| (stream.clone(), *tip)));
         self
-    }
-}
-
-/// Holds the [`LogState`] between batches; taking it leaves the cache empty until a commit
-/// puts a state back, so a failed write can never leave a stale state behind.
-#[derive(Debug, Default)]
-pub struct StateCache(Mutex<Option<LogState>>);
-
-impl StateCache {
-    pub fn take(&self) -> Option<LogState> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
-    }
-
-    pub fn put(&self, state: LogState) {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(state);
     }
 }
