@@ -19,7 +19,9 @@ pub struct VerifyOptions {
     pub genesis_key: Option<String>,
 }
 
-/// Verifies the whole log. The outer error is a failure to read; the inner one is the log's.
+/// Verifies the whole log up to the head recorded when verification starts (appends made
+/// meanwhile are left for the next run). The outer error is a failure to read; the inner one is
+/// the log's.
 pub async fn verify_log(
     store: Arc<dyn LogStore>,
     options: VerifyOptions,
@@ -42,8 +44,9 @@ pub async fn verify_log(
     });
 
     let mut verifier = Verifier::new(options.strict, options.genesis_key);
+    let end = recorded.position;
     while let Some(page) = inbox.recv().await {
-        let page = match page {
+        let mut page = match page {
             Ok(page) => page,
             Err(StoreError::CorruptRow { position, reason }) => {
                 reader.abort();
@@ -59,6 +62,8 @@ pub async fn verify_log(
                 return Err(error);
             }
         };
+        let reached_end = page.last().is_some_and(|event| event.position >= end);
+        page.retain(|event| event.position <= end);
         let checked = tokio::task::spawn_blocking(move || {
             let result = verifier.check_page(&page);
             (verifier, result)
@@ -71,7 +76,11 @@ pub async fn verify_log(
             return Ok(Err(failure));
         }
         progress(verifier.verified());
+        if reached_end {
+            break;
+        }
     }
+    reader.abort();
     let head = RecordedHead { position: recorded.position, hash: recorded.hash };
     Ok(verifier.finish(Some(head)))
 }

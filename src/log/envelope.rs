@@ -41,7 +41,7 @@ pub enum ValidationError {
     PayloadTooLarge { actual: usize, limit: usize },
     #[error("payload nests deeper than {MAX_PAYLOAD_DEPTH} levels")]
     PayloadTooDeep,
-    #[error("payload integers must lie within +-2^53; send larger numbers as strings")]
+    #[error("payload integers must lie within +-(2^53 - 1); send larger numbers as strings")]
     UnsafeInteger,
     #[error("an append carries 1 to {max} events; this one has {actual}")]
     BatchSize { actual: usize, max: usize },
@@ -270,7 +270,10 @@ pub fn validate_payload_numbers(value: &Value) -> Result<(), ValidationError> {
                 let safe = match (number.as_u64(), number.as_i64()) {
                     (Some(n), _) => n <= MAX_SAFE_INTEGER,
                     (None, Some(n)) => n.unsigned_abs() <= MAX_SAFE_INTEGER,
-                    (None, None) => number.as_f64().is_some_and(f64::is_finite),
+                    // A float that is a whole number beyond 2^53 has lost precision already.
+                    (None, None) => number.as_f64().is_some_and(|f| {
+                        f.is_finite() && (f.fract() != 0.0 || f.abs() <= MAX_SAFE_INTEGER as f64)
+                    }),
                 };
                 if safe { Ok(()) } else { Err(ValidationError::UnsafeInteger) }
             }
@@ -354,6 +357,14 @@ mod tests {
             Err(ValidationError::UnsafeInteger)
         );
         assert!(validate_payload_numbers(&json!({"hours": 1.5})).is_ok());
+        assert_eq!(
+            validate_payload_numbers(&serde_json::from_str("{\"n\": 9007199254740993.0}").unwrap()),
+            Err(ValidationError::UnsafeInteger)
+        );
+        assert_eq!(
+            validate_payload_numbers(&serde_json::from_str("{\"n\": 123456789012345678901234567890}").unwrap()),
+            Err(ValidationError::UnsafeInteger)
+        );
     }
 
     #[test]

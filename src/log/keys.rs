@@ -51,10 +51,15 @@ pub fn key_acceptance_message(previous: &str, next: &str) -> Vec<u8> {
     [KEY_ACCEPTANCE_DOMAIN, previous.as_bytes(), b"\n", next.as_bytes()].concat()
 }
 
-/// Parses a hex public key; `None` when it is not a valid ed25519 point encoding.
+/// Parses a public key written as 64 lowercase hex digits; `None` when it is not that, not a
+/// valid point encoding, or a weak (small-order) key, under which forged signatures could pass
+/// batch verification.
 pub fn parse_public_key(text: &str) -> Option<VerifyingKey> {
     let bytes: [u8; 32] = hex::decode(text).ok()?.try_into().ok()?;
-    VerifyingKey::from_bytes(&bytes).ok()
+    if hex::encode(bytes) != text {
+        return None;
+    }
+    VerifyingKey::from_bytes(&bytes).ok().filter(|key| !key.is_weak())
 }
 
 /// Strict single verification of one event signature.
@@ -136,6 +141,15 @@ mod tests {
         assert!(!verify_event_signature(&signer.verifying_key(), &[6; 32], &signature));
         let other = LogSigner::from_seed(&[2; 32]);
         assert!(!verify_event_signature(&other.verifying_key(), &[5; 32], &signature));
+    }
+
+    #[test]
+    fn weak_or_non_canonical_public_keys_are_refused() {
+        let identity = format!("01{}", "00".repeat(31));
+        assert!(parse_public_key(&identity).is_none(), "the identity point is a small-order key");
+        let good = LogSigner::from_seed(&[3; 32]).public_key_hex();
+        assert!(parse_public_key(&good).is_some());
+        assert!(parse_public_key(&good.to_uppercase()).is_none());
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub enum FailureReason {
     EmptyLog,
     /// A position is missing or repeated.
     PositionGap,
-    /// A stored column cannot be what the writer wrote (bad JSON, bad id, bad time format).
+    /// A stored column cannot be what the writer wrote (an id that is not a canonical UUID, a
+    /// time not in canonical form, a row whose columns cannot be decoded).
     MalformedEvent,
     /// The recomputed hash differs from the stored one.
     HashMismatch,
@@ -274,8 +275,7 @@ impl Verifier {
         if event.event_type != GENESIS || event.stream != "system" || event.stream_version != 1 {
             return Err(bad("position 1 must be log.genesis, version 1 of the system stream"));
         }
-        let genesis: Genesis =
-            serde_json::from_str(&event.payload).map_err(|_| bad("malformed genesis payload"))?;
+        let genesis: Genesis = parse_object(&event.payload).ok_or_else(|| bad("malformed genesis payload"))?;
         let key = parse_public_key(&genesis.public_key).ok_or_else(|| bad("invalid public key"))?;
         let id = KeyId::of(&key);
         if genesis.format != FORMAT || genesis.key_id != id.as_str() || event.key_id != id.as_str() {
@@ -301,8 +301,7 @@ impl Verifier {
         if event.stream != "system" {
             return Err(bad("key rotations belong to the system stream"));
         }
-        let rotation: KeyRotated =
-            serde_json::from_str(&event.payload).map_err(|_| bad("malformed rotation payload"))?;
+        let rotation: KeyRotated = parse_object(&event.payload).ok_or_else(|| bad("malformed rotation payload"))?;
         let next = parse_public_key(&rotation.next_public_key).ok_or_else(|| bad("invalid next key"))?;
         let next_id = KeyId::of(&next);
         if rotation.previous_key_id != event.key_id || rotation.next_key_id != next_id.as_str() {
@@ -310,6 +309,7 @@ impl Verifier {
         }
         let acceptance: [u8; 64] = hex::decode(&rotation.acceptance_signature)
             .ok()
+            .filter(|bytes| hex::encode(bytes) == rotation.acceptance_signature)
             .and_then(|bytes| bytes.try_into().ok())
             .ok_or_else(|| bad("malformed acceptance signature"))?;
         let message = key_acceptance_message(&rotation.previous_key_id, next_id.as_str());
@@ -351,11 +351,21 @@ fn verify_chunk(events: &[Event], keys: &[VerifyingKey]) -> bool {
     ed25519_dalek::verify_batch(&message_refs, &signatures, keys).is_ok()
 }
 
+/// A system payload: a JSON object (not an array) with exactly the expected members.
+fn parse_object<T: serde::de::DeserializeOwned>(payload: &str) -> Option<T> {
+    let value: serde_json::Value = serde_json::from_str(payload).ok()?;
+    if !value.is_object() {
+        return None;
+    }
+    serde_json::from_value(value).ok()
+}
+
 /// Columns whose format the writer guarantees; anything else was not written by Docket.
 fn check_well_formed(event: &Event) -> Result<(), VerifyFailure> {
     let malformed = |detail: &str| VerifyFailure::at(event, FailureReason::MalformedEvent, detail);
-    if uuid::Uuid::parse_str(&event.id).is_err() {
-        return Err(malformed("event id is not a UUID"));
+    let canonical_id = uuid::Uuid::parse_str(&event.id).map(|id| id.hyphenated().to_string());
+    if canonical_id.ok().as_deref() != Some(event.id.as_str()) {
+        return Err(malformed("event id is not a lowercase hyphenated UUID"));
     }
     if !is_canonical_timestamp(&event.occurred_at) || !is_canonical_timestamp(&event.recorded_at) {
         return Err(malformed("timestamps are not in canonical form"));

@@ -23,7 +23,7 @@ use crate::log::system_events::{FORMAT, Genesis, KeyRotated};
 use crate::log::LogSigner;
 
 /// Batches of at least this many events are signed on all cores.
-const PARALLEL_SIGNING_THRESHOLD: usize = 16;
+const PARALLEL_SIGNING_THRESHOLD: usize = 4;
 
 /// A stream's version and last hash, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

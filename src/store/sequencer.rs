@@ -4,11 +4,14 @@
 //! to a bound) as one batch and commits it as one transaction (group commit), so one fsync
 //! covers many appends under load while a lone writer still commits at once.
 //!
-//! It also pipelines: while batch k is being written, batch k+1 is planned (hashed and signed)
-//! from the state batch k will leave. That is safe because every write checks that the log ends
-//! where its plan assumed (see [`LogStore::write_planned`]). If a write finds the log moved (a
-//! second process appended) or fails, the sequencer forgets its state, and batch k and any batch
-//! planned after it are planned again under the log lock.
+//! It also pipelines: while one batch is being written, requests that arrive are planned
+//! (positions, links, hashes, signatures) from the state that write will leave, and everything
+//! planned meanwhile is written together as the next batch the moment the database is free. So
+//! signing overlaps the database's work, and batches grow with the load. That is safe because
+//! every write checks that the log ends where its plan assumed (see
+//! [`LogStore::write_planned`]). If a write finds the log moved (a second process appended) or
+//! fails, the sequencer forgets its state, and what was planned after it is planned again under
+//! the log lock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,6 +86,7 @@ pub fn start(
         counters: counters.clone(),
         head: None,
         tips: HashMap::new(),
+        uncommitted_keys: HashMap::new(),
         epoch: 0,
     };
     tokio::spawn(sequencer.run());
@@ -104,13 +108,55 @@ struct Planned {
     epoch: u64,
 }
 
+/// Batches planned while a write was in flight, merged into the next write.
+#[derive(Default)]
+struct Pending {
+    batch: Batch,
+    plan: BatchPlan,
+    expected: Option<LogHead>,
+    epoch: u64,
+    events: usize,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.batch.appends.is_empty()
+    }
+
+    /// Appends a batch planned from the state this pending write will leave.
+    fn push(&mut self, planned: Planned, batch: Batch) {
+        if self.expected.is_none() {
+            self.expected = Some(planned.expected);
+            self.epoch = planned.epoch;
+        }
+        let Planned { plan, .. } = planned;
+        self.events += batch.appends.iter().map(|a| a.events.len()).sum::<usize>();
+        self.batch.appends.extend(batch.appends);
+        self.batch.replies.extend(batch.replies);
+        self.plan.events.extend(plan.events);
+        self.plan.stream_tips.extend(plan.stream_tips);
+        self.plan.idempotency.extend(plan.idempotency);
+        self.plan.outcomes.extend(plan.outcomes);
+        if plan.head.is_some() {
+            self.plan.head = plan.head;
+        }
+    }
+}
+
 /// A batch being written.
 struct Flight {
-    replies: Vec<Reply>,
-    appends: Vec<PreparedAppend>,
-    /// Idempotency records the write will make, visible to the next batch's planning.
-    idempotency: Vec<IdempotencyRecord>,
+    batch: Batch,
     write: JoinHandle<(BatchPlan, Result<WriteOutcome, StoreError>)>,
+}
+
+type Landed = Result<(BatchPlan, Result<WriteOutcome, StoreError>), tokio::task::JoinError>;
+
+/// Waits for the flight's write, or forever when nothing is in flight.
+async fn wait_for(flight: &mut Option<Flight>) -> Landed {
+    match flight {
+        Some(flight) => (&mut flight.write).await,
+        None => std::future::pending().await,
+    }
 }
 
 struct Sequencer {
@@ -124,6 +170,8 @@ struct Sequencer {
     head: Option<LogHead>,
     /// Stream tips matching `head`, for the streams recently written.
     tips: HashMap<String, StreamTip>,
+    /// Idempotency records planned but not yet known to be in the database.
+    uncommitted_keys: HashMap<String, IdempotencyRecord>,
     /// Incremented whenever the remembered state is dropped.
     epoch: u64,
 }
@@ -131,61 +179,98 @@ struct Sequencer {
 impl Sequencer {
     async fn run(mut self) {
         let mut flight: Option<Flight> = None;
-        loop {
-            // The next batch: whatever waits; when nothing is in flight, wait for a request.
-            let batch = if flight.is_some() {
-                self.gather(None)
-            } else {
-                match self.inbox.recv().await {
-                    Some(first) => self.gather(Some(first)),
-                    None => break,
+        let mut pending = Pending::default();
+        let mut open = true;
+        while open || flight.is_some() || !pending.is_empty() {
+            let room = self.max_batch_events.saturating_sub(pending.events);
+            tokio::select! {
+                biased;
+
+                // The write in flight finished: answer it, then write what was planned meanwhile.
+                landed = wait_for(&mut flight) => {
+                    if let Some(landing) = flight.take() {
+                        self.land(landing.batch, landed).await;
+                    }
+                    flight = self.launch_pending(&mut pending).await;
                 }
-            };
 
-            // Memory is trimmed only between flights: the tips of a batch in flight must stay.
-            if flight.is_none() && self.tips.len() > MAX_CACHED_STREAMS {
-                self.tips.clear();
-            }
-
-            // Plan it now, while the batch in flight is being written.
-            let in_flight_keys = flight.as_ref().map(|f| f.idempotency.as_slice()).unwrap_or(&[]);
-            let planned = if batch.appends.is_empty() {
-                None
-            } else {
-                self.plan_outside_lock(&batch.appends, in_flight_keys).await
-            };
-
-            // Land the flight; a refused or failed write invalidates what was planned after it.
-            if let Some(landing) = flight.take() {
-                self.land(landing).await;
-            }
-            if batch.appends.is_empty() {
-                continue;
-            }
-            self.counters.batches.fetch_add(1, Ordering::Relaxed);
-            self.counters.requests.fetch_add(batch.appends.len() as u64, Ordering::Relaxed);
-            match planned {
-                Some(planned) if planned.epoch == self.epoch => {
-                    flight = Some(self.launch(batch, planned));
+                // New requests: plan them now, while the database works on the flight.
+                first = self.inbox.recv(), if open && room > 0 => {
+                    let Some(first) = first else {
+                        open = false;
+                        continue;
+                    };
+                    let batch = self.gather(first, room);
+                    self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                    self.counters.requests.fetch_add(batch.appends.len() as u64, Ordering::Relaxed);
+                    match self.plan_outside_lock(&batch.appends).await {
+                        Some(planned) => {
+                            pending.push(planned, batch);
+                            if flight.is_none() {
+                                flight = self.launch_pending(&mut pending).await;
+                            }
+                        }
+                        None => {
+                            // Nothing to plan from: let everything before land, then lock.
+                            if let Some(landing) = flight.take() {
+                                let landed = landing.write.await;
+                                self.land(landing.batch, landed).await;
+                            }
+                            let before = std::mem::take(&mut pending);
+                            if !before.is_empty() {
+                                self.commit_under_lock(before.batch).await;
+                            }
+                            self.commit_under_lock(batch).await;
+                        }
+                    }
                 }
-                _ => self.commit_under_lock(batch).await,
             }
-        }
-        if let Some(landing) = flight.take() {
-            self.land(landing).await;
         }
     }
 
-    /// Takes `first` and whatever else is already waiting, up to the batch bound.
-    fn gather(&mut self, first: Option<Submission>) -> Batch {
+    /// Starts writing what is pending, if its plan still holds; otherwise commits it under
+    /// the lock. Returns the new flight, if any.
+    async fn launch_pending(&mut self, pending: &mut Pending) -> Option<Flight> {
+        if pending.is_empty() {
+            // Nothing is in flight or planned: everything remembered is in the database, and
+            // memory can be trimmed safely.
+            self.uncommitted_keys.clear();
+            if self.tips.len() > MAX_CACHED_STREAMS {
+                self.tips.clear();
+            }
+            return None;
+        }
+        let next = std::mem::take(pending);
+        let expected = match next.expected {
+            Some(expected) if next.epoch == self.epoch => expected,
+            _ => {
+                self.commit_under_lock(next.batch).await;
+                return None;
+            }
+        };
+        let store = self.store.clone();
+        let plan = next.plan;
+        let write = tokio::spawn(async move {
+            let result = if plan.head.is_some() {
+                store.write_planned(&expected, &plan).await
+            } else {
+                Ok(WriteOutcome::Committed)
+            };
+            (plan, result)
+        });
+        Some(Flight { batch: next.batch, write })
+    }
+
+    /// Takes `first` and whatever else is already waiting, up to `room` events.
+    fn gather(&mut self, first: Submission, room: usize) -> Batch {
         let mut batch = Batch::default();
         let mut events = 0;
-        let mut next = first.or_else(|| self.inbox.try_recv().ok());
+        let mut next = Some(first);
         while let Some(submission) = next {
             events += submission.append.events.len();
             batch.appends.push(submission.append);
             batch.replies.push(submission.reply);
-            if events >= self.max_batch_events {
+            if events >= room {
                 break;
             }
             next = self.inbox.try_recv().ok();
@@ -194,25 +279,20 @@ impl Sequencer {
     }
 
     /// Plans a batch from the remembered state; `None` when there is none to plan from.
-    async fn plan_outside_lock(
-        &mut self,
-        appends: &[PreparedAppend],
-        in_flight_keys: &[IdempotencyRecord],
-    ) -> Option<Planned> {
+    async fn plan_outside_lock(&mut self, appends: &[PreparedAppend]) -> Option<Planned> {
         let head = self.head.clone()?;
 
-        // Read only what memory lacks: tips of streams not written lately, and the batch's
-        // idempotency keys (those of the batch in flight are not in the database yet).
+        // Read only what memory lacks: tips of streams not written lately, and idempotency
+        // keys (those planned but not yet written are in memory, not in the database).
         let (streams, keys) = batch_keys(appends);
         let missing: Vec<String> = streams.into_iter().filter(|s| !self.tips.contains_key(s)).collect();
-        let context = match self.store.load_context(&missing, &keys).await {
-            Ok(context) => context,
-            Err(_) => return None,
-        };
-        self.remember_tips(context.tips);
+        let context = self.store.load_context(&missing, &keys).await.ok()?;
+        self.tips.extend(context.tips);
         let mut idempotency = context.idempotency;
-        for record in in_flight_keys {
-            idempotency.insert(record.key.clone(), record.clone());
+        for key in &keys {
+            if let Some(record) = self.uncommitted_keys.get(key) {
+                idempotency.insert(key.clone(), record.clone());
+            }
         }
         let tips = appends
             .iter()
@@ -223,50 +303,36 @@ impl Sequencer {
         if let Some(next) = &plan.head {
             self.head = Some(next.clone());
         }
-        self.remember_tips(plan.stream_tips.clone());
+        self.tips.extend(plan.stream_tips.iter().map(|(stream, tip)| (stream.clone(), *tip)));
+        for record in &plan.idempotency {
+            self.uncommitted_keys.insert(record.key.clone(), record.clone());
+        }
         Some(Planned { plan, expected: head, epoch: self.epoch })
     }
 
-    /// Starts writing a planned batch in its own task.
-    fn launch(&self, batch: Batch, planned: Planned) -> Flight {
-        let store = self.store.clone();
-        let idempotency = planned.plan.idempotency.clone();
-        let Planned { plan, expected, .. } = planned;
-        let write = tokio::spawn(async move {
-            let result = if plan.head.is_some() {
-                store.write_planned(&expected, &plan).await
-            } else {
-                Ok(WriteOutcome::Committed)
-            };
-            (plan, result)
-        });
-        Flight { replies: batch.replies, appends: batch.appends, idempotency, write }
-    }
-
-    /// Waits for a flight's write and answers its requests.
-    async fn land(&mut self, flight: Flight) {
-        let Flight { replies, appends, write, .. } = flight;
-        match write.await {
-            Ok((plan, Ok(WriteOutcome::Committed))) => answer(replies, plan.outcomes),
+    /// Answers a landed write's requests; a refused or failed write is redone under the lock.
+    async fn land(&mut self, batch: Batch, landed: Landed) {
+        match landed {
+            Ok((plan, Ok(WriteOutcome::Committed))) => answer(batch.replies, plan.outcomes),
             Ok((_, Ok(WriteOutcome::Stale))) => {
                 tracing::debug!("the log moved under a planned batch; planning again under the lock");
                 self.forget();
                 self.counters.replanned.fetch_add(1, Ordering::Relaxed);
-                self.commit_under_lock(Batch { appends, replies }).await;
+                self.commit_under_lock(batch).await;
             }
             Ok((_, Err(error))) if error.is_transient() => {
                 self.forget();
-                self.commit_under_lock(Batch { appends, replies }).await;
+                self.commit_under_lock(batch).await;
             }
             Ok((_, Err(error))) => {
-                tracing::warn!(error = %error, requests = replies.len(), "batch not committed");
+                tracing::warn!(error = %error, requests = batch.replies.len(), "batch not committed");
                 self.forget();
-                fail_all(replies, AppendError::Store(error));
+                fail_all(batch.replies, AppendError::Store(error));
             }
             Err(_) => {
                 self.forget();
                 let error = StoreError::Database { detail: "write task failed".into() };
-                fail_all(replies, AppendError::Store(error));
+                fail_all(batch.replies, AppendError::Store(error));
             }
         }
     }
@@ -288,7 +354,7 @@ impl Sequencer {
         match result {
             Ok((plan, state)) => {
                 self.head = Some(state.head);
-                self.remember_tips(state.tips);
+                self.tips.extend(state.tips);
                 answer(batch.replies, plan.outcomes);
             }
             Err(error) => {
@@ -299,13 +365,10 @@ impl Sequencer {
         }
     }
 
-    fn remember_tips(&mut self, tips: HashMap<String, StreamTip>) {
-        self.tips.extend(tips);
-    }
-
     fn forget(&mut self) {
         self.head = None;
         self.tips.clear();
+        self.uncommitted_keys.clear();
         self.epoch += 1;
     }
 }

@@ -33,6 +33,7 @@ on_both_backends!(
     two_handles_on_one_database_take_turns_without_forking,
     a_plan_from_a_stale_view_of_a_stream_is_refused_and_writes_nothing,
     a_plan_from_a_stale_head_is_refused_and_writes_nothing,
+    a_log_verifies_while_it_is_being_appended_to,
 );
 
 async fn first_open_writes_a_verifiable_genesis(backend: Backend) {
@@ -315,4 +316,24 @@ async fn a_plan_from_a_stale_head_is_refused_and_writes_nothing(backend: Backend
     assert_eq!(outcome, docket::store::WriteOutcome::Stale);
     assert_eq!(log.head().await.unwrap().position, 2);
     assert!(test.verify().await.is_ok());
+}
+
+async fn a_log_verifies_while_it_is_being_appended_to(backend: Backend) {
+    let test = TestLog::new(backend).await;
+    let log = Arc::new(test.open().await);
+    sample_log(&log, 300).await;
+    let writer = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            for n in 0..300 {
+                log.append(one_event("matter:live", "matter.noted", json!({"n": n}))).await.unwrap();
+            }
+        })
+    };
+    for _ in 0..5 {
+        let summary = test.verify().await.expect("a growing log is intact up to its head");
+        assert!(summary.events >= 302);
+    }
+    writer.await.unwrap();
+    assert_eq!(test.verify().await.unwrap().events, 602);
 }
