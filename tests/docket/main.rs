@@ -10,5 +10,6 @@ mod appends;
 mod cli;
 mod crash;
 mod multiprocess;
+mod schemas;
 mod tampering;
 mod vectors;
