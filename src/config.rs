@@ -84,21 +84,39 @@ impl Settings {
         let file = match &overrides.config {
             Some(path) => read_file(path)?,
             None => {
-                let data_dir = overrides.data_dir.clone().unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+                let data_dir = overrides
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
                 let default_path = data_dir.join("docket.toml");
-                if default_path.exists() { read_file(&default_path)? } else { FileConfig::default() }
+                if default_path.exists() {
+                    read_file(&default_path)?
+                } else {
+                    FileConfig::default()
+                }
             }
         };
-        let listen_text = overrides.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into());
-        let listen = listen_text.parse().map_err(|_| ConfigError::Listen(listen_text.clone()))?;
-        let database_url = overrides.database_url.or(file.database_url).filter(|url| !url.is_empty());
-        if let Some(url) = &database_url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err(ConfigError::DatabaseUrl);
-            }
+        let listen_text = overrides
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen = listen_text
+            .parse()
+            .map_err(|_| ConfigError::Listen(listen_text.clone()))?;
+        let database_url = overrides
+            .database_url
+            .or(file.database_url)
+            .filter(|url| !url.is_empty());
+        if let Some(url) = &database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::DatabaseUrl);
         }
         Ok(Settings {
-            data_dir: overrides.data_dir.or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            data_dir: overrides
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             database_url,
             listen,
             max_payload_bytes: overrides
@@ -125,9 +143,14 @@ impl Settings {
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::Unreadable { path: shown.clone(), reason: e.kind().to_string() })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Invalid { path: shown, reason: e.message().to_owned() })
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+        path: shown.clone(),
+        reason: e.kind().to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+        path: shown,
+        reason: e.message().to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -138,7 +161,11 @@ mod tests {
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("docket.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nmax_payload_bytes = 1000\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nmax_payload_bytes = 1000\n",
+        )
+        .unwrap();
         let settings = Settings::resolve(Overrides {
             config: Some(path),
             max_payload_bytes: Some(2000),
@@ -167,12 +194,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("docket.toml");
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
-        let overrides = Overrides { config: Some(path), ..Overrides::default() };
-        assert!(matches!(Settings::resolve(overrides), Err(ConfigError::Invalid { .. })));
+        let overrides = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Settings::resolve(overrides),
+            Err(ConfigError::Invalid { .. })
+        ));
 
         let secret = "mysql://admin:hunter2@db/docket".to_owned();
-        let error = Settings::resolve(Overrides { database_url: Some(secret), ..Overrides::default() });
+        let error = Settings::resolve(Overrides {
+            database_url: Some(secret),
+            ..Overrides::default()
+        });
         assert!(matches!(error, Err(ConfigError::DatabaseUrl)));
-        assert!(!error.err().map(|e| e.to_string()).unwrap_or_default().contains("hunter2"));
+        assert!(
+            !error
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+                .contains("hunter2")
+        );
     }
 }

@@ -24,7 +24,9 @@ pub struct Keyring {
 }
 
 fn data_dir_error(what: &str, path: &Path, error: impl std::fmt::Display) -> StoreError {
-    StoreError::DataDir { detail: format!("{what} {}: {error}", path.display()) }
+    StoreError::DataDir {
+        detail: format!("{what} {}: {error}", path.display()),
+    }
 }
 
 impl Keyring {
@@ -34,13 +36,17 @@ impl Keyring {
         fs::create_dir_all(&dir).map_err(|e| data_dir_error("cannot create", &dir, e))?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
             .map_err(|e| data_dir_error("cannot restrict", &dir, e))?;
-        Ok(Keyring { dir, loaded: Mutex::new(HashMap::new()) })
+        Ok(Keyring {
+            dir,
+            loaded: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Generates a key and writes it durably before anything is signed with it.
     pub fn create(&self) -> Result<Arc<LogSigner>, StoreError> {
-        let signer = LogSigner::generate()
-            .map_err(|e| StoreError::DataDir { detail: format!("no randomness: {e}") })?;
+        let signer = LogSigner::generate().map_err(|e| StoreError::DataDir {
+            detail: format!("no randomness: {e}"),
+        })?;
         let path = self.path_of(signer.id().as_str());
         let mut file = OpenOptions::new()
             .write(true)
@@ -67,7 +73,9 @@ impl Keyring {
         if let Some(signer) = self.cache().get(key_id) {
             return Ok(signer.clone());
         }
-        let unavailable = || StoreError::SigningKeyUnavailable { key_id: key_id.to_owned() };
+        let unavailable = || StoreError::SigningKeyUnavailable {
+            key_id: key_id.to_owned(),
+        };
         if key_id.len() != 32 || !key_id.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(unavailable());
         }
@@ -75,7 +83,10 @@ impl Keyring {
         let metadata = fs::metadata(&path).map_err(|_| unavailable())?;
         if metadata.permissions().mode() & 0o077 != 0 {
             return Err(StoreError::DataDir {
-                detail: format!("key file {} is readable by others; chmod 600 it", path.display()),
+                detail: format!(
+                    "key file {} is readable by others; chmod 600 it",
+                    path.display()
+                ),
             });
         }
         let text = Zeroizing::new(fs::read_to_string(&path).map_err(|_| unavailable())?);
@@ -101,7 +112,9 @@ impl Keyring {
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<LogSigner>>> {
-        self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.loaded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -115,7 +128,10 @@ mod tests {
         let keyring = Keyring::open(dir.path()).unwrap();
         let signer = keyring.create().unwrap();
         let path = dir.path().join("keys").join(format!("{}.key", signer.id()));
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
 
         let reopened = Keyring::open(dir.path()).unwrap();
         let loaded = reopened.get(signer.id().as_str()).unwrap();
@@ -125,12 +141,21 @@ mod tests {
     #[test]
     fn a_key_file_readable_by_others_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let id = Keyring::open(dir.path()).unwrap().create().unwrap().id().to_string();
+        let id = Keyring::open(dir.path())
+            .unwrap()
+            .create()
+            .unwrap()
+            .id()
+            .to_string();
         let path = dir.path().join("keys").join(format!("{id}.key"));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let error = Keyring::open(dir.path()).unwrap().get(&id).unwrap_err();
         assert!(matches!(error, StoreError::DataDir { .. }));
-        assert!(!error.to_string().contains(&fs::read_to_string(&path).unwrap().trim().to_owned()));
+        assert!(
+            !error
+                .to_string()
+                .contains(&fs::read_to_string(&path).unwrap().trim().to_owned())
+        );
     }
 
     #[test]
@@ -138,7 +163,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keyring = Keyring::open(dir.path()).unwrap();
         for id in ["../../etc/passwd", &"0".repeat(32)] {
-            assert!(matches!(keyring.get(id), Err(StoreError::SigningKeyUnavailable { .. })));
+            assert!(matches!(
+                keyring.get(id),
+                Err(StoreError::SigningKeyUnavailable { .. })
+            ));
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::log::verify::{FailureReason, RecordedHead, VerifyFailure, VerifySummary, Verifier};
+use crate::log::verify::{FailureReason, RecordedHead, Verifier, VerifyFailure, VerifySummary};
 use crate::store::pages::{PAGE_SIZE, log_pages};
 use crate::store::{LogStore, StoreError};
 
@@ -69,7 +69,9 @@ pub async fn verify_log(
             (verifier, result)
         })
         .await
-        .map_err(|_| StoreError::Database { detail: "verifier task failed".into() })?;
+        .map_err(|_| StoreError::Database {
+            detail: "verifier task failed".into(),
+        })?;
         verifier = checked.0;
         if let Err(failure) = checked.1 {
             reader.abort();
@@ -81,6 +83,9 @@ pub async fn verify_log(
         }
     }
     reader.abort();
-    let head = RecordedHead { position: recorded.position, hash: recorded.hash };
+    let head = RecordedHead {
+        position: recorded.position,
+        hash: recorded.hash,
+    };
     Ok(verifier.finish(Some(head)))
 }

@@ -22,15 +22,24 @@ pub enum RawTable {
 
 /// A row as large as a stored event: payload text plus a hash- and signature-sized blob.
 fn row(sequence: u64, bytes: usize) -> (String, Vec<u8>) {
-    (payload(sequence, bytes).to_string(), vec![7u8; 32 + 64 + 200])
+    (
+        payload(sequence, bytes).to_string(),
+        vec![7u8; 32 + 64 + 200],
+    )
 }
 
 impl RawTable {
-    pub async fn open(backend: Backend, data_dir: &Path, url: Option<&str>) -> Result<Self, StoreError> {
+    pub async fn open(
+        backend: Backend,
+        data_dir: &Path,
+        url: Option<&str>,
+    ) -> Result<Self, StoreError> {
         match (backend, url) {
             (Backend::Postgres, Some(url)) => {
                 let pool = PgPoolOptions::new().max_connections(2).connect(url).await?;
-                sqlx::query("DROP TABLE IF EXISTS docket_bench_raw").execute(&pool).await?;
+                sqlx::query("DROP TABLE IF EXISTS docket_bench_raw")
+                    .execute(&pool)
+                    .await?;
                 sqlx::query("CREATE TABLE docket_bench_raw (id BIGSERIAL PRIMARY KEY, payload TEXT NOT NULL, extra BYTEA NOT NULL)")
                     .execute(&pool)
                     .await?;
@@ -44,7 +53,10 @@ impl RawTable {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full);
-                let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await?;
                 sqlx::query("CREATE TABLE raw (id INTEGER PRIMARY KEY, payload TEXT NOT NULL, extra BLOB NOT NULL)")
                     .execute(&pool)
                     .await?;
@@ -54,7 +66,11 @@ impl RawTable {
     }
 
     /// One durable INSERT per transaction, one writer.
-    pub async fn single_row_inserts(&self, rows: u64, bytes: usize) -> Result<Measurement, StoreError> {
+    pub async fn single_row_inserts(
+        &self,
+        rows: u64,
+        bytes: usize,
+    ) -> Result<Measurement, StoreError> {
         let mut latencies = Vec::with_capacity(rows as usize);
         let started = Instant::now();
         for sequence in 0..rows {
@@ -78,27 +94,41 @@ impl RawTable {
             }
             latencies.push(sent.elapsed());
         }
-        Ok(Measurement::with_latencies(1, latencies, started.elapsed().as_secs_f64()))
+        Ok(Measurement::with_latencies(
+            1,
+            latencies,
+            started.elapsed().as_secs_f64(),
+        ))
     }
 
     /// Multi-row INSERTs of `per_transaction` rows, one writer.
-    pub async fn batched_inserts(&self, rows: u64, per_transaction: u64, bytes: usize) -> Result<Measurement, StoreError> {
+    pub async fn batched_inserts(
+        &self,
+        rows: u64,
+        per_transaction: u64,
+        bytes: usize,
+    ) -> Result<Measurement, StoreError> {
         let batches = rows.div_ceil(per_transaction);
         let mut latencies: Vec<Duration> = Vec::with_capacity(batches as usize);
         let started = Instant::now();
         for batch in 0..batches {
-            let rows: Vec<_> = (0..per_transaction).map(|n| row(batch * per_transaction + n, bytes)).collect();
+            let rows: Vec<_> = (0..per_transaction)
+                .map(|n| row(batch * per_transaction + n, bytes))
+                .collect();
             let sent = Instant::now();
             match self {
                 RawTable::Sqlite(pool) => {
-                    let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO raw (payload, extra) ");
+                    let mut query =
+                        QueryBuilder::<Sqlite>::new("INSERT INTO raw (payload, extra) ");
                     query.push_values(rows, |mut row, (text, extra)| {
                         row.push_bind(text).push_bind(extra);
                     });
                     query.build().execute(pool).await?;
                 }
                 RawTable::Postgres(pool) => {
-                    let mut query = QueryBuilder::<Postgres>::new("INSERT INTO docket_bench_raw (payload, extra) ");
+                    let mut query = QueryBuilder::<Postgres>::new(
+                        "INSERT INTO docket_bench_raw (payload, extra) ",
+                    );
                     query.push_values(rows, |mut row, (text, extra)| {
                         row.push_bind(text).push_bind(extra);
                     });
@@ -118,7 +148,9 @@ impl RawTable {
         match self {
             RawTable::Sqlite(pool) => pool.close().await,
             RawTable::Postgres(pool) => {
-                let _ = sqlx::query("DROP TABLE IF EXISTS docket_bench_raw").execute(&pool).await;
+                let _ = sqlx::query("DROP TABLE IF EXISTS docket_bench_raw")
+                    .execute(&pool)
+                    .await;
                 pool.close().await
             }
         }
@@ -136,14 +168,25 @@ pub fn batch_verify_rate(signatures: usize) -> f64 {
             message
         })
         .collect();
-    let signed: Vec<Signature> = messages.par_iter().map(|message| key.sign(message)).collect();
+    let signed: Vec<Signature> = messages
+        .par_iter()
+        .map(|message| key.sign(message))
+        .collect();
     let keys = vec![public; 64];
 
     let started = Instant::now();
-    let all_good = messages.par_chunks(64).zip(signed.par_chunks(64)).all(|(messages, signatures)| {
-        let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-        ed25519_dalek::verify_batch(&refs, signatures, &keys[..refs.len()]).is_ok()
-    });
+    let all_good =
+        messages
+            .par_chunks(64)
+            .zip(signed.par_chunks(64))
+            .all(|(messages, signatures)| {
+                let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
+                ed25519_dalek::verify_batch(&refs, signatures, &keys[..refs.len()]).is_ok()
+            });
     let seconds = started.elapsed().as_secs_f64();
-    if all_good { signatures as f64 / seconds.max(1e-9) } else { 0.0 }
+    if all_good {
+        signatures as f64 / seconds.max(1e-9)
+    } else {
+        0.0
+    }
 }

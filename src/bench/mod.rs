@@ -76,7 +76,8 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> ExitCode {
             Err(error) => return fail(format!("{backend} benchmark failed: {error}")),
         }
     }
-    let raw_verify = baseline::batch_verify_rate(args.verify_events.clamp(10_000, 200_000) as usize);
+    let raw_verify =
+        baseline::batch_verify_rate(args.verify_events.clamp(10_000, 200_000) as usize);
     let document = report::Report::new(reports, raw_verify, &args);
     let path = settings.data_dir.join("bench-report.json");
     if let Err(error) = std::fs::write(&path, document.to_json()) {
@@ -90,7 +91,11 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn run_backend(settings: &Settings, args: &BenchArgs, backend: Backend) -> Result<BackendReport, StoreError> {
+async fn run_backend(
+    settings: &Settings,
+    args: &BenchArgs,
+    backend: Backend,
+) -> Result<BackendReport, StoreError> {
     let data_dir = settings.data_dir.join(backend.to_string());
     let mut options = LogOptions::new(&data_dir);
     options.max_payload_bytes = settings.max_payload_bytes.max(args.payload_bytes * 2);
@@ -103,14 +108,22 @@ async fn run_backend(settings: &Settings, args: &BenchArgs, backend: Backend) ->
 
     // Baselines first, on the same database.
     let raw = baseline::RawTable::open(backend, &data_dir, options.database_url.as_deref()).await?;
-    report.raw_single = raw.single_row_inserts(args.single_writer_events, args.payload_bytes).await?;
-    report.raw_batched = raw.batched_inserts(args.events, 100, args.payload_bytes).await?;
+    report.raw_single = raw
+        .single_row_inserts(args.single_writer_events, args.payload_bytes)
+        .await?;
+    report.raw_batched = raw
+        .batched_inserts(args.events, 100, args.payload_bytes)
+        .await?;
     raw.close().await;
 
     // Appends at increasing concurrency.
-    report.appends.push(workload::appends(&log, 1, args.single_writer_events, args.payload_bytes).await?);
+    report
+        .appends
+        .push(workload::appends(&log, 1, args.single_writer_events, args.payload_bytes).await?);
     for writers in [16, 64] {
-        report.appends.push(workload::appends(&log, writers, args.events, args.payload_bytes).await?);
+        report
+            .appends
+            .push(workload::appends(&log, writers, args.events, args.payload_bytes).await?);
     }
 
     // Fill to the verification size with bulk appends, then time a full verification.
@@ -131,9 +144,11 @@ async fn run_backend(settings: &Settings, args: &BenchArgs, backend: Backend) ->
 /// Writes the database URL into the backend's data directory (mode 0600), so that
 /// `docket --data-dir DIR/postgres verify` finds the benchmark's log.
 fn remember_database(data_dir: &Path, settings: &Settings) -> Result<(), StoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
-    let error = |e: std::io::Error| StoreError::DataDir { detail: e.to_string() };
+    use std::os::unix::fs::OpenOptionsExt;
+    let error = |e: std::io::Error| StoreError::DataDir {
+        detail: e.to_string(),
+    };
     std::fs::create_dir_all(data_dir).map_err(error)?;
     let path: PathBuf = data_dir.join("docket.toml");
     let url = settings.database_url.clone().unwrap_or_default();

@@ -22,7 +22,13 @@ pub struct Measurement {
 
 impl Measurement {
     pub fn throughput(events: u64, seconds: f64) -> Self {
-        Measurement { writers: 0, events, seconds, per_second: events as f64 / seconds.max(1e-9), ..Default::default() }
+        Measurement {
+            writers: 0,
+            events,
+            seconds,
+            per_second: events as f64 / seconds.max(1e-9),
+            ..Default::default()
+        }
     }
 
     pub fn with_latencies(writers: u64, mut latencies: Vec<Duration>, seconds: f64) -> Self {
@@ -77,7 +83,11 @@ pub struct Report {
 }
 
 fn ratio(numerator: f64, denominator: f64) -> f64 {
-    if denominator > 0.0 { numerator / denominator } else { 0.0 }
+    if denominator > 0.0 {
+        numerator / denominator
+    } else {
+        0.0
+    }
 }
 
 fn ms(value: Option<f64>) -> String {
@@ -85,7 +95,11 @@ fn ms(value: Option<f64>) -> String {
 }
 
 impl Report {
-    pub fn new(backends: Vec<BackendReport>, raw_batch_verify_per_second: f64, args: &BenchArgs) -> Self {
+    pub fn new(
+        backends: Vec<BackendReport>,
+        raw_batch_verify_per_second: f64,
+        args: &BenchArgs,
+    ) -> Self {
         Report {
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             payload_bytes: args.payload_bytes,
@@ -100,8 +114,16 @@ impl Report {
 
     pub fn to_table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "cores {}, payload ~{} B", self.cores, self.payload_bytes);
-        let _ = writeln!(out, "raw ed25519 batch verify (all cores): {:.0} signatures/s", self.raw_batch_verify_per_second);
+        let _ = writeln!(
+            out,
+            "cores {}, payload ~{} B",
+            self.cores, self.payload_bytes
+        );
+        let _ = writeln!(
+            out,
+            "raw ed25519 batch verify (all cores): {:.0} signatures/s",
+            self.raw_batch_verify_per_second
+        );
         for report in &self.backends {
             let _ = writeln!(out, "\n== {} ==", report.backend);
             let _ = writeln!(
@@ -111,10 +133,22 @@ impl Report {
                 ms(report.raw_single.p50_ms),
                 ms(report.raw_single.p99_ms)
             );
-            let _ = writeln!(out, "raw 100-row batched inserts: {:.0} rows/s", report.raw_batched.per_second);
-            let _ = writeln!(out, "{:>8} {:>9} {:>12} {:>9} {:>9} {:>10}", "writers", "events", "events/s", "p50 ms", "p99 ms", "vs raw");
+            let _ = writeln!(
+                out,
+                "raw 100-row batched inserts: {:.0} rows/s",
+                report.raw_batched.per_second
+            );
+            let _ = writeln!(
+                out,
+                "{:>8} {:>9} {:>12} {:>9} {:>9} {:>10}",
+                "writers", "events", "events/s", "p50 ms", "p99 ms", "vs raw"
+            );
             for run in &report.appends {
-                let baseline = if run.writers == 1 { &report.raw_single } else { &report.raw_batched };
+                let baseline = if run.writers == 1 {
+                    &report.raw_single
+                } else {
+                    &report.raw_batched
+                };
                 let _ = writeln!(
                     out,
                     "{:>8} {:>9} {:>12.0} {:>9} {:>9} {:>9.2}x",
@@ -127,7 +161,11 @@ impl Report {
                 );
             }
             if let Some(fill) = &report.fill {
-                let _ = writeln!(out, "bulk fill (100-event appends, 8 writers): {} events at {:.0} events/s", fill.events, fill.per_second);
+                let _ = writeln!(
+                    out,
+                    "bulk fill (100-event appends, 8 writers): {} events at {:.0} events/s",
+                    fill.events, fill.per_second
+                );
             }
             if let Some(verify) = &report.verify {
                 let _ = writeln!(

@@ -26,12 +26,19 @@ fn filler(bytes: usize) -> String {
 fn to_store_error(error: AppendError) -> StoreError {
     match error {
         AppendError::Store(error) => error,
-        other => StoreError::Database { detail: other.to_string() },
+        other => StoreError::Database {
+            detail: other.to_string(),
+        },
     }
 }
 
 /// `writers` tasks append one event at a time to their own streams, `events` in all.
-pub async fn appends(log: &Arc<EventLog>, writers: u64, events: u64, bytes: usize) -> Result<Measurement, StoreError> {
+pub async fn appends(
+    log: &Arc<EventLog>,
+    writers: u64,
+    events: u64,
+    bytes: usize,
+) -> Result<Measurement, StoreError> {
     let per_writer = (events / writers).max(1);
     let log = log.clone();
     let started = Instant::now();
@@ -39,9 +46,15 @@ pub async fn appends(log: &Arc<EventLog>, writers: u64, events: u64, bytes: usiz
     for writer in 0..writers {
         let log = log.clone();
         tasks.push(tokio::spawn(async move {
-            let stream = StreamId::parse(&format!("matter:bench-{writers}-{writer}"))
-                .map_err(|e| StoreError::Database { detail: e.to_string() })?;
-            let actor = Actor::parse("user:bench").map_err(|e| StoreError::Database { detail: e.to_string() })?;
+            let stream =
+                StreamId::parse(&format!("matter:bench-{writers}-{writer}")).map_err(|e| {
+                    StoreError::Database {
+                        detail: e.to_string(),
+                    }
+                })?;
+            let actor = Actor::parse("user:bench").map_err(|e| StoreError::Database {
+                detail: e.to_string(),
+            })?;
             let mut latencies = Vec::with_capacity(per_writer as usize);
             for sequence in 0..per_writer {
                 let draft = EventDraft::new("matter.noted", payload(sequence, bytes));
@@ -55,7 +68,9 @@ pub async fn appends(log: &Arc<EventLog>, writers: u64, events: u64, bytes: usiz
     }
     let mut latencies = Vec::new();
     for task in tasks {
-        let mine = task.await.map_err(|_| StoreError::Database { detail: "writer task failed".into() })??;
+        let mine = task.await.map_err(|_| StoreError::Database {
+            detail: "writer task failed".into(),
+        })??;
         latencies.extend(mine);
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -63,7 +78,11 @@ pub async fn appends(log: &Arc<EventLog>, writers: u64, events: u64, bytes: usiz
 }
 
 /// Bulk appends of 100 events each from 8 writers until the log holds `target` events.
-pub async fn fill(log: &Arc<EventLog>, target: u64, bytes: usize) -> Result<Option<Measurement>, StoreError> {
+pub async fn fill(
+    log: &Arc<EventLog>,
+    target: u64,
+    bytes: usize,
+) -> Result<Option<Measurement>, StoreError> {
     let head = log.head().await?.position;
     if head >= target {
         return Ok(None);
@@ -78,12 +97,19 @@ pub async fn fill(log: &Arc<EventLog>, target: u64, bytes: usize) -> Result<Opti
     for writer in 0..writers {
         let log = log.clone();
         tasks.push(tokio::spawn(async move {
-            let stream = StreamId::parse(&format!("matter:fill-{writer}"))
-                .map_err(|e| StoreError::Database { detail: e.to_string() })?;
-            let actor = Actor::parse("user:bench").map_err(|e| StoreError::Database { detail: e.to_string() })?;
+            let stream = StreamId::parse(&format!("matter:fill-{writer}")).map_err(|e| {
+                StoreError::Database {
+                    detail: e.to_string(),
+                }
+            })?;
+            let actor = Actor::parse("user:bench").map_err(|e| StoreError::Database {
+                detail: e.to_string(),
+            })?;
             for append in 0..appends_per_writer {
                 let drafts = (0..per_append)
-                    .map(|n| EventDraft::new("matter.noted", payload(append * per_append + n, bytes)))
+                    .map(|n| {
+                        EventDraft::new("matter.noted", payload(append * per_append + n, bytes))
+                    })
                     .collect();
                 let request = AppendRequest::new(stream.clone(), actor.clone(), drafts);
                 log.append(request).await.map_err(to_store_error)?;
@@ -92,7 +118,9 @@ pub async fn fill(log: &Arc<EventLog>, target: u64, bytes: usize) -> Result<Opti
         }));
     }
     for task in tasks {
-        task.await.map_err(|_| StoreError::Database { detail: "fill task failed".into() })??;
+        task.await.map_err(|_| StoreError::Database {
+            detail: "fill task failed".into(),
+        })??;
     }
     let seconds = started.elapsed().as_secs_f64();
     let written = appends_per_writer * per_append * writers;

@@ -68,7 +68,9 @@ pub async fn run(settings: &Settings, args: AppendArgs) -> ExitCode {
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().acquire_owned().await else { break };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
         let (log, results) = (log.clone(), results.clone());
         tasks.spawn(async move {
             let _permit = permit;
@@ -91,7 +93,11 @@ pub async fn run(settings: &Settings, args: AppendArgs) -> ExitCode {
     }
     drop(results);
     let _ = printer.await;
-    if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn error_line(line: u64, code: &str, message: &str) -> String {

@@ -28,7 +28,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "DOCKET_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// PostgreSQL URL (postgres://...); without it the log is SQLite in the data directory.
-    #[arg(long, global = true, env = "DOCKET_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "DOCKET_DATABASE_URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     /// Largest canonical payload of one event, in bytes [default: 262144].
     #[arg(long, global = true, env = "DOCKET_MAX_PAYLOAD_BYTES")]
@@ -91,7 +96,10 @@ pub fn run() -> ExitCode {
     };
     init_tracing(&settings.log);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("docket: cannot start the runtime: {error}");
@@ -146,5 +154,8 @@ fn init_tracing(filter: &str) {
     let filter = format!("sqlx=warn,{filter}");
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

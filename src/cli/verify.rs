@@ -42,7 +42,10 @@ pub async fn run(settings: &Settings, args: VerifyArgs) -> ExitCode {
     );
 
     let started = Instant::now();
-    let options = VerifyOptions { strict: args.strict, genesis_key: args.genesis_key };
+    let options = VerifyOptions {
+        strict: args.strict,
+        genesis_key: args.genesis_key,
+    };
     let outcome = verify_log(store, options, |done| bar.set_position(done)).await;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
@@ -52,7 +55,10 @@ pub async fn run(settings: &Settings, args: VerifyArgs) -> ExitCode {
         Ok(Ok(summary)) => {
             let rate = summary.events as f64 / seconds.max(1e-9);
             if args.json {
-                println!("{}", json!({ "status": "intact", "summary": summary, "seconds": seconds }));
+                println!(
+                    "{}",
+                    json!({ "status": "intact", "summary": summary, "seconds": seconds })
+                );
             } else {
                 println!(
                     "intact: {} events, {} streams, {} key rotations, head {} ({:.0} events/s)",

@@ -140,7 +140,10 @@ mod tests {
     #[test]
     fn jcs_sorts_keys_and_normalises_numbers() {
         let value = json!({"b": 1.0, "a": [1e21, -0.0, "\u{20ac}"]});
-        assert_eq!(canonical_json(&value).ok().as_deref(), Some(r#"{"a":[1e+21,0,"€"],"b":1}"#));
+        assert_eq!(
+            canonical_json(&value).ok().as_deref(),
+            Some(r#"{"a":[1e+21,0,"€"],"b":1}"#)
+        );
     }
 
     #[test]
@@ -165,7 +168,8 @@ mod tests {
     fn every_hashed_field_changes_the_hash() {
         let base = sample_event();
         let original = compute_hash(&base);
-        let mutations: Vec<Box<dyn Fn(&mut Event)>> = vec![
+        type Mutation = Box<dyn Fn(&mut Event)>;
+        let mutations: Vec<Mutation> = vec![
             Box::new(|e| e.position += 1),
             Box::new(|e| e.id.push('0')),
             Box::new(|e| e.stream.push('1')),
@@ -214,7 +218,10 @@ mod tests {
         });
         let mut expected = EVENT_HASH_DOMAIN.to_vec();
         expected.extend_from_slice(canonical_json(&envelope).unwrap().as_bytes());
-        assert_eq!(String::from_utf8(hash_input(&event)).unwrap(), String::from_utf8(expected).unwrap());
+        assert_eq!(
+            String::from_utf8(hash_input(&event)).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
     }
 
     #[test]

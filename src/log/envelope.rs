@@ -21,9 +21,13 @@ pub type EventHash = [u8; HASH_LEN];
 /// Why a draft or an identifier was refused. Messages name the rule, never the rejected content.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ValidationError {
-    #[error("stream id must be `category` or `category:key` (lowercase category, key of 1-128 URL-safe characters)")]
+    #[error(
+        "stream id must be `category` or `category:key` (lowercase category, key of 1-128 URL-safe characters)"
+    )]
     InvalidStreamId,
-    #[error("event type must be dotted lowercase words, e.g. `matter.opened`, at most 100 characters")]
+    #[error(
+        "event type must be dotted lowercase words, e.g. `matter.opened`, at most 100 characters"
+    )]
     InvalidEventType,
     #[error("event types under `log.` and `keys.` are reserved for the log itself")]
     ReservedEventType,
@@ -67,10 +71,14 @@ impl StreamId {
         let category_ok = !category.is_empty()
             && category.len() <= 40
             && category.starts_with(|c: char| c.is_ascii_lowercase())
-            && category.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && category
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         let key_ok = key.is_none_or(|key| {
             (1..=128).contains(&key.len())
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
         });
         if category_ok && key_ok {
             Ok(StreamId(text.to_owned()))
@@ -121,7 +129,11 @@ impl Actor {
             Some(("user" | "api_client", id)) => is_identifier(id),
             _ => false,
         };
-        if valid { Ok(Actor(text.to_owned())) } else { Err(ValidationError::InvalidActor) }
+        if valid {
+            Ok(Actor(text.to_owned()))
+        } else {
+            Err(ValidationError::InvalidActor)
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -240,7 +252,9 @@ pub struct Event {
 pub fn validate_event_type(text: &str) -> Result<(), ValidationError> {
     let words_ok = text.split('.').all(|word| {
         word.starts_with(|c: char| c.is_ascii_lowercase())
-            && word.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && word
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     });
     if text.len() <= 100 && text.contains('.') && words_ok {
         Ok(())
@@ -275,7 +289,11 @@ pub fn validate_payload_numbers(value: &Value) -> Result<(), ValidationError> {
                         f.is_finite() && (f.fract() != 0.0 || f.abs() <= MAX_SAFE_INTEGER as f64)
                     }),
                 };
-                if safe { Ok(()) } else { Err(ValidationError::UnsafeInteger) }
+                if safe {
+                    Ok(())
+                } else {
+                    Err(ValidationError::UnsafeInteger)
+                }
             }
             Value::Array(items) => items.iter().try_for_each(|item| walk(item, depth + 1)),
             Value::Object(fields) => fields.values().try_for_each(|item| walk(item, depth + 1)),
@@ -289,14 +307,21 @@ pub fn validate_payload_numbers(value: &Value) -> Result<(), ValidationError> {
 pub(crate) mod hex_array {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    pub fn serialize<S: Serializer, const N: usize>(bytes: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, const N: usize>(
+        bytes: &[u8; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(bytes))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
         let text = String::deserialize(d)?;
         let bytes = hex::decode(text).map_err(D::Error::custom)?;
-        bytes.try_into().map_err(|_| D::Error::custom("wrong length"))
+        bytes
+            .try_into()
+            .map_err(|_| D::Error::custom("wrong length"))
     }
 }
 
@@ -311,9 +336,14 @@ pub(crate) mod hex_opt {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(d)? else { return Ok(None) };
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
         let bytes = hex::decode(text).map_err(D::Error::custom)?;
-        bytes.try_into().map(Some).map_err(|_| D::Error::custom("wrong length"))
+        bytes
+            .try_into()
+            .map(Some)
+            .map_err(|_| D::Error::custom("wrong length"))
     }
 }
 
@@ -326,8 +356,19 @@ mod tests {
     fn stream_ids_follow_category_and_key() {
         assert!(StreamId::parse("system").is_ok());
         assert!(StreamId::parse("matter:0190a3b4-7c1d-7000-8000-000000000001").is_ok());
-        for bad in ["", "Matter:1", "matter:", "matter:a b", "matter:x:y", "1matter"] {
-            assert_eq!(StreamId::parse(bad), Err(ValidationError::InvalidStreamId), "{bad}");
+        for bad in [
+            "",
+            "Matter:1",
+            "matter:",
+            "matter:a b",
+            "matter:x:y",
+            "1matter",
+        ] {
+            assert_eq!(
+                StreamId::parse(bad),
+                Err(ValidationError::InvalidStreamId),
+                "{bad}"
+            );
         }
     }
 
@@ -362,7 +403,9 @@ mod tests {
             Err(ValidationError::UnsafeInteger)
         );
         assert_eq!(
-            validate_payload_numbers(&serde_json::from_str("{\"n\": 123456789012345678901234567890}").unwrap()),
+            validate_payload_numbers(
+                &serde_json::from_str("{\"n\": 123456789012345678901234567890}").unwrap()
+            ),
             Err(ValidationError::UnsafeInteger)
         );
     }
@@ -373,7 +416,10 @@ mod tests {
         for _ in 0..100 {
             value = json!([value]);
         }
-        assert_eq!(validate_payload_numbers(&value), Err(ValidationError::PayloadTooDeep));
+        assert_eq!(
+            validate_payload_numbers(&value),
+            Err(ValidationError::PayloadTooDeep)
+        );
     }
 
     #[test]

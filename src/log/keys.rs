@@ -48,7 +48,13 @@ pub fn event_signature_message(hash: &EventHash) -> [u8; 58] {
 
 /// The message an incoming key signs to accept a handover.
 pub fn key_acceptance_message(previous: &str, next: &str) -> Vec<u8> {
-    [KEY_ACCEPTANCE_DOMAIN, previous.as_bytes(), b"\n", next.as_bytes()].concat()
+    [
+        KEY_ACCEPTANCE_DOMAIN,
+        previous.as_bytes(),
+        b"\n",
+        next.as_bytes(),
+    ]
+    .concat()
 }
 
 /// Parses a public key written as 64 lowercase hex digits; `None` when it is not that, not a
@@ -59,13 +65,16 @@ pub fn parse_public_key(text: &str) -> Option<VerifyingKey> {
     if hex::encode(bytes) != text {
         return None;
     }
-    VerifyingKey::from_bytes(&bytes).ok().filter(|key| !key.is_weak())
+    VerifyingKey::from_bytes(&bytes)
+        .ok()
+        .filter(|key| !key.is_weak())
 }
 
 /// Strict single verification of one event signature.
 pub fn verify_event_signature(key: &VerifyingKey, hash: &EventHash, signature: &[u8; 64]) -> bool {
     let signature = Signature::from_bytes(signature);
-    key.verify_strict(&event_signature_message(hash), &signature).is_ok()
+    key.verify_strict(&event_signature_message(hash), &signature)
+        .is_ok()
 }
 
 /// The private half of a log key. Its `Debug` shows only the key id.
@@ -76,7 +85,9 @@ pub struct LogSigner {
 
 impl std::fmt::Debug for LogSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogSigner").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("LogSigner")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -117,7 +128,9 @@ impl LogSigner {
 
     /// Signs the acceptance of a handover from `previous` to this key.
     pub fn accept_handover(&self, previous: &KeyId) -> [u8; SIGNATURE_LEN] {
-        self.key.sign(&key_acceptance_message(previous.as_str(), self.id.as_str())).to_bytes()
+        self.key
+            .sign(&key_acceptance_message(previous.as_str(), self.id.as_str()))
+            .to_bytes()
     }
 }
 
@@ -137,16 +150,31 @@ mod tests {
     fn signatures_verify_only_for_their_hash_and_key() {
         let signer = LogSigner::from_seed(&[1; 32]);
         let signature = signer.sign_event(&[5; 32]);
-        assert!(verify_event_signature(&signer.verifying_key(), &[5; 32], &signature));
-        assert!(!verify_event_signature(&signer.verifying_key(), &[6; 32], &signature));
+        assert!(verify_event_signature(
+            &signer.verifying_key(),
+            &[5; 32],
+            &signature
+        ));
+        assert!(!verify_event_signature(
+            &signer.verifying_key(),
+            &[6; 32],
+            &signature
+        ));
         let other = LogSigner::from_seed(&[2; 32]);
-        assert!(!verify_event_signature(&other.verifying_key(), &[5; 32], &signature));
+        assert!(!verify_event_signature(
+            &other.verifying_key(),
+            &[5; 32],
+            &signature
+        ));
     }
 
     #[test]
     fn weak_or_non_canonical_public_keys_are_refused() {
         let identity = format!("01{}", "00".repeat(31));
-        assert!(parse_public_key(&identity).is_none(), "the identity point is a small-order key");
+        assert!(
+            parse_public_key(&identity).is_none(),
+            "the identity point is a small-order key"
+        );
         let good = LogSigner::from_seed(&[3; 32]).public_key_hex();
         assert!(parse_public_key(&good).is_some());
         assert!(parse_public_key(&good.to_uppercase()).is_none());

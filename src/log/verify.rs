@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use super::canonical::compute_hash;
 use super::envelope::{Event, EventHash};
-use super::keys::{KeyId, event_signature_message, key_acceptance_message, parse_public_key};
 use super::keys::verify_event_signature;
+use super::keys::{KeyId, event_signature_message, key_acceptance_message, parse_public_key};
 use super::system_events::{FORMAT, GENESIS, Genesis, KEY_ROTATED, KeyRotated};
 use super::time::is_canonical_timestamp;
 
@@ -175,19 +175,19 @@ impl Verifier {
                 detail: "the log has no genesis event".into(),
             });
         }
-        if let Some(head) = recorded {
-            if head.position != self.verified() || head.hash != self.last_hash {
-                return Err(VerifyFailure {
-                    position: head.position,
-                    event_id: None,
-                    reason: FailureReason::HeadMismatch,
-                    detail: format!(
-                        "recorded head is position {} but the log ends at {}",
-                        head.position,
-                        self.verified()
-                    ),
-                });
-            }
+        if let Some(head) = recorded
+            && (head.position != self.verified() || head.hash != self.last_hash)
+        {
+            return Err(VerifyFailure {
+                position: head.position,
+                event_id: None,
+                reason: FailureReason::HeadMismatch,
+                detail: format!(
+                    "recorded head is position {} but the log ends at {}",
+                    head.position,
+                    self.verified()
+                ),
+            });
         }
         Ok(VerifySummary {
             events: self.verified(),
@@ -214,15 +214,26 @@ impl Verifier {
                 position: self.next_position,
                 event_id: Some(event.id.clone()),
                 reason: PositionGap,
-                detail: format!("expected position {}, found {}", self.next_position, event.position),
+                detail: format!(
+                    "expected position {}, found {}",
+                    self.next_position, event.position
+                ),
             });
         }
         check_well_formed(event)?;
         if *computed != event.hash {
-            return Err(VerifyFailure::at(event, HashMismatch, "recomputed hash differs"));
+            return Err(VerifyFailure::at(
+                event,
+                HashMismatch,
+                "recomputed hash differs",
+            ));
         }
         if event.prev_hash != self.last_hash {
-            return Err(VerifyFailure::at(event, ChainBroken, "prev_hash is not the previous event's hash"));
+            return Err(VerifyFailure::at(
+                event,
+                ChainBroken,
+                "prev_hash is not the previous event's hash",
+            ));
         }
 
         // The stream's own chain: versions 1, 2, ... each linked to the one before.
@@ -232,7 +243,10 @@ impl Verifier {
             return Err(VerifyFailure::at(
                 event,
                 StreamVersionGap,
-                format!("expected stream version {expected_version}, found {}", event.stream_version),
+                format!(
+                    "expected stream version {expected_version}, found {}",
+                    event.stream_version
+                ),
             ));
         }
         if event.stream_prev_hash != tip.map(|tip| tip.hash) {
@@ -254,7 +268,10 @@ impl Verifier {
                 return Err(VerifyFailure::at(
                     event,
                     UnknownSigningKey,
-                    format!("signed by key {} but the log's key here is {id}", event.key_id),
+                    format!(
+                        "signed by key {} but the log's key here is {id}",
+                        event.key_id
+                    ),
                 ));
             }
             let key = *key;
@@ -264,7 +281,13 @@ impl Verifier {
             key
         };
 
-        self.streams.insert(event.stream.clone(), StreamTip { version: event.stream_version, hash: event.hash });
+        self.streams.insert(
+            event.stream.clone(),
+            StreamTip {
+                version: event.stream_version,
+                hash: event.hash,
+            },
+        );
         self.last_hash = Some(event.hash);
         self.next_position += 1;
         Ok(signing_key)
@@ -273,22 +296,28 @@ impl Verifier {
     fn accept_genesis(&mut self, event: &Event) -> Result<VerifyingKey, VerifyFailure> {
         let bad = |detail: &str| VerifyFailure::at(event, FailureReason::BadGenesis, detail);
         if event.event_type != GENESIS || event.stream != "system" || event.stream_version != 1 {
-            return Err(bad("position 1 must be log.genesis, version 1 of the system stream"));
+            return Err(bad(
+                "position 1 must be log.genesis, version 1 of the system stream",
+            ));
         }
-        let genesis: Genesis = parse_object(&event.payload).ok_or_else(|| bad("malformed genesis payload"))?;
+        let genesis: Genesis =
+            parse_object(&event.payload).ok_or_else(|| bad("malformed genesis payload"))?;
         let key = parse_public_key(&genesis.public_key).ok_or_else(|| bad("invalid public key"))?;
         let id = KeyId::of(&key);
-        if genesis.format != FORMAT || genesis.key_id != id.as_str() || event.key_id != id.as_str() {
-            return Err(bad("genesis key id or format does not match its public key"));
+        if genesis.format != FORMAT || genesis.key_id != id.as_str() || event.key_id != id.as_str()
+        {
+            return Err(bad(
+                "genesis key id or format does not match its public key",
+            ));
         }
-        if let Some(trusted) = &self.trusted_genesis_key {
-            if trusted != id.as_str() {
-                return Err(VerifyFailure::at(
-                    event,
-                    FailureReason::UntrustedGenesisKey,
-                    format!("genesis key is {id}, expected {trusted}"),
-                ));
-            }
+        if let Some(trusted) = &self.trusted_genesis_key
+            && trusted != id.as_str()
+        {
+            return Err(VerifyFailure::at(
+                event,
+                FailureReason::UntrustedGenesisKey,
+                format!("genesis key is {id}, expected {trusted}"),
+            ));
         }
         self.log_id = Some(genesis.log_id);
         self.genesis_key_id = Some(id.to_string());
@@ -301,8 +330,10 @@ impl Verifier {
         if event.stream != "system" {
             return Err(bad("key rotations belong to the system stream"));
         }
-        let rotation: KeyRotated = parse_object(&event.payload).ok_or_else(|| bad("malformed rotation payload"))?;
-        let next = parse_public_key(&rotation.next_public_key).ok_or_else(|| bad("invalid next key"))?;
+        let rotation: KeyRotated =
+            parse_object(&event.payload).ok_or_else(|| bad("malformed rotation payload"))?;
+        let next =
+            parse_public_key(&rotation.next_public_key).ok_or_else(|| bad("invalid next key"))?;
         let next_id = KeyId::of(&next);
         if rotation.previous_key_id != event.key_id || rotation.next_key_id != next_id.as_str() {
             return Err(bad("rotation key ids do not match the keys"));
@@ -313,7 +344,10 @@ impl Verifier {
             .and_then(|bytes| bytes.try_into().ok())
             .ok_or_else(|| bad("malformed acceptance signature"))?;
         let message = key_acceptance_message(&rotation.previous_key_id, next_id.as_str());
-        if next.verify_strict(&message, &Signature::from_bytes(&acceptance)).is_err() {
+        if next
+            .verify_strict(&message, &Signature::from_bytes(&acceptance))
+            .is_err()
+        {
             return Err(bad("the incoming key did not sign its acceptance"));
         }
         self.current_key = Some((next_id, next));
@@ -333,10 +367,9 @@ impl Verifier {
                 if batch_ok {
                     return None;
                 }
-                let bad = events
-                    .iter()
-                    .zip(keys)
-                    .position(|(event, key)| !verify_event_signature(key, &event.hash, &event.signature));
+                let bad = events.iter().zip(keys).position(|(event, key)| {
+                    !verify_event_signature(key, &event.hash, &event.signature)
+                });
                 bad.map(|index| chunk * SIGNATURE_BATCH + index)
             })
             .min()
@@ -345,9 +378,15 @@ impl Verifier {
 
 /// Batch verification of one chunk: fast, but says only whether all signatures are good.
 fn verify_chunk(events: &[Event], keys: &[VerifyingKey]) -> bool {
-    let messages: Vec<[u8; 58]> = events.iter().map(|event| event_signature_message(&event.hash)).collect();
+    let messages: Vec<[u8; 58]> = events
+        .iter()
+        .map(|event| event_signature_message(&event.hash))
+        .collect();
     let message_refs: Vec<&[u8]> = messages.iter().map(|message| message.as_slice()).collect();
-    let signatures: Vec<Signature> = events.iter().map(|event| Signature::from_bytes(&event.signature)).collect();
+    let signatures: Vec<Signature> = events
+        .iter()
+        .map(|event| Signature::from_bytes(&event.signature))
+        .collect();
     ed25519_dalek::verify_batch(&message_refs, &signatures, keys).is_ok()
 }
 

@@ -72,8 +72,13 @@ pub struct PreparedEvent {
 /// Events the log writes about itself; their payloads are completed at commit.
 #[derive(Debug, Clone)]
 pub enum SystemAppend {
-    Genesis { log_id: String, signer: Arc<LogSigner> },
-    KeyRotation { next: Arc<LogSigner> },
+    Genesis {
+        log_id: String,
+        signer: Arc<LogSigner>,
+    },
+    KeyRotation {
+        next: Arc<LogSigner>,
+    },
 }
 
 /// A validated append, ready for the sequencer.
@@ -93,10 +98,16 @@ pub struct PreparedAppend {
 
 impl PreparedAppend {
     /// Validates a writer's request: identifiers, event types, payload shape and size.
-    pub fn prepare(request: AppendRequest, max_payload_bytes: usize) -> Result<Self, ValidationError> {
+    pub fn prepare(
+        request: AppendRequest,
+        max_payload_bytes: usize,
+    ) -> Result<Self, ValidationError> {
         let count = request.events.len();
         if count == 0 || count > MAX_EVENTS_PER_APPEND {
-            return Err(ValidationError::BatchSize { actual: count, max: MAX_EVENTS_PER_APPEND });
+            return Err(ValidationError::BatchSize {
+                actual: count,
+                max: MAX_EVENTS_PER_APPEND,
+            });
         }
         for (field, value) in [
             ("request_id", &request.request_id),
@@ -137,7 +148,11 @@ impl PreparedAppend {
     }
 
     /// A system event whose payload the sequencer fills in at commit.
-    pub fn system(event_type: &str, expected_version: ExpectedVersion, system: SystemAppend) -> Self {
+    pub fn system(
+        event_type: &str,
+        expected_version: ExpectedVersion,
+        system: SystemAppend,
+    ) -> Self {
         let event = PreparedEvent {
             event_type: event_type.to_owned(),
             schema_version: 1,
@@ -159,7 +174,10 @@ impl PreparedAppend {
     }
 }
 
-fn prepare_event(draft: EventDraft, max_payload_bytes: usize) -> Result<PreparedEvent, ValidationError> {
+fn prepare_event(
+    draft: EventDraft,
+    max_payload_bytes: usize,
+) -> Result<PreparedEvent, ValidationError> {
     if !(1..=u32::from(u16::MAX)).contains(&draft.schema_version) {
         return Err(ValidationError::InvalidSchemaVersion);
     }
@@ -167,7 +185,8 @@ fn prepare_event(draft: EventDraft, max_payload_bytes: usize) -> Result<Prepared
         return Err(ValidationError::PayloadNotObject);
     }
     validate_payload_numbers(&draft.payload)?;
-    let payload_text = canonical_json(&draft.payload).map_err(|_| ValidationError::PayloadNotObject)?;
+    let payload_text =
+        canonical_json(&draft.payload).map_err(|_| ValidationError::PayloadNotObject)?;
     if payload_text.len() > max_payload_bytes {
         return Err(ValidationError::PayloadTooLarge {
             actual: payload_text.len(),
@@ -175,14 +194,21 @@ fn prepare_event(draft: EventDraft, max_payload_bytes: usize) -> Result<Prepared
         });
     }
     let occurred_at = match draft.occurred_at {
-        Some(text) => Some(
-            normalise_timestamp(&text)
-                .ok_or(ValidationError::InvalidTimestamp { field: "occurred_at" })?,
-        ),
+        Some(text) => Some(normalise_timestamp(&text).ok_or(
+            ValidationError::InvalidTimestamp {
+                field: "occurred_at",
+            },
+        )?),
         None => None,
     };
-    if draft.causation_id.as_deref().is_some_and(|text| !is_identifier(text)) {
-        return Err(ValidationError::InvalidIdentifier { field: "causation_id" });
+    if draft
+        .causation_id
+        .as_deref()
+        .is_some_and(|text| !is_identifier(text))
+    {
+        return Err(ValidationError::InvalidIdentifier {
+            field: "causation_id",
+        });
     }
     Ok(PreparedEvent {
         event_type: draft.event_type,
@@ -240,7 +266,10 @@ mod tests {
     fn oversized_payloads_are_refused_with_their_size() {
         let big = json!({"text": "x".repeat(300)});
         let refused = PreparedAppend::prepare(request(big), 100);
-        assert!(matches!(refused, Err(ValidationError::PayloadTooLarge { limit: 100, .. })));
+        assert!(matches!(
+            refused,
+            Err(ValidationError::PayloadTooLarge { limit: 100, .. })
+        ));
     }
 
     #[test]
@@ -259,11 +288,13 @@ mod tests {
 
     #[test]
     fn the_digest_ignores_request_ids_but_not_content() {
-        let first = PreparedAppend::prepare(request(json!({"a": 1})), DEFAULT_MAX_PAYLOAD_BYTES).unwrap();
+        let first =
+            PreparedAppend::prepare(request(json!({"a": 1})), DEFAULT_MAX_PAYLOAD_BYTES).unwrap();
         let mut retried = request(json!({"a": 1}));
         retried.request_id = Some("retry-2".into());
         let retried = PreparedAppend::prepare(retried, DEFAULT_MAX_PAYLOAD_BYTES).unwrap();
-        let other = PreparedAppend::prepare(request(json!({"a": 2})), DEFAULT_MAX_PAYLOAD_BYTES).unwrap();
+        let other =
+            PreparedAppend::prepare(request(json!({"a": 2})), DEFAULT_MAX_PAYLOAD_BYTES).unwrap();
         assert_eq!(first.digest, retried.digest);
         assert_ne!(first.digest, other.digest);
     }

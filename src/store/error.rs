@@ -45,7 +45,9 @@ impl StoreError {
     pub fn from_commit(error: sqlx::Error) -> Self {
         match error {
             sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => {
-                StoreError::CommitOutcomeUnknown { detail: error.to_string() }
+                StoreError::CommitOutcomeUnknown {
+                    detail: error.to_string(),
+                }
             }
             other => StoreError::from(other),
         }
@@ -59,11 +61,15 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Tls(_) => StoreError::Unavailable { detail: error.to_string() },
-            sqlx::Error::Database(ref db) if is_busy(db.message()) => {
-                StoreError::Unavailable { detail: error.to_string() }
-            }
-            other => StoreError::Database { detail: other.to_string() },
+            | sqlx::Error::Tls(_) => StoreError::Unavailable {
+                detail: error.to_string(),
+            },
+            sqlx::Error::Database(ref db) if is_busy(db.message()) => StoreError::Unavailable {
+                detail: error.to_string(),
+            },
+            other => StoreError::Database {
+                detail: other.to_string(),
+            },
         }
     }
 }
@@ -79,7 +85,11 @@ pub enum AppendError {
     Invalid(#[from] ValidationError),
     /// The stream is not at the expected version; `actual` is its current version (0 = absent).
     #[error("stream {stream} is at version {actual}; the append expected {expected}")]
-    VersionConflict { stream: StreamId, expected: ExpectedVersion, actual: u64 },
+    VersionConflict {
+        stream: StreamId,
+        expected: ExpectedVersion,
+        actual: u64,
+    },
     /// The idempotency key was used before for a different request.
     #[error("idempotency key was already used for a different request")]
     IdempotencyKeyReused,
@@ -116,9 +126,12 @@ impl AppendError {
     pub fn public_message(&self) -> String {
         match self {
             AppendError::Store(StoreError::CommitOutcomeUnknown { .. }) => {
-                "the commit may or may not have happened; retry with the same idempotency key".into()
+                "the commit may or may not have happened; retry with the same idempotency key"
+                    .into()
             }
-            AppendError::Store(StoreError::Unavailable { .. }) => "the database is unavailable".into(),
+            AppendError::Store(StoreError::Unavailable { .. }) => {
+                "the database is unavailable".into()
+            }
             AppendError::Store(_) => "internal error".into(),
             other => other.to_string(),
         }

@@ -63,9 +63,16 @@ impl EventLog {
         create_private_dir(&options.data_dir)?;
         let keys = Arc::new(Keyring::open(&options.data_dir)?);
         let store = open_store(options).await?;
-        let (inbox, counters) = sequencer::start(store.clone(), keys.clone(), options.max_batch_events);
+        let (inbox, counters) =
+            sequencer::start(store.clone(), keys.clone(), options.max_batch_events);
         let max_payload_bytes = options.max_payload_bytes;
-        let log = EventLog { store, keys, inbox, counters, max_payload_bytes };
+        let log = EventLog {
+            store,
+            keys,
+            inbox,
+            counters,
+            max_payload_bytes,
+        };
         log.ensure_genesis().await?;
         Ok(log)
     }
@@ -78,7 +85,11 @@ impl EventLog {
 
     /// Hands signing over to a fresh key, with an event signed by the outgoing one.
     pub async fn rotate_key(&self) -> Result<KeyRotation, AppendError> {
-        let previous = self.head().await?.key_id.ok_or(AppendError::NotInitialised)?;
+        let previous = self
+            .head()
+            .await?
+            .key_id
+            .ok_or(AppendError::NotInitialised)?;
         let next = self.keys.create()?;
         let request = PreparedAppend::system(
             KEY_ROTATED,
@@ -104,12 +115,19 @@ impl EventLog {
     }
 
     /// Pages of the whole log from a position on.
-    pub fn pages_from(&self, from_position: u64) -> impl Stream<Item = Result<Vec<Event>, StoreError>> {
+    pub fn pages_from(
+        &self,
+        from_position: u64,
+    ) -> impl Stream<Item = Result<Vec<Event>, StoreError>> {
         log_pages(self.store.clone(), from_position, PAGE_SIZE)
     }
 
     /// One stream's events from a version on.
-    pub fn stream_from(&self, stream: &str, from_version: u64) -> impl Stream<Item = Result<Event, StoreError>> {
+    pub fn stream_from(
+        &self,
+        stream: &str,
+        from_version: u64,
+    ) -> impl Stream<Item = Result<Event, StoreError>> {
         stream_events(self.store.clone(), stream.to_owned(), from_version)
     }
 
@@ -142,7 +160,10 @@ impl EventLog {
         let genesis = PreparedAppend::system(
             GENESIS,
             ExpectedVersion::NoStream,
-            SystemAppend::Genesis { log_id, signer: signer.clone() },
+            SystemAppend::Genesis {
+                log_id,
+                signer: signer.clone(),
+            },
         );
         match self.submit(genesis).await {
             Ok(_) => Ok(()),
@@ -151,7 +172,9 @@ impl EventLog {
                 Ok(())
             }
             Err(AppendError::Store(error)) => Err(error),
-            Err(other) => Err(StoreError::Database { detail: other.to_string() }),
+            Err(other) => Err(StoreError::Database {
+                detail: other.to_string(),
+            }),
         }
     }
 }
@@ -181,7 +204,9 @@ fn sqlite_path(options: &LogOptions) -> PathBuf {
 /// Creates the data directory readable by its owner only.
 fn create_private_dir(path: &std::path::Path) -> Result<(), StoreError> {
     use std::os::unix::fs::PermissionsExt;
-    let error = |e: std::io::Error| StoreError::DataDir { detail: format!("{}: {e}", path.display()) };
+    let error = |e: std::io::Error| StoreError::DataDir {
+        detail: format!("{}: {e}", path.display()),
+    };
     std::fs::create_dir_all(path).map_err(error)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(error)
 }

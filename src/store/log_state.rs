@@ -30,7 +30,11 @@ impl LogState {
         if self.tips.len() + plan.stream_tips.len() > MAX_CACHED_STREAMS {
             self.tips.clear();
         }
-        self.tips.extend(plan.stream_tips.iter().map(|(stream, tip)| (stream.clone(), *tip)));
+        self.tips.extend(
+            plan.stream_tips
+                .iter()
+                .map(|(stream, tip)| (stream.clone(), *tip)),
+        );
         self
     }
 }

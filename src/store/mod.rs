@@ -10,13 +10,13 @@
 pub mod append;
 pub mod error;
 pub mod event_log;
+pub mod log_state;
 pub mod pages;
 pub mod plan;
 pub mod postgres;
 mod rows;
 pub mod sequencer;
 pub mod sqlite;
-pub mod log_state;
 
 use async_trait::async_trait;
 
@@ -27,8 +27,8 @@ use crate::log::envelope::EventHash;
 pub use append::{AppendOutcome, AppendRequest, PreparedAppend};
 pub use error::{AppendError, StoreError};
 pub use event_log::{EventLog, LogOptions, open_existing_store, open_store};
-use plan::{BatchPlan, IdempotencyRecord, StreamTip};
 pub use log_state::LogState;
+use plan::{BatchPlan, IdempotencyRecord, StreamTip};
 use std::collections::HashMap;
 
 /// Which database holds the log.
@@ -76,16 +76,28 @@ pub trait LogStore: Send + Sync + 'static {
     ) -> Result<Vec<Event>, StoreError>;
 
     /// Current tips of `streams` and records of idempotency `keys`, read without the log lock.
-    async fn load_context(&self, streams: &[String], keys: &[String]) -> Result<BatchContext, StoreError>;
+    async fn load_context(
+        &self,
+        streams: &[String],
+        keys: &[String],
+    ) -> Result<BatchContext, StoreError>;
 
     /// Writes a plan made from `expected` (the head it was planned from) without holding the
     /// log lock. The write checks that the log still ends at `expected`; if it does not, nothing
     /// is written and [`WriteOutcome::Stale`] is returned. Called only by the sequencer.
-    async fn write_planned(&self, expected: &LogHead, plan: &BatchPlan) -> Result<WriteOutcome, StoreError>;
+    async fn write_planned(
+        &self,
+        expected: &LogHead,
+        plan: &BatchPlan,
+    ) -> Result<WriteOutcome, StoreError>;
 
     /// Takes the log lock, reads the current state, plans the batch and writes it, atomically.
     /// Returns the plan and the state after it. Called only by the sequencer.
-    async fn commit_locked(&self, batch: &[PreparedAppend], keys: &Keyring) -> Result<(BatchPlan, LogState), StoreError>;
+    async fn commit_locked(
+        &self,
+        batch: &[PreparedAppend],
+        keys: &Keyring,
+    ) -> Result<(BatchPlan, LogState), StoreError>;
 }
 
 /// What a batch's planning needs from the database besides the head.

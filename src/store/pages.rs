@@ -45,7 +45,9 @@ pub fn stream_events(
         let store = store.clone();
         let stream = stream.clone();
         async move {
-            let Some(from) = next else { return Ok::<_, StoreError>(None) };
+            let Some(from) = next else {
+                return Ok::<_, StoreError>(None);
+            };
             let page = read_with_retry(|| store.read_stream_page(&stream, from, PAGE_SIZE)).await?;
             let after = page.last().map(|event| event.stream_version + 1);
             match after {

@@ -12,15 +12,15 @@ use rayon::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::LogHead;
 use super::append::{AppendOutcome, PreparedAppend, SystemAppend};
 use super::error::{AppendError, StoreError};
 use crate::keyring::Keyring;
-use crate::log::time::now_timestamp;
-use super::LogHead;
+use crate::log::LogSigner;
 use crate::log::canonical::{canonical_json, compute_hash};
 use crate::log::envelope::{Event, EventHash};
 use crate::log::system_events::{FORMAT, Genesis, KeyRotated};
-use crate::log::LogSigner;
+use crate::log::time::now_timestamp;
 
 /// Batches of at least this many events are signed on all cores.
 const PARALLEL_SIGNING_THRESHOLD: usize = 4;
@@ -82,7 +82,14 @@ pub fn plan_from_state(
 ) -> Result<BatchPlan, StoreError> {
     let signer = head.key_id.as_deref().map(|id| keys.get(id)).transpose()?;
     let recorded_at = now_timestamp();
-    let input = PlanInput { head, tips, idempotency, signer, recorded_at: &recorded_at, new_event_id };
+    let input = PlanInput {
+        head,
+        tips,
+        idempotency,
+        signer,
+        recorded_at: &recorded_at,
+        new_event_id,
+    };
     Ok(plan_batch(input, batch))
 }
 
@@ -93,7 +100,14 @@ pub fn new_event_id() -> String {
 
 /// Plans a batch. Refused requests get their error and leave no trace in the plan.
 pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
-    let PlanInput { head, mut tips, mut idempotency, mut signer, recorded_at, new_event_id } = input;
+    let PlanInput {
+        head,
+        mut tips,
+        mut idempotency,
+        mut signer,
+        recorded_at,
+        new_event_id,
+    } = input;
     let mut plan = BatchPlan::default();
     let mut position = head.position;
     let mut last_hash = head.hash;
@@ -101,23 +115,23 @@ pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
 
     for request in batch {
         // An idempotency key seen before answers with the first result, or refuses.
-        if let Some(key) = &request.idempotency_key {
-            if let Some(record) = idempotency.get(key) {
-                let outcome = if record.digest == request.digest {
-                    Ok(AppendOutcome {
-                        stream: record.stream.clone(),
-                        first_position: record.first_position,
-                        last_position: record.last_position,
-                        first_version: record.first_version,
-                        last_version: record.last_version,
-                        replayed: true,
-                    })
-                } else {
-                    Err(AppendError::IdempotencyKeyReused)
-                };
-                plan.outcomes.push(outcome);
-                continue;
-            }
+        if let Some(key) = &request.idempotency_key
+            && let Some(record) = idempotency.get(key)
+        {
+            let outcome = if record.digest == request.digest {
+                Ok(AppendOutcome {
+                    stream: record.stream.clone(),
+                    first_position: record.first_position,
+                    last_position: record.last_position,
+                    first_version: record.first_version,
+                    last_version: record.last_version,
+                    replayed: true,
+                })
+            } else {
+                Err(AppendError::IdempotencyKeyReused)
+            };
+            plan.outcomes.push(outcome);
+            continue;
         }
 
         // Optimistic concurrency against the stream as it stands, earlier requests included.
@@ -136,12 +150,12 @@ pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
         // System events: genesis only on an empty log; rotation only after it.
         let (system_event, event_signer, next_signer) =
             match system_payload(request, position, signer.as_ref()) {
-            Ok(resolved) => resolved,
-            Err(error) => {
-                plan.outcomes.push(Err(error));
-                continue;
-            }
-        };
+                Ok(resolved) => resolved,
+                Err(error) => {
+                    plan.outcomes.push(Err(error));
+                    continue;
+                }
+            };
 
         // Build the events, each hashed over its predecessor in the log and in the stream.
         let first_position = position + 1;
@@ -164,7 +178,10 @@ pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
                 payload: payload_text.to_owned(),
                 actor: request.actor.as_str().to_owned(),
                 request_id: request.request_id.clone(),
-                occurred_at: event.occurred_at.clone().unwrap_or_else(|| recorded_at.to_owned()),
+                occurred_at: event
+                    .occurred_at
+                    .clone()
+                    .unwrap_or_else(|| recorded_at.to_owned()),
                 recorded_at: recorded_at.to_owned(),
                 correlation_id: request.correlation_id.clone(),
                 causation_id: event.causation_id.clone(),
@@ -175,7 +192,7 @@ pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
                 hash: [0; 32],
                 signature: [0; 64],
             };
-                    built.hash = compute_hash(&built);
+            built.hash = compute_hash(&built);
             last_hash = Some(built.hash);
             stream_hash = Some(built.hash);
             plan.events.push(built);
@@ -216,9 +233,12 @@ pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
 
     // Sign: the chain is fixed already, so signatures can be made in any order.
     if plan.events.len() >= PARALLEL_SIGNING_THRESHOLD {
-        plan.events.par_iter_mut().zip(signers.par_iter()).for_each(|(event, signer)| {
-            event.signature = signer.sign_event(&event.hash);
-        });
+        plan.events
+            .par_iter_mut()
+            .zip(signers.par_iter())
+            .for_each(|(event, signer)| {
+                event.signature = signer.sign_event(&event.hash);
+            });
     } else {
         for (event, signer) in plan.events.iter_mut().zip(&signers) {
             event.signature = signer.sign_event(&event.hash);
@@ -238,16 +258,27 @@ pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
 /// A system event's payload, completed at commit, as canonical text.
 type SystemPayload = Option<String>;
 
+/// What a request resolves to at commit: its system payload (if any), the key that signs it,
+/// and for a rotation the key in force after it.
+type Resolved = (SystemPayload, Arc<LogSigner>, Option<Arc<LogSigner>>);
+
 /// The payload a system request gets at commit, the key that signs the request, and for a
 /// rotation the key in force after it.
 fn system_payload(
     request: &PreparedAppend,
     position: u64,
     signer: Option<&Arc<LogSigner>>,
-) -> Result<(SystemPayload, Arc<LogSigner>, Option<Arc<LogSigner>>), AppendError> {
-    let encode = |value: Value| -> SystemPayload { Some(canonical_json(&value).unwrap_or_default()) };
+) -> Result<Resolved, AppendError> {
+    let encode =
+        |value: Value| -> SystemPayload { Some(canonical_json(&value).unwrap_or_default()) };
     match (&request.system, signer) {
-        (Some(SystemAppend::Genesis { log_id, signer: first }), _) => {
+        (
+            Some(SystemAppend::Genesis {
+                log_id,
+                signer: first,
+            }),
+            _,
+        ) => {
             if position != 0 {
                 return Err(AppendError::AlreadyInitialised);
             }

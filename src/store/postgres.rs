@@ -13,11 +13,13 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
-use super::plan::{BatchPlan, IdempotencyRecord, plan_from_state};
-use super::sqlite::batch_keys;
 use super::log_state::LogState;
+use super::plan::{BatchPlan, IdempotencyRecord, plan_from_state};
 use super::rows::{EVENT_COLUMNS, decode_event, decode_head, decode_idempotency, decode_tip};
-use super::{Backend, BatchContext, LogHead, LogStore, PreparedAppend, StoreError, WriteOutcome, to_i64};
+use super::sqlite::batch_keys;
+use super::{
+    Backend, BatchContext, LogHead, LogStore, PreparedAppend, StoreError, WriteOutcome, to_i64,
+};
 use crate::keyring::Keyring;
 use crate::log::Event;
 
@@ -32,9 +34,9 @@ impl PostgresStore {
     /// Connects to `url` and applies the migrations (concurrent starters are serialised by
     /// the migrator's advisory lock).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options: PgConnectOptions = url
-            .parse()
-            .map_err(|_| StoreError::Unavailable { detail: "invalid database URL".into() })?;
+        let options: PgConnectOptions = url.parse().map_err(|_| StoreError::Unavailable {
+            detail: "invalid database URL".into(),
+        })?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
@@ -43,7 +45,9 @@ impl PostgresStore {
         MIGRATOR
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Migration { detail: e.to_string() })?;
+            .map_err(|e| StoreError::Migration {
+                detail: e.to_string(),
+            })?;
         Ok(PostgresStore { pool })
     }
 }
@@ -62,7 +66,9 @@ impl LogStore for PostgresStore {
     }
 
     async fn read_page(&self, from_position: u64, limit: u32) -> Result<Vec<Event>, StoreError> {
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE position >= $1 ORDER BY position LIMIT $2");
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE position >= $1 ORDER BY position LIMIT $2"
+        );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(to_i64(from_position))
             .bind(i64::from(limit))
@@ -90,12 +96,20 @@ impl LogStore for PostgresStore {
         rows.iter().map(decode_event).collect()
     }
 
-    async fn load_context(&self, streams: &[String], keys: &[String]) -> Result<BatchContext, StoreError> {
+    async fn load_context(
+        &self,
+        streams: &[String],
+        keys: &[String],
+    ) -> Result<BatchContext, StoreError> {
         let mut connection = self.pool.acquire().await?;
         load_context(&mut connection, streams, keys).await
     }
 
-    async fn write_planned(&self, expected: &LogHead, plan: &BatchPlan) -> Result<WriteOutcome, StoreError> {
+    async fn write_planned(
+        &self,
+        expected: &LogHead,
+        plan: &BatchPlan,
+    ) -> Result<WriteOutcome, StoreError> {
         let mut connection = self.pool.acquire().await?;
         match write_plan(&mut connection, expected.position, plan).await {
             Ok(true) => Ok(WriteOutcome::Committed),
@@ -105,20 +119,30 @@ impl LogStore for PostgresStore {
         }
     }
 
-    async fn commit_locked(&self, batch: &[PreparedAppend], keys: &Keyring) -> Result<(BatchPlan, LogState), StoreError> {
+    async fn commit_locked(
+        &self,
+        batch: &[PreparedAppend],
+        keys: &Keyring,
+    ) -> Result<(BatchPlan, LogState), StoreError> {
         // The head row's lock orders this batch after every other writer's.
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT position, hash, key_id FROM log_head WHERE id = 1 FOR UPDATE")
-            .fetch_one(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT position, hash, key_id FROM log_head WHERE id = 1 FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
         let head = decode_head(&row)?;
         let (streams, idempotency_keys) = batch_keys(batch);
         let context = load_context(&mut tx, &streams, &idempotency_keys).await?;
-        let state = LogState { head: head.clone(), tips: context.tips.clone() };
+        let state = LogState {
+            head: head.clone(),
+            tips: context.tips.clone(),
+        };
         let plan = plan_from_state(head.clone(), context.tips, context.idempotency, keys, batch)?;
         if plan.head.is_some() {
             if !write_plan(&mut tx, head.position, &plan).await? {
-                return Err(StoreError::Database { detail: "log head moved while locked".into() });
+                return Err(StoreError::Database {
+                    detail: "log head moved while locked".into(),
+                });
             }
             tx.commit().await.map_err(StoreError::from_commit)?;
         } else {
@@ -140,10 +164,12 @@ async fn load_context(
 ) -> Result<BatchContext, StoreError> {
     let mut context = BatchContext::default();
     if !streams.is_empty() {
-        let rows = sqlx::query("SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1)")
-            .bind(streams)
-            .fetch_all(&mut *connection)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT stream_id, version, last_hash FROM streams WHERE stream_id = ANY($1)",
+        )
+        .bind(streams)
+        .fetch_all(&mut *connection)
+        .await?;
         for row in &rows {
             let (stream, tip) = decode_tip(row)?;
             context.tips.insert(stream, tip);
@@ -174,11 +200,14 @@ async fn write_plan(
     expected_head: u64,
     plan: &BatchPlan,
 ) -> Result<bool, sqlx::Error> {
-    let Some(head) = &plan.head else { return Ok(true) };
+    let Some(head) = &plan.head else {
+        return Ok(true);
+    };
     let events = &plan.events;
     let text = |f: &dyn Fn(&Event) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
     let bytes = |f: &dyn Fn(&Event) -> Option<Vec<u8>>| events.iter().map(f).collect::<Vec<_>>();
-    let numbers = |f: &dyn Fn(&Event) -> u64| events.iter().map(|e| to_i64(f(e))).collect::<Vec<_>>();
+    let numbers =
+        |f: &dyn Fn(&Event) -> u64| events.iter().map(|e| to_i64(f(e))).collect::<Vec<_>>();
     let (tip_streams, tip_versions, tip_hashes): (Vec<_>, Vec<_>, Vec<_>) = plan
         .stream_tips
         .iter()
@@ -187,10 +216,14 @@ async fn write_plan(
     // Each stream's version before the batch: its first new event's version minus one.
     let mut prior: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
     for event in events {
-        prior.entry(event.stream.as_str()).or_insert(to_i64(event.stream_version) - 1);
+        prior
+            .entry(event.stream.as_str())
+            .or_insert(to_i64(event.stream_version) - 1);
     }
-    let (prior_streams, prior_versions): (Vec<String>, Vec<i64>) =
-        prior.into_iter().map(|(stream, version)| (stream.to_owned(), version)).unzip();
+    let (prior_streams, prior_versions): (Vec<String>, Vec<i64>) = prior
+        .into_iter()
+        .map(|(stream, version)| (stream.to_owned(), version))
+        .unzip();
     let records = &plan.idempotency;
     let record_numbers = |f: &dyn Fn(&IdempotencyRecord) -> u64| {
         records.iter().map(|r| to_i64(f(r))).collect::<Vec<_>>()
@@ -253,7 +286,12 @@ async fn write_plan(
         .bind(tip_versions)
         .bind(tip_hashes)
         .bind(records.iter().map(|r| r.key.clone()).collect::<Vec<_>>())
-        .bind(records.iter().map(|r| r.digest.to_vec()).collect::<Vec<_>>())
+        .bind(
+            records
+                .iter()
+                .map(|r| r.digest.to_vec())
+                .collect::<Vec<_>>(),
+        )
         .bind(records.iter().map(|r| r.stream.clone()).collect::<Vec<_>>())
         .bind(record_numbers(&|r| r.first_position))
         .bind(record_numbers(&|r| r.last_position))

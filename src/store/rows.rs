@@ -23,18 +23,31 @@ where
     Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
 {
     let raw_position: i64 = row.try_get(0)?;
-    let corrupt = |reason| StoreError::CorruptRow { position: raw_position, reason };
+    let corrupt = |reason| StoreError::CorruptRow {
+        position: raw_position,
+        reason,
+    };
     macro_rules! column {
         ($index:expr) => {
-            row.try_get($index).map_err(|_| corrupt("a column cannot be decoded"))?
+            row.try_get($index)
+                .map_err(|_| corrupt("a column cannot be decoded"))?
         };
     }
     let position = to_u64(raw_position).ok_or(corrupt("negative position"))?;
     let stream_version = to_u64(column!(3)).ok_or(corrupt("negative stream version"))?;
-    let schema_version = u32::try_from({ let v: i64 = column!(5); v })
-        .map_err(|_| corrupt("schema version out of range"))?;
+    let schema_version = u32::try_from({
+        let v: i64 = column!(5);
+        v
+    })
+    .map_err(|_| corrupt("schema version out of range"))?;
     let hash_of = |value: Option<Vec<u8>>| -> Result<Option<[u8; 32]>, StoreError> {
-        value.map(|bytes| bytes.try_into().map_err(|_| corrupt("hash is not 32 bytes"))).transpose()
+        value
+            .map(|bytes| {
+                bytes
+                    .try_into()
+                    .map_err(|_| corrupt("hash is not 32 bytes"))
+            })
+            .transpose()
     };
     let hash: Vec<u8> = column!(17);
     let signature: Vec<u8> = column!(18);
@@ -56,8 +69,12 @@ where
         prev_hash: hash_of(column!(14))?,
         stream_prev_hash: hash_of(column!(15))?,
         key_id: column!(16),
-        hash: hash.try_into().map_err(|_| corrupt("hash is not 32 bytes"))?,
-        signature: signature.try_into().map_err(|_| corrupt("signature is not 64 bytes"))?,
+        hash: hash
+            .try_into()
+            .map_err(|_| corrupt("hash is not 32 bytes"))?,
+        signature: signature
+            .try_into()
+            .map_err(|_| corrupt("signature is not 64 bytes"))?,
     })
 }
 
@@ -77,7 +94,12 @@ where
     let corrupt = |reason| StoreError::CorruptRow { position, reason };
     Ok(LogHead {
         position: to_u64(position).ok_or(corrupt("negative head position"))?,
-        hash: hash.map(|h| h.try_into().map_err(|_| corrupt("head hash is not 32 bytes"))).transpose()?,
+        hash: hash
+            .map(|h| {
+                h.try_into()
+                    .map_err(|_| corrupt("head hash is not 32 bytes"))
+            })
+            .transpose()?,
         key_id: row.try_get(2)?,
     })
 }
@@ -95,12 +117,17 @@ where
 {
     let version: i64 = row.try_get(1)?;
     let hash: Vec<u8> = row.try_get(2)?;
-    let corrupt = |reason| StoreError::CorruptRow { position: 0, reason };
+    let corrupt = |reason| StoreError::CorruptRow {
+        position: 0,
+        reason,
+    };
     Ok((
         row.try_get(0)?,
         StreamTip {
             version: to_u64(version).ok_or(corrupt("negative stream version"))?,
-            hash: hash.try_into().map_err(|_| corrupt("stream hash is not 32 bytes"))?,
+            hash: hash
+                .try_into()
+                .map_err(|_| corrupt("stream hash is not 32 bytes"))?,
         },
     ))
 }
@@ -116,7 +143,10 @@ where
     Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
     Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let corrupt = || StoreError::CorruptRow { position: 0, reason: "idempotency record" };
+    let corrupt = || StoreError::CorruptRow {
+        position: 0,
+        reason: "idempotency record",
+    };
     let number = |index: usize| -> Result<u64, StoreError> {
         to_u64(row.try_get::<i64, _>(index)?).ok_or_else(corrupt)
     };

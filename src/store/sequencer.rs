@@ -258,7 +258,10 @@ impl Sequencer {
             };
             (plan, result)
         });
-        Some(Flight { batch: next.batch, write })
+        Some(Flight {
+            batch: next.batch,
+            write,
+        })
     }
 
     /// Takes `first` and whatever else is already waiting, up to `room` events.
@@ -285,7 +288,10 @@ impl Sequencer {
         // Read only what memory lacks: tips of streams not written lately, and idempotency
         // keys (those planned but not yet written are in memory, not in the database).
         let (streams, keys) = batch_keys(appends);
-        let missing: Vec<String> = streams.into_iter().filter(|s| !self.tips.contains_key(s)).collect();
+        let missing: Vec<String> = streams
+            .into_iter()
+            .filter(|s| !self.tips.contains_key(s))
+            .collect();
         let context = self.store.load_context(&missing, &keys).await.ok()?;
         self.tips.extend(context.tips);
         let mut idempotency = context.idempotency;
@@ -296,18 +302,31 @@ impl Sequencer {
         }
         let tips = appends
             .iter()
-            .filter_map(|a| self.tips.get(a.stream.as_str()).map(|tip| (a.stream.as_str().to_owned(), *tip)))
+            .filter_map(|a| {
+                self.tips
+                    .get(a.stream.as_str())
+                    .map(|tip| (a.stream.as_str().to_owned(), *tip))
+            })
             .collect();
 
         let plan = plan_from_state(head.clone(), tips, idempotency, &self.keys, appends).ok()?;
         if let Some(next) = &plan.head {
             self.head = Some(next.clone());
         }
-        self.tips.extend(plan.stream_tips.iter().map(|(stream, tip)| (stream.clone(), *tip)));
+        self.tips.extend(
+            plan.stream_tips
+                .iter()
+                .map(|(stream, tip)| (stream.clone(), *tip)),
+        );
         for record in &plan.idempotency {
-            self.uncommitted_keys.insert(record.key.clone(), record.clone());
+            self.uncommitted_keys
+                .insert(record.key.clone(), record.clone());
         }
-        Some(Planned { plan, expected: head, epoch: self.epoch })
+        Some(Planned {
+            plan,
+            expected: head,
+            epoch: self.epoch,
+        })
     }
 
     /// Answers a landed write's requests; a refused or failed write is redone under the lock.
@@ -315,7 +334,9 @@ impl Sequencer {
         match landed {
             Ok((plan, Ok(WriteOutcome::Committed))) => answer(batch.replies, plan.outcomes),
             Ok((_, Ok(WriteOutcome::Stale))) => {
-                tracing::debug!("the log moved under a planned batch; planning again under the lock");
+                tracing::debug!(
+                    "the log moved under a planned batch; planning again under the lock"
+                );
                 self.forget();
                 self.counters.replanned.fetch_add(1, Ordering::Relaxed);
                 self.commit_under_lock(batch).await;
@@ -331,7 +352,9 @@ impl Sequencer {
             }
             Err(_) => {
                 self.forget();
-                let error = StoreError::Database { detail: "write task failed".into() };
+                let error = StoreError::Database {
+                    detail: "write task failed".into(),
+                };
                 fail_all(batch.replies, AppendError::Store(error));
             }
         }

@@ -15,10 +15,12 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
+use super::log_state::LogState;
 use super::plan::{BatchPlan, plan_from_state};
 use super::rows::{EVENT_COLUMNS, decode_event, decode_head, decode_idempotency, decode_tip};
-use super::log_state::LogState;
-use super::{Backend, BatchContext, LogHead, LogStore, PreparedAppend, StoreError, WriteOutcome, to_i64};
+use super::{
+    Backend, BatchContext, LogHead, LogStore, PreparedAppend, StoreError, WriteOutcome, to_i64,
+};
 use crate::keyring::Keyring;
 use crate::log::Event;
 
@@ -52,7 +54,9 @@ impl SqliteStore {
         MIGRATOR
             .run(&writer)
             .await
-            .map_err(|e| StoreError::Migration { detail: e.to_string() })?;
+            .map_err(|e| StoreError::Migration {
+                detail: e.to_string(),
+            })?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
@@ -74,7 +78,9 @@ impl LogStore for SqliteStore {
     }
 
     async fn read_page(&self, from_position: u64, limit: u32) -> Result<Vec<Event>, StoreError> {
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?");
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?"
+        );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(to_i64(from_position))
             .bind(i64::from(limit))
@@ -102,12 +108,20 @@ impl LogStore for SqliteStore {
         rows.iter().map(decode_event).collect()
     }
 
-    async fn load_context(&self, streams: &[String], keys: &[String]) -> Result<BatchContext, StoreError> {
+    async fn load_context(
+        &self,
+        streams: &[String],
+        keys: &[String],
+    ) -> Result<BatchContext, StoreError> {
         let mut connection = self.readers.acquire().await?;
         load_context(&mut connection, streams, keys).await
     }
 
-    async fn write_planned(&self, _expected: &LogHead, plan: &BatchPlan) -> Result<WriteOutcome, StoreError> {
+    async fn write_planned(
+        &self,
+        _expected: &LogHead,
+        plan: &BatchPlan,
+    ) -> Result<WriteOutcome, StoreError> {
         // The triggers compare each row with the head, so `_expected` need not be sent.
         match self.write_fast(plan).await {
             Ok(()) => Ok(WriteOutcome::Committed),
@@ -116,13 +130,20 @@ impl LogStore for SqliteStore {
         }
     }
 
-    async fn commit_locked(&self, batch: &[PreparedAppend], keys: &Keyring) -> Result<(BatchPlan, LogState), StoreError> {
+    async fn commit_locked(
+        &self,
+        batch: &[PreparedAppend],
+        keys: &Keyring,
+    ) -> Result<(BatchPlan, LogState), StoreError> {
         // Take the write lock first: everything read below is then the current state.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let head = read_head(&mut tx).await?;
         let (streams, idempotency_keys) = batch_keys(batch);
         let context = load_context(&mut tx, &streams, &idempotency_keys).await?;
-        let state = LogState { head: head.clone(), tips: context.tips.clone() };
+        let state = LogState {
+            head: head.clone(),
+            tips: context.tips.clone(),
+        };
         let plan = plan_from_state(head, context.tips, context.idempotency, keys, batch)?;
         if plan.head.is_some() {
             write_plan(&mut tx, &plan).await?;
@@ -178,7 +199,10 @@ pub(crate) fn batch_keys(batch: &[PreparedAppend]) -> (Vec<String>, Vec<String>)
     let mut streams: Vec<String> = batch.iter().map(|r| r.stream.as_str().to_owned()).collect();
     streams.sort_unstable();
     streams.dedup();
-    let keys = batch.iter().filter_map(|r| r.idempotency_key.clone()).collect();
+    let keys = batch
+        .iter()
+        .filter_map(|r| r.idempotency_key.clone())
+        .collect();
     (streams, keys)
 }
 
@@ -189,8 +213,9 @@ async fn load_context(
 ) -> Result<BatchContext, StoreError> {
     let mut context = BatchContext::default();
     for chunk in streams.chunks(ROWS_PER_INSERT) {
-        let mut query =
-            QueryBuilder::<Sqlite>::new("SELECT stream_id, version, last_hash FROM streams WHERE stream_id IN (");
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT stream_id, version, last_hash FROM streams WHERE stream_id IN (",
+        );
         let mut list = query.separated(", ");
         for stream in chunk {
             list.push_bind(stream.as_str());
@@ -221,9 +246,13 @@ async fn load_context(
 
 /// Inserts the plan's events (the triggers advance the head and the stream tips) and its
 /// idempotency records.
-async fn write_plan(connection: &mut SqliteConnection, plan: &BatchPlan) -> Result<(), sqlx::Error> {
+async fn write_plan(
+    connection: &mut SqliteConnection,
+    plan: &BatchPlan,
+) -> Result<(), sqlx::Error> {
     for chunk in plan.events.chunks(ROWS_PER_INSERT) {
-        let mut query = QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
+        let mut query =
+            QueryBuilder::<Sqlite>::new(format!("INSERT INTO events ({EVENT_COLUMNS}) "));
         query.push_values(chunk, |mut row, event| {
             row.push_bind(to_i64(event.position))
                 .push_bind(event.id.as_str())

@@ -58,15 +58,27 @@ async fn first_open_writes_a_verifiable_genesis(backend: Backend) {
 async fn appends_get_gapless_positions_and_stream_versions(backend: Backend) {
     let test = TestLog::new(backend).await;
     let log = test.open().await;
-    let first = log.append(one_event("matter:a", "matter.opened", json!({"n": 1}))).await.unwrap();
-    let second = log.append(one_event("matter:b", "matter.opened", json!({"n": 2}))).await.unwrap();
-    let third = log.append(one_event("matter:a", "matter.noted", json!({"n": 3}))).await.unwrap();
+    let first = log
+        .append(one_event("matter:a", "matter.opened", json!({"n": 1})))
+        .await
+        .unwrap();
+    let second = log
+        .append(one_event("matter:b", "matter.opened", json!({"n": 2})))
+        .await
+        .unwrap();
+    let third = log
+        .append(one_event("matter:a", "matter.noted", json!({"n": 3})))
+        .await
+        .unwrap();
     assert_eq!((first.first_position, first.first_version), (2, 1));
     assert_eq!((second.first_position, second.first_version), (3, 1));
     assert_eq!((third.first_position, third.first_version), (4, 2));
 
     let events = all_events(&log).await;
-    assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        events.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     assert_eq!(events[3].prev_hash, Some(events[2].hash));
     assert_eq!(events[3].stream_prev_hash, Some(events[1].hash));
     assert_eq!(events[2].stream_prev_hash, None);
@@ -82,14 +94,24 @@ async fn a_stale_expected_version_is_refused_naming_the_actual_one(backend: Back
 
     let refused = log.append(request).await.unwrap_err();
     assert!(
-        matches!(refused, AppendError::VersionConflict { actual: 1, expected: ExpectedVersion::NoStream, .. }),
+        matches!(
+            refused,
+            AppendError::VersionConflict {
+                actual: 1,
+                expected: ExpectedVersion::NoStream,
+                ..
+            }
+        ),
         "{refused:?}"
     );
     assert_eq!(refused.code(), "VERSION_CONFLICT");
 
     let mut stale = one_event("matter:a", "matter.noted", json!({}));
     stale.expected_version = exactly(5);
-    assert!(matches!(log.append(stale).await, Err(AppendError::VersionConflict { actual: 1, .. })));
+    assert!(matches!(
+        log.append(stale).await,
+        Err(AppendError::VersionConflict { actual: 1, .. })
+    ));
 
     let mut current = one_event("matter:a", "matter.noted", json!({}));
     current.expected_version = exactly(1);
@@ -112,8 +134,16 @@ async fn an_idempotent_retry_returns_the_first_result(backend: Backend) {
     let again = log.append(request).await.unwrap();
     assert!(again.replayed);
     assert_eq!(
-        (again.first_position, again.last_position, again.last_version),
-        (first.first_position, first.last_position, first.last_version)
+        (
+            again.first_position,
+            again.last_position,
+            again.last_version
+        ),
+        (
+            first.first_position,
+            first.last_position,
+            first.last_version
+        )
     );
     assert_eq!(log.head().await.unwrap().position, 2);
 }
@@ -125,24 +155,42 @@ async fn an_idempotency_key_reused_with_other_content_is_refused(backend: Backen
     request.idempotency_key = Some("k".into());
     log.append(request.clone()).await.unwrap();
     request.events[0].payload = json!({"title": "Roe"});
-    assert!(matches!(log.append(request).await, Err(AppendError::IdempotencyKeyReused)));
+    assert!(matches!(
+        log.append(request).await,
+        Err(AppendError::IdempotencyKeyReused)
+    ));
     assert_eq!(log.head().await.unwrap().position, 2);
 }
 
 async fn several_events_append_atomically_or_not_at_all(backend: Backend) {
     let test = TestLog::new(backend).await;
     let log = test.open().await;
-    let events = (0..5).map(|n| EventDraft::new("matter.noted", json!({"n": n}))).collect();
-    let request = AppendRequest::new(StreamId::parse("matter:a").unwrap(), Actor::parse("user:ada").unwrap(), events);
+    let events = (0..5)
+        .map(|n| EventDraft::new("matter.noted", json!({"n": n})))
+        .collect();
+    let request = AppendRequest::new(
+        StreamId::parse("matter:a").unwrap(),
+        Actor::parse("user:ada").unwrap(),
+        events,
+    );
     let outcome = log.append(request).await.unwrap();
     assert_eq!((outcome.first_position, outcome.last_position), (2, 6));
     assert_eq!((outcome.first_version, outcome.last_version), (1, 5));
 
     // One bad event refuses the whole request.
-    let mut events: Vec<_> = (0..3).map(|n| EventDraft::new("matter.noted", json!({"n": n}))).collect();
+    let mut events: Vec<_> = (0..3)
+        .map(|n| EventDraft::new("matter.noted", json!({"n": n})))
+        .collect();
     events[2].payload = json!({"too_big": 9007199254740993_u64});
-    let request = AppendRequest::new(StreamId::parse("matter:a").unwrap(), Actor::parse("user:ada").unwrap(), events);
-    assert!(matches!(log.append(request).await, Err(AppendError::Invalid(ValidationError::UnsafeInteger))));
+    let request = AppendRequest::new(
+        StreamId::parse("matter:a").unwrap(),
+        Actor::parse("user:ada").unwrap(),
+        events,
+    );
+    assert!(matches!(
+        log.append(request).await,
+        Err(AppendError::Invalid(ValidationError::UnsafeInteger))
+    ));
     assert_eq!(log.head().await.unwrap().position, 6);
 }
 
@@ -157,9 +205,13 @@ async fn concurrent_appends_are_coalesced_without_gaps(backend: Backend) {
         tasks.push(tokio::spawn(async move {
             for n in 0..per_writer {
                 let stream = format!("matter:{}", (writer + n) % 7);
-                log.append(one_event(&stream, "matter.noted", json!({"writer": writer, "n": n})))
-                    .await
-                    .unwrap();
+                log.append(one_event(
+                    &stream,
+                    "matter.noted",
+                    json!({"writer": writer, "n": n}),
+                ))
+                .await
+                .unwrap();
             }
         }));
     }
@@ -170,10 +222,18 @@ async fn concurrent_appends_are_coalesced_without_gaps(backend: Backend) {
     let total = 1 + writers * per_writer;
     let events = all_events(&log).await;
     assert_eq!(events.len(), total);
-    assert!(events.iter().enumerate().all(|(index, event)| event.position == index as u64 + 1));
+    assert!(
+        events
+            .iter()
+            .enumerate()
+            .all(|(index, event)| event.position == index as u64 + 1)
+    );
     let stats = log.stats();
     assert_eq!(stats.requests, total as u64);
-    assert!(stats.batches < stats.requests, "no batch held more than one append: {stats:?}");
+    assert!(
+        stats.batches < stats.requests,
+        "no batch held more than one append: {stats:?}"
+    );
     let summary = test.verify().await.unwrap();
     assert_eq!(summary.events, total as u64);
     assert_eq!(summary.streams, 8);
@@ -185,7 +245,10 @@ async fn a_reopened_log_continues_its_chain(backend: Backend) {
     sample_log(&log, 10).await;
     drop(log);
     let log = test.open().await;
-    let outcome = log.append(one_event("matter:0", "matter.noted", json!({}))).await.unwrap();
+    let outcome = log
+        .append(one_event("matter:0", "matter.noted", json!({})))
+        .await
+        .unwrap();
     assert_eq!(outcome.first_position, 13);
     assert_eq!(test.verify().await.unwrap().events, 13);
 }
@@ -196,15 +259,23 @@ async fn key_rotation_hands_signing_to_the_next_key(backend: Backend) {
     let before = log.head().await.unwrap().key_id.unwrap();
     let rotation = log.rotate_key().await.unwrap();
     assert_eq!(rotation.previous_key_id, before);
-    log.append(one_event("matter:a", "matter.opened", json!({}))).await.unwrap();
+    log.append(one_event("matter:a", "matter.opened", json!({})))
+        .await
+        .unwrap();
 
     let events = all_events(&log).await;
     assert_eq!(events[1].event_type, "keys.rotated");
-    assert_eq!(events[1].key_id, before, "the rotation is signed by the outgoing key");
+    assert_eq!(
+        events[1].key_id, before,
+        "the rotation is signed by the outgoing key"
+    );
     assert_eq!(events[2].key_id, rotation.next_key_id);
     let summary = test.verify().await.unwrap();
     assert_eq!(summary.key_rotations, 1);
-    assert_eq!(summary.current_key_id.as_deref(), Some(rotation.next_key_id.as_str()));
+    assert_eq!(
+        summary.current_key_id.as_deref(),
+        Some(rotation.next_key_id.as_str())
+    );
     assert_eq!(summary.genesis_key_id.as_deref(), Some(before.as_str()));
 }
 
@@ -213,16 +284,32 @@ async fn invalid_appends_are_refused_and_leave_nothing(backend: Backend) {
     let mut options = test.options();
     options.max_payload_bytes = 64;
     let log = EventLog::open(&options).await.unwrap();
-    let big = one_event("matter:a", "matter.opened", json!({"title": "x".repeat(100)}));
+    let big = one_event(
+        "matter:a",
+        "matter.opened",
+        json!({"title": "x".repeat(100)}),
+    );
     let refused = log.append(big).await.unwrap_err();
-    assert!(matches!(refused, AppendError::Invalid(ValidationError::PayloadTooLarge { limit: 64, .. })));
-    assert!(!refused.to_string().contains("xxxx"), "errors never echo client data");
+    assert!(matches!(
+        refused,
+        AppendError::Invalid(ValidationError::PayloadTooLarge { limit: 64, .. })
+    ));
+    assert!(
+        !refused.to_string().contains("xxxx"),
+        "errors never echo client data"
+    );
 
     let forged = one_event("matter:a", "keys.rotated", json!({}));
-    assert!(matches!(log.append(forged).await, Err(AppendError::Invalid(ValidationError::ReservedEventType))));
+    assert!(matches!(
+        log.append(forged).await,
+        Err(AppendError::Invalid(ValidationError::ReservedEventType))
+    ));
     let mut bad_time = one_event("matter:a", "matter.opened", json!({}));
     bad_time.events[0].occurred_at = Some("last tuesday".into());
-    assert!(matches!(log.append(bad_time).await, Err(AppendError::Invalid(_))));
+    assert!(matches!(
+        log.append(bad_time).await,
+        Err(AppendError::Invalid(_))
+    ));
     assert_eq!(log.head().await.unwrap().position, 1);
 }
 
@@ -231,8 +318,12 @@ async fn the_database_refuses_to_update_or_delete_events(backend: Backend) {
     let log = test.open().await;
     sample_log(&log, 3).await;
     drop(log);
-    let update = test.try_execute("UPDATE events SET payload = '{}' WHERE position = 2").await;
-    let delete = test.try_execute("DELETE FROM events WHERE position = 2").await;
+    let update = test
+        .try_execute("UPDATE events SET payload = '{}' WHERE position = 2")
+        .await;
+    let delete = test
+        .try_execute("DELETE FROM events WHERE position = 2")
+        .await;
     assert!(update.is_err_and(|e| e.contains("append-only")));
     assert!(delete.is_err_and(|e| e.contains("append-only")));
     if backend == Backend::Postgres {
@@ -246,13 +337,20 @@ async fn reads_are_paged_in_order(backend: Backend) {
     let test = TestLog::new(backend).await;
     let log = test.open().await;
     sample_log(&log, 30).await;
-    let pages: Vec<Vec<_>> = log_pages(log.store().clone(), 1, 7).try_collect().await.unwrap();
+    let pages: Vec<Vec<_>> = log_pages(log.store().clone(), 1, 7)
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(pages.len(), 5);
     assert!(pages[..4].iter().all(|page| page.len() == 7));
     let positions: Vec<u64> = pages.iter().flatten().map(|e| e.position).collect();
     assert_eq!(positions, (1..=32).collect::<Vec<_>>());
 
-    let versions: Vec<u64> = log.stream_from("matter:1", 3).map(|e| e.unwrap().stream_version).collect().await;
+    let versions: Vec<u64> = log
+        .stream_from("matter:1", 3)
+        .map(|e| e.unwrap().stream_version)
+        .collect()
+        .await;
     assert_eq!(versions, (3..=10).collect::<Vec<_>>());
 }
 
@@ -272,9 +370,17 @@ async fn two_handles_on_one_database_take_turns_without_forking(backend: Backend
     let first = test.open().await;
     let second = test.open().await;
     for n in 0..10u64 {
-        let (log, stream) = if n % 2 == 0 { (&first, "matter:a") } else { (&second, "matter:b") };
+        let (log, stream) = if n % 2 == 0 {
+            (&first, "matter:a")
+        } else {
+            (&second, "matter:b")
+        };
         let mut request = one_event(stream, "matter.noted", json!({"n": n}));
-        request.expected_version = if n < 2 { ExpectedVersion::NoStream } else { exactly(n / 2) };
+        request.expected_version = if n < 2 {
+            ExpectedVersion::NoStream
+        } else {
+            exactly(n / 2)
+        };
         let outcome = log.append(request).await.unwrap();
         assert_eq!(outcome.first_position, n + 2);
     }
@@ -288,13 +394,22 @@ fn plan_blind(test: &TestLog, head: docket::store::LogHead) -> docket::store::pl
     let keys = docket::keyring::Keyring::open(test.dir.path()).unwrap();
     let request = one_event("matter:a", "matter.noted", json!({"stale": true}));
     let prepared = docket::store::PreparedAppend::prepare(request, 1 << 20).unwrap();
-    docket::store::plan::plan_from_state(head, Default::default(), Default::default(), &keys, &[prepared]).unwrap()
+    docket::store::plan::plan_from_state(
+        head,
+        Default::default(),
+        Default::default(),
+        &keys,
+        &[prepared],
+    )
+    .unwrap()
 }
 
 async fn a_plan_from_a_stale_view_of_a_stream_is_refused_and_writes_nothing(backend: Backend) {
     let test = TestLog::new(backend).await;
     let log = test.open().await;
-    log.append(one_event("matter:a", "matter.opened", json!({}))).await.unwrap();
+    log.append(one_event("matter:a", "matter.opened", json!({})))
+        .await
+        .unwrap();
     let head = log.head().await.unwrap();
 
     // The head is current, but the plan believes matter:a is new: the write must refuse.
@@ -310,7 +425,9 @@ async fn a_plan_from_a_stale_head_is_refused_and_writes_nothing(backend: Backend
     let log = test.open().await;
     let stale = log.head().await.unwrap();
     let plan = plan_blind(&test, stale.clone());
-    log.append(one_event("matter:b", "matter.opened", json!({}))).await.unwrap();
+    log.append(one_event("matter:b", "matter.opened", json!({})))
+        .await
+        .unwrap();
 
     let outcome = log.store().write_planned(&stale, &plan).await.unwrap();
     assert_eq!(outcome, docket::store::WriteOutcome::Stale);
@@ -326,12 +443,17 @@ async fn a_log_verifies_while_it_is_being_appended_to(backend: Backend) {
         let log = log.clone();
         tokio::spawn(async move {
             for n in 0..300 {
-                log.append(one_event("matter:live", "matter.noted", json!({"n": n}))).await.unwrap();
+                log.append(one_event("matter:live", "matter.noted", json!({"n": n})))
+                    .await
+                    .unwrap();
             }
         })
     };
     for _ in 0..5 {
-        let summary = test.verify().await.expect("a growing log is intact up to its head");
+        let summary = test
+            .verify()
+            .await
+            .expect("a growing log is intact up to its head");
         assert!(summary.events >= 302);
     }
     writer.await.unwrap();

@@ -7,10 +7,26 @@ use crate::support::{Backend, TestLog, docket_binary};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_exits_zero_when_intact_and_one_with_the_failure() {
     let test = TestLog::new(Backend::Sqlite).await;
-    assert!(test.docket_command().arg("init").status().unwrap().success());
-    assert!(test.docket_command().args(["keys", "rotate"]).status().unwrap().success());
+    assert!(
+        test.docket_command()
+            .arg("init")
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        test.docket_command()
+            .args(["keys", "rotate"])
+            .status()
+            .unwrap()
+            .success()
+    );
 
-    let intact = test.docket_command().args(["verify", "--json"]).output().unwrap();
+    let intact = test
+        .docket_command()
+        .args(["verify", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(intact.status.code(), Some(0));
     let report: Value = serde_json::from_slice(&intact.stdout).unwrap();
     assert_eq!(report["status"], "intact");
@@ -18,8 +34,15 @@ async fn verify_exits_zero_when_intact_and_one_with_the_failure() {
     assert_eq!(report["summary"]["key_rotations"], 1);
 
     test.drop_triggers().await;
-    test.execute(&["UPDATE events SET recorded_at = '2020-01-01T00:00:00.000000Z' WHERE position = 2"]).await;
-    let broken = test.docket_command().args(["verify", "--json"]).output().unwrap();
+    test.execute(&[
+        "UPDATE events SET recorded_at = '2020-01-01T00:00:00.000000Z' WHERE position = 2",
+    ])
+    .await;
+    let broken = test
+        .docket_command()
+        .args(["verify", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(broken.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&broken.stdout).unwrap();
     assert_eq!(report["status"], "broken");
@@ -47,10 +70,25 @@ fn verify_of_a_missing_log_is_an_error_not_a_new_log() {
 
 #[test]
 fn help_documents_flags_and_environment_variables() {
-    let output = std::process::Command::new(docket_binary()).arg("--help").output().unwrap();
+    let output = std::process::Command::new(docket_binary())
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
-    for expected in ["DOCKET_DATA_DIR", "DOCKET_DATABASE_URL", "DOCKET_CONFIG", "serve", "verify", "keys", "bench", "TOML"] {
-        assert!(help.contains(expected), "--help does not mention {expected}");
+    for expected in [
+        "DOCKET_DATA_DIR",
+        "DOCKET_DATABASE_URL",
+        "DOCKET_CONFIG",
+        "serve",
+        "verify",
+        "keys",
+        "bench",
+        "TOML",
+    ] {
+        assert!(
+            help.contains(expected),
+            "--help does not mention {expected}"
+        );
     }
 }
 
@@ -60,11 +98,19 @@ fn the_database_url_never_appears_in_output() {
     let output = std::process::Command::new(docket_binary())
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["--database-url", "postgres://docket:s3cret-pw@127.0.0.1:1/none", "init"])
+        .args([
+            "--database-url",
+            "postgres://docket:s3cret-pw@127.0.0.1:1/none",
+            "init",
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());
-    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(!all.contains("s3cret-pw"), "{all}");
 }
 
@@ -81,7 +127,10 @@ fn the_data_directory_and_key_files_are_private() {
         .status()
         .unwrap();
     assert!(status.success());
-    assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     for entry in std::fs::read_dir(data.join("keys")).unwrap() {
         let mode = entry.unwrap().metadata().unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);

@@ -53,13 +53,22 @@ fn start_appender(test: &TestLog, round: u64) -> (Child, Arc<Mutex<Vec<Value>>>)
 
 async fn acknowledged_appends_survive_sigkill(backend: Backend) {
     let test = TestLog::new(backend).await;
-    assert!(test.docket_command().arg("init").status().unwrap().success());
+    assert!(
+        test.docket_command()
+            .arg("init")
+            .status()
+            .unwrap()
+            .success()
+    );
 
     for round in 0..2u64 {
         let (mut child, acks) = start_appender(&test, round);
         let started = Instant::now();
         while acks.lock().unwrap().len() < 300 + 700 * round as usize {
-            assert!(started.elapsed() < Duration::from_secs(60), "appender made no progress");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "appender made no progress"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         child.kill().expect("SIGKILL");
@@ -72,13 +81,21 @@ async fn acknowledged_appends_survive_sigkill(backend: Backend) {
         let pages: Vec<_> = log.pages_from(1).try_collect().await.unwrap();
         let events: Vec<_> = pages.into_iter().flatten().collect();
         for ack in &acknowledged {
-            let outcome = ack.get("outcome").unwrap_or_else(|| panic!("append failed: {ack}"));
+            let outcome = ack
+                .get("outcome")
+                .unwrap_or_else(|| panic!("append failed: {ack}"));
             let position = outcome["first_position"].as_u64().unwrap();
             let event = &events[position as usize - 1];
             let payload: Value = serde_json::from_str(&event.payload).unwrap();
-            assert_eq!(payload["line"], ack["line"], "acknowledged append at {position}");
+            assert_eq!(
+                payload["line"], ack["line"],
+                "acknowledged append at {position}"
+            );
             assert_eq!(payload["round"], json!(round));
-            assert_eq!(event.stream_version, outcome["first_version"].as_u64().unwrap());
+            assert_eq!(
+                event.stream_version,
+                outcome["first_version"].as_u64().unwrap()
+            );
         }
         drop(log);
         let summary = test.verify().await.expect("intact after SIGKILL");

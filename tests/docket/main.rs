@@ -4,6 +4,8 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`) must reach a role allowed to create databases.
 //! Each test gets a fresh database of its own.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 mod appends;

@@ -15,7 +15,13 @@ const PER_PROCESS: u64 = 1500;
 
 async fn two_processes_appending_at_once_keep_one_chain(backend: Backend) {
     let test = TestLog::new(backend).await;
-    assert!(test.docket_command().arg("init").status().unwrap().success());
+    assert!(
+        test.docket_command()
+            .arg("init")
+            .status()
+            .unwrap()
+            .success()
+    );
 
     // Both processes get all their input at once and append as fast as they can.
     let mut children = Vec::new();
@@ -55,7 +61,11 @@ async fn two_processes_appending_at_once_keep_one_chain(backend: Backend) {
         let text = String::from_utf8(output.stdout).unwrap();
         let mine: Vec<u64> = text
             .lines()
-            .map(|line| serde_json::from_str::<Value>(line).unwrap()["outcome"]["first_position"].as_u64().unwrap())
+            .map(|line| {
+                serde_json::from_str::<Value>(line).unwrap()["outcome"]["first_position"]
+                    .as_u64()
+                    .unwrap()
+            })
             .collect();
         assert_eq!(mine.len() as u64, PER_PROCESS);
         positions.push(mine);
@@ -65,9 +75,18 @@ async fn two_processes_appending_at_once_keep_one_chain(backend: Backend) {
     let all: HashSet<u64> = positions.iter().flatten().copied().collect();
     assert_eq!(all.len() as u64, 2 * PER_PROCESS);
     assert_eq!(all, (2..=2 * PER_PROCESS + 1).collect::<HashSet<_>>());
-    let (a_max, b_min) = (positions[0].iter().max().unwrap(), positions[1].iter().min().unwrap());
-    let (b_max, a_min) = (positions[1].iter().max().unwrap(), positions[0].iter().min().unwrap());
-    assert!(b_min < a_max && a_min < b_max, "the processes did not run at the same time");
+    let (a_max, b_min) = (
+        positions[0].iter().max().unwrap(),
+        positions[1].iter().min().unwrap(),
+    );
+    let (b_max, a_min) = (
+        positions[1].iter().max().unwrap(),
+        positions[0].iter().min().unwrap(),
+    );
+    assert!(
+        b_min < a_max && a_min < b_max,
+        "the processes did not run at the same time"
+    );
 
     let summary = test.verify().await.expect("one intact chain");
     assert_eq!(summary.events, 2 * PER_PROCESS + 1);

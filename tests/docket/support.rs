@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use docket::log::verify::{VerifyFailure, VerifySummary};
 use docket::log::{Actor, EventDraft, ExpectedVersion, StreamId};
 use docket::store::{AppendRequest, EventLog, LogOptions};
 use docket::verification::{VerifyOptions, verify_log};
-use docket::log::verify::{VerifyFailure, VerifySummary};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection};
 use tempfile::TempDir;
@@ -42,7 +42,9 @@ fn admin_url() -> String {
 
 fn database_url(name: &str) -> String {
     let admin = admin_url();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
     format!("{base}/{name}")
 }
 
@@ -62,7 +64,11 @@ impl TestLog {
             Backend::Sqlite => None,
             Backend::Postgres => Some(create_database().await),
         };
-        TestLog { backend, dir, database_url }
+        TestLog {
+            backend,
+            dir,
+            database_url,
+        }
     }
 
     pub fn options(&self) -> LogOptions {
@@ -80,9 +86,16 @@ impl TestLog {
         self.verify_with(VerifyOptions::default()).await
     }
 
-    pub async fn verify_with(&self, options: VerifyOptions) -> Result<VerifySummary, VerifyFailure> {
-        let store = docket::store::open_existing_store(&self.options()).await.expect("store opens");
-        verify_log(store, options, |_| {}).await.expect("log is readable")
+    pub async fn verify_with(
+        &self,
+        options: VerifyOptions,
+    ) -> Result<VerifySummary, VerifyFailure> {
+        let store = docket::store::open_existing_store(&self.options())
+            .await
+            .expect("store opens");
+        verify_log(store, options, |_| {})
+            .await
+            .expect("log is readable")
     }
 
     /// Runs SQL directly against the database, as someone with file or SQL access would.
@@ -92,14 +105,20 @@ impl TestLog {
                 let url = format!("sqlite://{}", self.dir.path().join("docket.db").display());
                 let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
                 for statement in statements {
-                    sqlx::raw_sql(AssertSqlSafe(statement.to_string())).execute(&mut connection).await.expect("tampering statement");
+                    sqlx::raw_sql(AssertSqlSafe(statement.to_string()))
+                        .execute(&mut connection)
+                        .await
+                        .expect("tampering statement");
                 }
             }
             Backend::Postgres => {
                 let url = self.database_url.as_deref().expect("postgres url");
                 let mut connection = sqlx::PgConnection::connect(url).await.expect("postgres");
                 for statement in statements {
-                    sqlx::raw_sql(AssertSqlSafe(statement.to_string())).execute(&mut connection).await.expect("tampering statement");
+                    sqlx::raw_sql(AssertSqlSafe(statement.to_string()))
+                        .execute(&mut connection)
+                        .await
+                        .expect("tampering statement");
                 }
             }
         }
@@ -111,12 +130,18 @@ impl TestLog {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}", self.dir.path().join("docket.db").display());
                 let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
-                sqlx::raw_sql(AssertSqlSafe(statement.to_owned())).execute(&mut connection).await.map(|_| ())
+                sqlx::raw_sql(AssertSqlSafe(statement.to_owned()))
+                    .execute(&mut connection)
+                    .await
+                    .map(|_| ())
             }
             Backend::Postgres => {
                 let url = self.database_url.as_deref().expect("postgres url");
                 let mut connection = sqlx::PgConnection::connect(url).await.expect("postgres");
-                sqlx::raw_sql(AssertSqlSafe(statement.to_owned())).execute(&mut connection).await.map(|_| ())
+                sqlx::raw_sql(AssertSqlSafe(statement.to_owned()))
+                    .execute(&mut connection)
+                    .await
+                    .map(|_| ())
             }
         };
         result.map_err(|error| error.to_string())
@@ -152,7 +177,10 @@ impl TestLog {
 
     pub fn docket_command(&self) -> std::process::Command {
         let mut command = std::process::Command::new(docket_binary());
-        command.arg("--data-dir").arg(self.dir.path()).env_remove("DOCKET_DATABASE_URL");
+        command
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .env_remove("DOCKET_DATABASE_URL");
         if let Some(url) = &self.database_url {
             command.arg("--database-url").arg(url);
         }
@@ -211,7 +239,9 @@ pub async fn sample_log(log: &EventLog, count: usize) {
         }
         let stream = format!("matter:{}", index % 3);
         let payload = json!({ "title": format!("Smith v. Jones {index}"), "index": index });
-        log.append(one_event(&stream, "matter.noted", payload)).await.expect("append");
+        log.append(one_event(&stream, "matter.noted", payload))
+            .await
+            .expect("append");
     }
 }
 

@@ -31,7 +31,11 @@ async fn read_all(log: &EventLog) -> Vec<docket::log::Event> {
 
 async fn expect_failure(test: &TestLog, position: u64, reason: FailureReason) {
     let failure = test.verify().await.expect_err("tampering must be detected");
-    assert_eq!((failure.position, failure.reason), (position, reason), "{failure:?}");
+    assert_eq!(
+        (failure.position, failure.reason),
+        (position, reason),
+        "{failure:?}"
+    );
 }
 
 on_both_backends!(
@@ -48,17 +52,27 @@ on_both_backends!(
 
 async fn one_changed_payload_byte_is_a_hash_mismatch(backend: Backend) {
     let (test, _) = tampered_log(backend).await;
-    test.execute(&["UPDATE events SET payload = replace(payload, 'Jones 5', 'Jonas 5') WHERE position = 7"])
-        .await;
+    test.execute(&[
+        "UPDATE events SET payload = replace(payload, 'Jones 5', 'Jonas 5') WHERE position = 7",
+    ])
+    .await;
     expect_failure(&test, 7, FailureReason::HashMismatch).await;
 }
 
 async fn a_deleted_row_is_a_position_gap(backend: Backend) {
     let (test, events) = tampered_log(backend).await;
-    test.execute(&["DELETE FROM events WHERE position = 9"]).await;
+    test.execute(&["DELETE FROM events WHERE position = 9"])
+        .await;
     let failure = test.verify().await.unwrap_err();
-    assert_eq!((failure.position, failure.reason), (9, FailureReason::PositionGap));
-    assert_eq!(failure.event_id.as_deref(), Some(events[9].id.as_str()), "names the event found");
+    assert_eq!(
+        (failure.position, failure.reason),
+        (9, FailureReason::PositionGap)
+    );
+    assert_eq!(
+        failure.event_id.as_deref(),
+        Some(events[9].id.as_str()),
+        "names the event found"
+    );
 }
 
 async fn two_swapped_rows_are_caught_at_the_first(backend: Backend) {
@@ -75,7 +89,10 @@ async fn two_swapped_rows_are_caught_at_the_first(backend: Backend) {
 async fn a_replaced_signature_is_a_bad_signature(backend: Backend) {
     let (test, events) = tampered_log(backend).await;
     let other = test.bytes_literal(&events[8].signature);
-    test.execute(&[&format!("UPDATE events SET signature = {other} WHERE position = 4")]).await;
+    test.execute(&[&format!(
+        "UPDATE events SET signature = {other} WHERE position = 4"
+    )])
+    .await;
     expect_failure(&test, 4, FailureReason::BadSignature).await;
 }
 
@@ -101,7 +118,9 @@ async fn an_event_re_signed_with_a_foreign_key_is_refused(backend: Backend) {
     expect_failure(&test, 15, FailureReason::UnknownSigningKey).await;
 }
 
-async fn an_event_re_hashed_and_re_signed_under_its_own_key_id_is_a_bad_signature(backend: Backend) {
+async fn an_event_re_hashed_and_re_signed_under_its_own_key_id_is_a_bad_signature(
+    backend: Backend,
+) {
     let (test, events) = tampered_log(backend).await;
     let foreign = LogSigner::from_seed(&[67; 32]);
     let mut forged = events[2].clone();
@@ -120,14 +139,18 @@ async fn an_event_re_hashed_and_re_signed_under_its_own_key_id_is_a_bad_signatur
 
 async fn a_cut_off_tail_disagrees_with_the_recorded_head(backend: Backend) {
     let (test, _) = tampered_log(backend).await;
-    test.execute(&["DELETE FROM events WHERE position > 19"]).await;
+    test.execute(&["DELETE FROM events WHERE position > 19"])
+        .await;
     expect_failure(&test, 22, FailureReason::HeadMismatch).await;
 }
 
 async fn a_log_recreated_under_a_new_key_fails_against_the_pinned_genesis_key(backend: Backend) {
     let (test, events) = tampered_log(backend).await;
     let genesis_key = events[0].key_id.clone();
-    let pinned = VerifyOptions { strict: false, genesis_key: Some(genesis_key) };
+    let pinned = VerifyOptions {
+        strict: false,
+        genesis_key: Some(genesis_key),
+    };
     assert!(test.verify_with(pinned.clone()).await.is_ok());
 
     // A whole new log, consistent in itself, in place of the original.
@@ -136,21 +159,32 @@ async fn a_log_recreated_under_a_new_key_fails_against_the_pinned_genesis_key(ba
     sample_log(&log, 3).await;
     drop(log);
     let failure = other.verify_with(pinned).await.unwrap_err();
-    assert_eq!((failure.position, failure.reason), (1, FailureReason::UntrustedGenesisKey));
+    assert_eq!(
+        (failure.position, failure.reason),
+        (1, FailureReason::UntrustedGenesisKey)
+    );
 }
 
 async fn a_changed_stream_version_is_caught(backend: Backend) {
     let (test, _) = tampered_log(backend).await;
-    test.execute(&["UPDATE events SET stream_version = stream_version + 100 WHERE position = 10"]).await;
+    test.execute(&["UPDATE events SET stream_version = stream_version + 100 WHERE position = 10"])
+        .await;
     expect_failure(&test, 10, FailureReason::HashMismatch).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_mode_verifies_every_signature_individually() {
     let (test, _) = tampered_log(Backend::Sqlite).await;
-    let strict = VerifyOptions { strict: true, genesis_key: None };
+    let strict = VerifyOptions {
+        strict: true,
+        genesis_key: None,
+    };
     assert_eq!(test.verify_with(strict.clone()).await.unwrap().events, 22);
-    test.execute(&["UPDATE events SET signature = zeroblob(64) WHERE position = 20"]).await;
+    test.execute(&["UPDATE events SET signature = zeroblob(64) WHERE position = 20"])
+        .await;
     let failure = test.verify_with(strict).await.unwrap_err();
-    assert_eq!((failure.position, failure.reason), (20, FailureReason::BadSignature));
+    assert_eq!(
+        (failure.position, failure.reason),
+        (20, FailureReason::BadSignature)
+    );
 }

@@ -29,12 +29,18 @@ fn vectors_path() -> PathBuf {
 }
 
 fn keys() -> [Arc<LogSigner>; 2] {
-    [Arc::new(LogSigner::from_seed(&[0x11; 32])), Arc::new(LogSigner::from_seed(&[0x22; 32]))]
+    [
+        Arc::new(LogSigner::from_seed(&[0x11; 32])),
+        Arc::new(LogSigner::from_seed(&[0x22; 32])),
+    ]
 }
 
 fn request(stream: &str, expected: ExpectedVersion, drafts: Vec<EventDraft>) -> AppendRequest {
-    let mut request =
-        AppendRequest::new(StreamId::parse(stream).unwrap(), Actor::parse("user:0042").unwrap(), drafts);
+    let mut request = AppendRequest::new(
+        StreamId::parse(stream).unwrap(),
+        Actor::parse("user:0042").unwrap(),
+        drafts,
+    );
     request.expected_version = expected;
     request
 }
@@ -47,7 +53,11 @@ fn prepare(request: AppendRequest) -> PreparedAppend {
 fn build_log() -> Vec<Event> {
     NEXT_ID.store(0, Ordering::SeqCst);
     let keys = keys();
-    let mut head = LogHead { position: 0, hash: None, key_id: None };
+    let mut head = LogHead {
+        position: 0,
+        hash: None,
+        key_id: None,
+    };
     let mut tips = HashMap::new();
     let mut events = Vec::new();
 
@@ -65,15 +75,24 @@ fn build_log() -> Vec<Event> {
     let mut contact = request(
         "contact:7",
         ExpectedVersion::Any,
-        vec![EventDraft::new("contact.added", json!({"kind": "person", "name": "李小龍", "phones": ["+44 20 7946 0000"]}))],
+        vec![EventDraft::new(
+            "contact.added",
+            json!({"kind": "person", "name": "李小龍", "phones": ["+44 20 7946 0000"]}),
+        )],
     );
     contact.correlation_id = Some("corr-77".into());
     let mut noted = request(
         "matter:2026-0042",
         ExpectedVersion::Exactly(1),
         vec![
-            EventDraft::new("time.logged", json!({"hours": 1.5, "billable": true, "rate_cents": 45000, "note": "line1\nline2 \"quoted\" \u{1F600}"})),
-            EventDraft::new("matter.noted", json!({"z": null, "a": [3, 2, 1], "nested": {"b": {}, "a": []}})),
+            EventDraft::new(
+                "time.logged",
+                json!({"hours": 1.5, "billable": true, "rate_cents": 45000, "note": "line1\nline2 \"quoted\" \u{1F600}"}),
+            ),
+            EventDraft::new(
+                "matter.noted",
+                json!({"z": null, "a": [3, 2, 1], "nested": {"b": {}, "a": []}}),
+            ),
         ],
     );
     noted.idempotency_key = Some("idem-9f2c".into());
@@ -81,7 +100,10 @@ fn build_log() -> Vec<Event> {
     let mut closed = request(
         "matter:2026-0042",
         ExpectedVersion::Exactly(3),
-        vec![EventDraft::new("matter.closed", json!({"reason": "settled"}))],
+        vec![EventDraft::new(
+            "matter.closed",
+            json!({"reason": "settled"}),
+        )],
     );
     closed.events[0].schema_version = 2;
 
@@ -90,27 +112,37 @@ fn build_log() -> Vec<Event> {
             vec![PreparedAppend::system(
                 "log.genesis",
                 ExpectedVersion::NoStream,
-                SystemAppend::Genesis { log_id: "01938a2c-1d00-7000-8000-00000000abcd".into(), signer: keys[0].clone() },
+                SystemAppend::Genesis {
+                    log_id: "01938a2c-1d00-7000-8000-00000000abcd".into(),
+                    signer: keys[0].clone(),
+                },
             )],
             "2026-12-01T08:00:00.000000Z",
         ),
-        (vec![prepare(opened), prepare(contact)], "2026-12-01T08:30:00.123456Z"),
+        (
+            vec![prepare(opened), prepare(contact)],
+            "2026-12-01T08:30:00.123456Z",
+        ),
         (vec![prepare(noted)], "2026-12-01T09:00:00.000001Z"),
         (
             vec![PreparedAppend::system(
                 "keys.rotated",
                 ExpectedVersion::Any,
-                SystemAppend::KeyRotation { next: keys[1].clone() },
+                SystemAppend::KeyRotation {
+                    next: keys[1].clone(),
+                },
             )],
             "2026-12-02T00:00:00.000000Z",
         ),
         (vec![prepare(closed)], "2026-12-02T10:15:30.500000Z"),
     ];
     for (batch, recorded_at) in batches {
-        let signer = head
-            .key_id
-            .as_deref()
-            .map(|id| keys.iter().find(|key| key.id().as_str() == id).unwrap().clone());
+        let signer = head.key_id.as_deref().map(|id| {
+            keys.iter()
+                .find(|key| key.id().as_str() == id)
+                .unwrap()
+                .clone()
+        });
         let input = PlanInput {
             head: head.clone(),
             tips: tips.clone(),
@@ -120,7 +152,11 @@ fn build_log() -> Vec<Event> {
             new_event_id: vector_id,
         };
         let plan = plan_batch(input, &batch);
-        assert!(plan.outcomes.iter().all(Result::is_ok), "{:?}", plan.outcomes);
+        assert!(
+            plan.outcomes.iter().all(Result::is_ok),
+            "{:?}",
+            plan.outcomes
+        );
         head = plan.head.unwrap();
         tips.extend(plan.stream_tips);
         events.extend(plan.events);
@@ -149,7 +185,12 @@ fn tampered(events: &[Event]) -> Vec<(String, Vec<Event>, u64, &'static str)> {
 
     let mut payload = events.to_vec();
     payload[1].payload = payload[1].payload.replace("Zoë", "Zoe");
-    cases.push(("one payload character changed".into(), payload, 2, "hash_mismatch"));
+    cases.push((
+        "one payload character changed".into(),
+        payload,
+        2,
+        "hash_mismatch",
+    ));
 
     let mut gap = events.to_vec();
     gap.remove(3);
@@ -157,7 +198,12 @@ fn tampered(events: &[Event]) -> Vec<(String, Vec<Event>, u64, &'static str)> {
 
     let mut signature = events.to_vec();
     signature[4].signature = signature[1].signature;
-    cases.push(("signature of position 5 replaced by that of position 2".into(), signature, 5, "bad_signature"));
+    cases.push((
+        "signature of position 5 replaced by that of position 2".into(),
+        signature,
+        5,
+        "bad_signature",
+    ));
 
     let foreign = LogSigner::from_seed(&[0x99; 32]);
     let mut forged = events.to_vec();
@@ -165,19 +211,36 @@ fn tampered(events: &[Event]) -> Vec<(String, Vec<Event>, u64, &'static str)> {
     forged[6].key_id = foreign.id().to_string();
     forged[6].hash = compute_hash(&forged[6]);
     forged[6].signature = foreign.sign_event(&forged[6].hash);
-    cases.push(("position 7 rewritten and signed by a foreign key".into(), forged, 7, "unknown_signing_key"));
+    cases.push((
+        "position 7 rewritten and signed by a foreign key".into(),
+        forged,
+        7,
+        "unknown_signing_key",
+    ));
 
     let mut link = events.to_vec();
     link[3].prev_hash = Some(link[1].hash);
     link[3].hash = compute_hash(&link[3]);
-    cases.push(("position 4 re-linked and re-hashed, not re-signed".into(), link, 4, "chain_broken"));
+    cases.push((
+        "position 4 re-linked and re-hashed, not re-signed".into(),
+        link,
+        4,
+        "chain_broken",
+    ));
     cases
 }
 
 fn verify_events(events: &[Event]) -> Result<(), (u64, String)> {
     let mut verifier = Verifier::new(false, None);
     let report = |failure: docket::log::verify::VerifyFailure| {
-        (failure.position, serde_json::to_value(failure.reason).unwrap().as_str().unwrap().to_owned())
+        (
+            failure.position,
+            serde_json::to_value(failure.reason)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
     };
     verifier.check_page(events).map_err(report)?;
     verifier.finish(None).map(|_| ()).map_err(report)
@@ -207,20 +270,42 @@ fn the_committed_vectors_match_the_format_and_verify() {
     let path = vectors_path();
     if std::env::var_os("DOCKET_REGENERATE_VECTORS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, serde_json::to_string_pretty(&document).unwrap() + "\n").unwrap();
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&document).unwrap() + "\n",
+        )
+        .unwrap();
     }
     let committed: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    assert_eq!(committed, document, "the log format changed; regenerate the vectors deliberately");
+    assert_eq!(
+        committed, document,
+        "the log format changed; regenerate the vectors deliberately"
+    );
 
     // The committed events verify, and each tampered copy fails exactly where it should.
-    let stored: Vec<Event> = committed["events"].as_array().unwrap().iter().map(from_json).collect();
+    let stored: Vec<Event> = committed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(from_json)
+        .collect();
     assert_eq!(verify_events(&stored), Ok(()));
     for case in committed["tampered"].as_array().unwrap() {
-        let log: Vec<Event> = case["events"].as_array().unwrap().iter().map(from_json).collect();
+        let log: Vec<Event> = case["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(from_json)
+            .collect();
         let expected = (
             case["failure"]["position"].as_u64().unwrap(),
             case["failure"]["reason"].as_str().unwrap().to_owned(),
         );
-        assert_eq!(verify_events(&log), Err(expected), "{}", case["description"]);
+        assert_eq!(
+            verify_events(&log),
+            Err(expected),
+            "{}",
+            case["description"]
+        );
     }
 }

@@ -14,9 +14,16 @@ then:
 
 It prints one summary line and exits 0 when everything holds, 1 otherwise (2 on unusable input).
 
+It also derives a few cases of its own from the vectors (section 19 of the specification:
+event ids, public keys and acceptance signatures in other text forms, small-order keys, system
+payloads that are not objects), re-hashing and re-signing the changed event with the vectors'
+own keys so that only the rule under test can fail, and checks each for its expected outcome.
+
 Beyond the members the file has today, it also honours two optional ones, at the top level or
 in a tampered case: `trusted_genesis_key` (a key id to pin, as `docket verify --genesis-key`
-does) and `head` (`{"position": N, "hash": "<hex>" | null}`, the recorded head).
+does) and `head` (`{"position": N, "hash": "<hex>" | null}`, the recorded head). The events
+listed are the verifier's input as they stand; choosing the events up to a recorded head, as
+`docket verify` does when it reads a database (section 14.1), is the file's business.
 
 Dependencies: Python 3.11 and the PyPI packages `blake3` and `cryptography`.
 """
@@ -27,7 +34,7 @@ import json
 import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +253,27 @@ def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
     return x3, y3
 
 
+# Every encoding of the eight points of small order that decodes (section 19.5): the canonical
+# encodings of the points of order 1, 2, 4, 4, 8, 8, 8, 8, then the non-canonical ones (sign bit
+# set on x = 0, or y + p in place of y).
+SMALL_ORDER_ENCODINGS = (
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0000000000000000000000000000000000000000000000000000000000000080",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+    "0100000000000000000000000000000000000000000000000000000000000080",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+)
+
+
 def is_small_order(point: tuple[int, int]) -> bool:
     for _ in range(3):
         point = _add(point, point)
@@ -253,9 +281,16 @@ def is_small_order(point: tuple[int, int]) -> bool:
 
 
 def parse_public_key(text: Any) -> bytes | None:
-    """Hex (either case) of 32 bytes that decode to a curve point; None otherwise."""
-    raw = decode_hex(text, 32)
-    if raw is None or decode_point(raw) is None:
+    """64 lowercase hex digits of a point that is not of small order; None otherwise (section 8).
+
+    A small-order key ([8]A is the identity: the eight points of order 1, 2, 4 or 8, under any
+    of their encodings) is refused, like a text that is not lowercase hex or not a point.
+    """
+    raw = decode_lower_hex(text, 32)
+    if raw is None:
+        return None
+    point = decode_point(raw)
+    if point is None or is_small_order(point):
         return None
     return raw
 
@@ -286,10 +321,19 @@ def verify_strict(public_key: bytes, message: bytes, signature: bytes) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 _HEX_RE = re.compile(r"[0-9a-fA-F]*")
+_LOWER_HEX_RE = re.compile(r"[0-9a-f]*")
 
 
 def decode_hex(text: Any, length: int) -> bytes | None:
+    """Hex in either case, as the JSON form of an event may spell it (section 13.2)."""
     if not isinstance(text, str) or len(text) != 2 * length or not _HEX_RE.fullmatch(text):
+        return None
+    return bytes.fromhex(text)
+
+
+def decode_lower_hex(text: Any, length: int) -> bytes | None:
+    """Lowercase hex only, as in the genesis and rotation payloads (sections 8 and 11)."""
+    if not isinstance(text, str) or len(text) != 2 * length or not _LOWER_HEX_RE.fullmatch(text):
         return None
     return bytes.fromhex(text)
 
@@ -306,23 +350,17 @@ def key_acceptance_message(previous_key_id: str, next_key_id: str) -> bytes:
     return KEY_ACCEPTANCE_DOMAIN + previous_key_id.encode() + b"\n" + next_key_id.encode()
 
 
-_H = "[0-9a-fA-F]"
-_HYPHENATED = re.compile(rf"{_H}{{8}}-{_H}{{4}}-{_H}{{4}}-{_H}{{4}}-{_H}{{12}}".encode())
-_SIMPLE = re.compile(rf"{_H}{{32}}".encode())
+_H = "[0-9a-f]"
+_CANONICAL_UUID = re.compile(rf"{_H}{{8}}-{_H}{{4}}-{_H}{{4}}-{_H}{{4}}-{_H}{{12}}")
 
 
 def is_uuid(text: str) -> bool:
-    """The UUID text forms the format accepts for `id` (section 5.2)."""
-    raw = text.encode("utf-8", "surrogatepass")
-    if len(raw) == 32:
-        return _SIMPLE.fullmatch(raw) is not None
-    if len(raw) == 36:
-        return _HYPHENATED.fullmatch(raw) is not None
-    if len(raw) == 38:
-        return raw[:1] == b"{" and raw[-1:] == b"}" and _HYPHENATED.fullmatch(raw[1:-1]) is not None
-    if len(raw) == 45:
-        return raw[:9].lower() == b"urn:uuid:" and _HYPHENATED.fullmatch(raw[9:]) is not None
-    return False
+    """The one UUID text form the format accepts for `id`: lowercase 8-4-4-4-12 (section 5.2).
+
+    Any version and variant; every other spelling of a UUID (no hyphens, upper case, braces,
+    a `urn:uuid:` prefix) is malformed.
+    """
+    return _CANONICAL_UUID.fullmatch(text) is not None
 
 
 _TIMESTAMP = re.compile(
@@ -505,19 +543,14 @@ def is_canonical_payload(text: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    result: dict = {}
-    for key, value in pairs:
-        if key in result:
-            raise Malformed(f"duplicate member {key}")
-        result[key] = value
-    return result
-
-
 def parse_system_payload(text: str, fields: tuple[str, ...]) -> dict[str, str] | None:
-    """An object with exactly `fields`, each a string, no duplicates; None otherwise."""
+    """A JSON object with exactly `fields`, each a string; None otherwise (sections 10, 11).
+
+    Only an object will do: an array of the four strings, or any other JSON value, is refused.
+    A member name given more than once counts with its last value (section 6.3, rule 3).
+    """
     try:
-        value = parse_json(text, object_pairs_hook=_no_duplicates)
+        value = parse_json(text)
     except Malformed:
         return None
     if not isinstance(value, dict) or set(value) != set(fields):
@@ -576,7 +609,7 @@ class Verifier:
             )
         # Step 2: columns the writer guarantees.
         if not is_uuid(event.id):
-            return fail("malformed_event", "event id is not a UUID")
+            return fail("malformed_event", "event id is not a lowercase hyphenated UUID")
         if not is_canonical_timestamp(event.occurred_at) or not is_canonical_timestamp(
             event.recorded_at
         ):
@@ -657,7 +690,7 @@ class Verifier:
         next_id = key_id_of(next_key)
         if rotation["previous_key_id"] != event.key_id or rotation["next_key_id"] != next_id:
             return bad("rotation key ids do not match the keys")
-        acceptance = decode_hex(rotation["acceptance_signature"], 64)
+        acceptance = decode_lower_hex(rotation["acceptance_signature"], 64)
         if acceptance is None:
             return bad("malformed acceptance signature")
         message = key_acceptance_message(rotation["previous_key_id"], next_id)
@@ -742,6 +775,22 @@ def self_test() -> list[str]:
                             False), ("2026-12-03t10:27:10.123456Z", False)):
         if is_canonical_timestamp(good) != canonical:
             problems.append(f"timestamp {good}")
+    for text, accepted in (("0190a3b4-7c1d-7000-8000-000000000002", True),
+                           ("00000000-0000-0000-0000-000000000000", True),
+                           ("0190A3B4-7C1D-7000-8000-000000000002", False),
+                           ("0190a3b47c1d70008000000000000002", False),
+                           ("{0190a3b4-7c1d-7000-8000-000000000002}", False),
+                           ("urn:uuid:0190a3b4-7c1d-7000-8000-000000000002", False),
+                           ("0190a3b4-7c1d-7000-8000-00000000000\u0662", False)):
+        if is_uuid(text) != accepted:
+            problems.append(f"event id {text}")
+    for encoding in SMALL_ORDER_ENCODINGS:
+        point = decode_point(bytes.fromhex(encoding))
+        if point is None or not is_small_order(point) or parse_public_key(encoding) is not None:
+            problems.append(f"small-order key {encoding} not refused as such")
+    key = "d04ab232742bb4ab3a1368bd4615e4e6d0224ab71a016baf8520a332c9778737"  # section 18.2
+    if parse_public_key(key) is None or parse_public_key(key.upper()) is not None:
+        problems.append("lowercase public keys only")
     return problems
 
 
@@ -752,6 +801,97 @@ def self_test() -> list[str]:
 
 def load_events(rows: list) -> list[Event]:
     return [Event.from_json(row) for row in rows]
+
+
+def _resigned(event: Event, seed: bytes, **changes: Any) -> Event:
+    """A copy of `event` with `changes`, its hash recomputed and signed with `seed`."""
+    changed = replace(event, hash_input=None, **changes)
+    changed.hash = blake3.blake3(hash_input(changed)).digest()
+    signer = Ed25519PrivateKey.from_private_bytes(seed)
+    changed.signature = signer.sign(event_signature_message(changed.hash))
+    return changed
+
+
+def derived_cases(
+    events: list[Event], seeds: dict[str, bytes]
+) -> list[tuple[str, list[Event], tuple[int, str] | None]]:
+    """Cases built from the intact log for the rules of sections 8, 10, 11 and 14.3 (step 2).
+
+    Each changes one event and re-hashes and re-signs it with the key that signed it, so the
+    only thing wrong is what the case is about. Each is (label, events, expected failure as
+    (position, reason), or None when the log must verify).
+    """
+    genesis = events[0]
+    rotation = next(e for e in events if e.type == KEY_ROTATED_TYPE)
+    ordinary = next(e for e in events if e.position > 1 and e.stream != SYSTEM_STREAM)
+    genesis_payload = json.loads(genesis.payload)
+    rotation_payload = json.loads(rotation.payload)
+
+    def changed(event: Event, **changes: Any) -> list[Event]:
+        replaced = _resigned(event, seeds[event.key_id], **changes)
+        return [replaced if e.position == event.position else e for e in events]
+
+    def genesis_with(**members: str) -> str:
+        return jcs({**genesis_payload, **members})
+
+    def rotation_with(**members: str) -> str:
+        return jcs({**rotation_payload, **members})
+
+    weak = SMALL_ORDER_ENCODINGS[4]  # a point of order 8
+    weak_id = key_id_of(bytes.fromhex(weak))
+    uuid = ordinary.id
+    at_genesis = (genesis.position, "bad_genesis")
+    at_rotation = (rotation.position, "bad_key_rotation")
+    at_ordinary = (ordinary.position, "malformed_event")
+    duplicated = '{"format":"docket-log/0",' + genesis.payload[1:]
+    return [
+        ("event id in upper case", changed(ordinary, id=uuid.upper()), at_ordinary),
+        ("event id without hyphens", changed(ordinary, id=uuid.replace("-", "")), at_ordinary),
+        ("event id in braces", changed(ordinary, id="{" + uuid + "}"), at_ordinary),
+        ("event id as a URN", changed(ordinary, id="urn:uuid:" + uuid), at_ordinary),
+        (
+            "genesis public key in upper case",
+            changed(genesis, payload=genesis_with(public_key=genesis_payload["public_key"].upper())),
+            at_genesis,
+        ),
+        (
+            "genesis key of small order",
+            changed(genesis, key_id=weak_id, payload=genesis_with(public_key=weak, key_id=weak_id)),
+            at_genesis,
+        ),
+        (
+            "genesis payload as an array",
+            changed(genesis, payload=jcs([genesis_payload[name] for name in GENESIS_FIELDS])),
+            at_genesis,
+        ),
+        (
+            "genesis payload with a member given twice, the last one right",
+            [_resigned(genesis, seeds[genesis.key_id], payload=duplicated)],
+            None,
+        ),
+        (
+            "acceptance signature in upper case",
+            changed(rotation, payload=rotation_with(
+                acceptance_signature=rotation_payload["acceptance_signature"].upper())),
+            at_rotation,
+        ),
+        (
+            "next public key in upper case",
+            changed(rotation, payload=rotation_with(
+                next_public_key=rotation_payload["next_public_key"].upper())),
+            at_rotation,
+        ),
+        (
+            "next key of small order",
+            changed(rotation, payload=rotation_with(next_public_key=weak, next_key_id=weak_id)),
+            at_rotation,
+        ),
+        (
+            "rotation payload as an array",
+            changed(rotation, payload=jcs([rotation_payload[name] for name in ROTATION_FIELDS])),
+            at_rotation,
+        ),
+    ]
 
 
 def describe(outcome: Summary | Failure) -> str:
@@ -779,6 +919,7 @@ def main(argv: list[str]) -> int:
     errors: list[str] = []
 
     # Keys: seed -> public key -> key id.
+    seeds: dict[str, bytes] = {}
     for index, key in enumerate(document.get("keys", [])):
         seed = decode_hex(key.get("seed"), 32)
         if seed is None:
@@ -790,6 +931,7 @@ def main(argv: list[str]) -> int:
             errors.append(f"key {index}: public key does not derive from the seed")
         if key_id_of(public_bytes) != key.get("key_id"):
             errors.append(f"key {index}: key id is not {key_id_of(public_bytes)}")
+        seeds[key_id_of(public_bytes)] = seed
 
     # Hash inputs of the intact log, byte for byte; and, since Docket writes every payload in
     # JCS form, each hash input must also be the JCS encoding of the whole envelope.
@@ -843,6 +985,24 @@ def main(argv: list[str]) -> int:
                 f"with {expected.get('reason')}, but it {describe(outcome)}"
             )
 
+    # Cases of our own, derived from the intact log (only when it verifies, and its keys are
+    # listed, so that a case can fail for nothing but the rule it is about).
+    derived_matched = 0
+    derived: list = []
+    if isinstance(intact, Summary) and all(event.key_id in seeds for event in events):
+        derived = derived_cases(events, seeds)
+    for label, case_events, expected_failure in derived:
+        outcome = verify_log(case_events)
+        if expected_failure is None:
+            ok = isinstance(outcome, Summary)
+        else:
+            ok = isinstance(outcome, Failure) and (outcome.position, outcome.reason) == expected_failure
+        if ok:
+            derived_matched += 1
+        else:
+            want = "to verify" if expected_failure is None else f"failure {expected_failure}"
+            errors.append(f"derived case ({label}): expected {want}, but it {describe(outcome)}")
+
     for error in errors:
         print(f"  {error}", file=sys.stderr)
     if isinstance(intact, Summary):
@@ -855,7 +1015,8 @@ def main(argv: list[str]) -> int:
     status = "OK" if not errors else f"FAILED ({len(errors)} problems)"
     print(
         f"verify_vectors: {status}: {intact_text}; {inputs_matched}/{len(events)} hash inputs "
-        f"identical; {matched}/{len(cases)} tampered cases fail exactly as expected"
+        f"identical; {matched}/{len(cases)} tampered cases fail exactly as expected; "
+        f"{derived_matched}/{len(derived)} derived cases as expected"
     )
     return 0 if not errors else 1
 
