@@ -20,7 +20,7 @@ use super::keys::{KeyId, event_signature_message, key_acceptance_message, parse_
 use super::system_events::{FORMAT, GENESIS, Genesis, KEY_ROTATED, KeyRotated};
 use super::time::is_canonical_timestamp;
 
-const SIGNATURE_BATCH: usize = 64;
+const SIGNATURE_BATCH: usize = 128;
 
 /// What is wrong at the first failing position. The names are stable (they appear in `--json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -136,8 +136,12 @@ impl Verifier {
 
     /// Checks the next page of events (in position order).
     pub fn check_page(&mut self, events: &[Event]) -> Result<(), VerifyFailure> {
-        // Recompute every hash in parallel: it is the bulk of the work besides signatures.
-        let hashes: Vec<EventHash> = events.par_iter().map(compute_hash).collect();
+        // Recompute every hash, and check the columns' formats, in parallel: it is the bulk
+        // of the work besides signatures.
+        let hashes: Vec<(EventHash, Result<(), VerifyFailure>)> = events
+            .par_iter()
+            .map(|event| (compute_hash(event), check_well_formed(event)))
+            .collect();
 
         // Walk in order: structure, chain links and the key in force at each position.
         let mut keys = Vec::with_capacity(events.len());
@@ -204,7 +208,7 @@ impl Verifier {
     fn check_structure(
         &mut self,
         event: &Event,
-        computed: &EventHash,
+        (computed, well_formed): &(EventHash, Result<(), VerifyFailure>),
     ) -> Result<VerifyingKey, VerifyFailure> {
         use FailureReason::*;
 
@@ -220,7 +224,7 @@ impl Verifier {
                 ),
             });
         }
-        check_well_formed(event)?;
+        well_formed.clone()?;
         if *computed != event.hash {
             return Err(VerifyFailure::at(
                 event,
@@ -281,13 +285,13 @@ impl Verifier {
             key
         };
 
-        self.streams.insert(
-            event.stream.clone(),
-            StreamTip {
-                version: event.stream_version,
-                hash: event.hash,
-            },
-        );
+        let tip = StreamTip { version: event.stream_version, hash: event.hash };
+        match self.streams.get_mut(&event.stream) {
+            Some(known) => *known = tip,
+            None => {
+                self.streams.insert(event.stream.clone(), tip);
+            }
+        }
         self.last_hash = Some(event.hash);
         self.next_position += 1;
         Ok(signing_key)

@@ -16,8 +16,9 @@ It prints one summary line and exits 0 when everything holds, 1 otherwise (2 on 
 
 It also derives a few cases of its own from the vectors (section 19 of the specification:
 event ids, public keys and acceptance signatures in other text forms, small-order keys, system
-payloads that are not objects), re-hashing and re-signing the changed event with the vectors'
-own keys so that only the rule under test can fail, and checks each for its expected outcome.
+payloads that are not objects, a system payload with a member given twice), re-hashing and
+re-signing the changed event with the vectors' own keys so that only the rule under test can
+fail, and checks each for its expected outcome.
 
 Beyond the members the file has today, it also honours two optional ones, at the top level or
 in a tampered case: `trusted_genesis_key` (a key id to pin, as `docket verify --genesis-key`
@@ -86,20 +87,35 @@ def _refuse_constant(name: str) -> Any:
     raise Malformed(f"{name} is not JSON")
 
 
+class _Members(list):
+    """An object's members in text order, repeated names included, until they are checked."""
+
+
 def _check_tree(value: Any, depth: int) -> None:
+    # Every member is checked, also one whose name occurs again later and whose value is then
+    # dropped: the text must be JSON as a whole (section 6.3, rule 1).
     if isinstance(value, str):
         _check_string(value)
+    elif isinstance(value, _Members):
+        if depth + 1 > MAX_JSON_NESTING:
+            raise Malformed("nested too deeply")
+        for key, item in value:
+            _check_string(key)
+            _check_tree(item, depth + 1)
     elif isinstance(value, list):
         if depth + 1 > MAX_JSON_NESTING:
             raise Malformed("nested too deeply")
         for item in value:
             _check_tree(item, depth + 1)
-    elif isinstance(value, dict):
-        if depth + 1 > MAX_JSON_NESTING:
-            raise Malformed("nested too deeply")
-        for key, item in value.items():
-            _check_string(key)
-            _check_tree(item, depth + 1)
+
+
+def _last_wins(value: Any) -> Any:
+    # Section 6.3, rule 3: of members with the same name, the last one's value is kept.
+    if isinstance(value, _Members):
+        return {key: _last_wins(item) for key, item in value}
+    if isinstance(value, list):
+        return [_last_wins(item) for item in value]
+    return value
 
 
 def _check_string(text: str) -> None:
@@ -109,7 +125,7 @@ def _check_string(text: str) -> None:
             raise Malformed("unpaired surrogate")
 
 
-def parse_json(text: str, object_pairs_hook=None) -> Any:
+def parse_json(text: str) -> Any:
     """Parses stored JSON text: strict RFC 8259, numbers as doubles, duplicate keys last-wins."""
     try:
         value = json.loads(
@@ -117,14 +133,14 @@ def parse_json(text: str, object_pairs_hook=None) -> Any:
             parse_float=_finite_number,
             parse_int=_finite_number,
             parse_constant=_refuse_constant,
-            object_pairs_hook=object_pairs_hook,
+            object_pairs_hook=_Members,
         )
     except Malformed:
         raise
     except (ValueError, RecursionError) as error:
         raise Malformed(str(error)) from None
     _check_tree(value, 0)
-    return value
+    return _last_wins(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -770,6 +786,14 @@ def self_test() -> list[str]:
         except Malformed:
             pass
     parse_json("[" * 127 + "]" * 127)
+    if parse_json('{"a":1,"b":2,"a":{"c":[3]}}') != {"a": {"c": [3.0]}, "b": 2.0}:
+        problems.append("duplicate member names: the last value is kept")
+    for bad in ('{"a":"\\ud800","a":"x"}', '{"a":' + "[" * 127 + "]" * 127 + ',"a":"x"}'):
+        try:
+            parse_json(bad)
+            problems.append(f"accepted {bad[:20]!r} (a dropped duplicate must be JSON too)")
+        except Malformed:
+            pass
     for good, canonical in (("2026-12-03T10:27:10.123456Z", True), ("2026-12-03T10:27:10Z", False),
                             ("2024-02-29T23:59:60.000000Z", True), ("2025-02-29T00:00:00.000000Z",
                             False), ("2026-12-03t10:27:10.123456Z", False)):
@@ -851,7 +875,8 @@ def derived_cases(
         ("event id as a URN", changed(ordinary, id="urn:uuid:" + uuid), at_ordinary),
         (
             "genesis public key in upper case",
-            changed(genesis, payload=genesis_with(public_key=genesis_payload["public_key"].upper())),
+            changed(genesis, payload=genesis_with(
+                public_key=genesis_payload["public_key"].upper())),
             at_genesis,
         ),
         (
@@ -996,7 +1021,10 @@ def main(argv: list[str]) -> int:
         if expected_failure is None:
             ok = isinstance(outcome, Summary)
         else:
-            ok = isinstance(outcome, Failure) and (outcome.position, outcome.reason) == expected_failure
+            ok = (
+                isinstance(outcome, Failure)
+                and (outcome.position, outcome.reason) == expected_failure
+            )
         if ok:
             derived_matched += 1
         else:
