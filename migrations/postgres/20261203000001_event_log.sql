@@ -39,8 +39,8 @@ CREATE TABLE idempotency_keys (
     last_version   BIGINT NOT NULL
 );
 
--- The end of the log. Every writer, in every process, locks this row (SELECT ... FOR UPDATE)
--- before it assigns positions, so the chain has one order however many processes append.
+-- The end of the log. Every write, in every process, moves this row from the position its plan
+-- started at (and row-locks it), so the chain has one order however many processes append.
 CREATE TABLE log_head (
     id       INTEGER PRIMARY KEY CHECK (id = 1),
     position BIGINT NOT NULL,

@@ -394,13 +394,13 @@ fn verify_chunk(events: &[Event], keys: &[VerifyingKey]) -> bool {
     ed25519_dalek::verify_batch(&message_refs, &signatures, keys).is_ok()
 }
 
-/// A system payload: a JSON object (not an array) with exactly the expected members.
+/// A system payload: a JSON object (not an array) with exactly the expected members, each
+/// once (the derived decoder refuses duplicate and unknown members).
 fn parse_object<T: serde::de::DeserializeOwned>(payload: &str) -> Option<T> {
-    let value: serde_json::Value = serde_json::from_str(payload).ok()?;
-    if !value.is_object() {
+    if !payload.trim_start().starts_with('{') {
         return None;
     }
-    serde_json::from_value(value).ok()
+    serde_json::from_str(payload).ok()
 }
 
 /// Columns whose format the writer guarantees; anything else was not written by Docket.
@@ -414,4 +414,21 @@ fn check_well_formed(event: &Event) -> Result<(), VerifyFailure> {
         return Err(malformed("timestamps are not in canonical form"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_payloads_must_be_objects_with_each_member_once() {
+        let good = r#"{"format":"f","log_id":"l","key_id":"k","public_key":"p"}"#;
+        assert!(parse_object::<Genesis>(good).is_some());
+        let array = r#"["f","l","k","p"]"#;
+        assert!(parse_object::<Genesis>(array).is_none());
+        let twice = r#"{"format":"x","format":"f","log_id":"l","key_id":"k","public_key":"p"}"#;
+        assert!(parse_object::<Genesis>(twice).is_none());
+        let extra = r#"{"format":"f","log_id":"l","key_id":"k","public_key":"p","x":1}"#;
+        assert!(parse_object::<Genesis>(extra).is_none());
+    }
 }
