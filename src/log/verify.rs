@@ -285,7 +285,10 @@ impl Verifier {
             key
         };
 
-        let tip = StreamTip { version: event.stream_version, hash: event.hash };
+        let tip = StreamTip {
+            version: event.stream_version,
+            hash: event.hash,
+        };
         match self.streams.get_mut(&event.stream) {
             Some(known) => *known = tip,
             None => {

@@ -49,6 +49,11 @@ impl StoreError {
                     detail: error.to_string(),
                 }
             }
+            sqlx::Error::Database(ref db) if is_connection_lost(db.code().as_deref()) => {
+                StoreError::CommitOutcomeUnknown {
+                    detail: error.to_string(),
+                }
+            }
             other => StoreError::from(other),
         }
     }
@@ -64,14 +69,24 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Tls(_) => StoreError::Unavailable {
                 detail: error.to_string(),
             },
-            sqlx::Error::Database(ref db) if is_busy(db.message()) => StoreError::Unavailable {
-                detail: error.to_string(),
-            },
+            sqlx::Error::Database(ref db)
+                if is_busy(db.message()) || is_connection_lost(db.code().as_deref()) =>
+            {
+                StoreError::Unavailable {
+                    detail: error.to_string(),
+                }
+            }
             other => StoreError::Database {
                 detail: other.to_string(),
             },
         }
     }
+}
+
+/// PostgreSQL's classes for a session the server ended (57P: operator intervention, such as a
+/// shutdown or a terminated backend) or a broken connection (08).
+fn is_connection_lost(code: Option<&str>) -> bool {
+    code.is_some_and(|code| code.starts_with("57P") || code.starts_with("08"))
 }
 
 fn is_busy(message: &str) -> bool {

@@ -23,6 +23,9 @@ use super::{
 use crate::keyring::Keyring;
 use crate::log::Event;
 
+/// How long a pooled connection may sit idle before it is checked again.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// The log in a PostgreSQL database.
@@ -37,9 +40,22 @@ impl PostgresStore {
         let options: PgConnectOptions = url.parse().map_err(|_| StoreError::Unavailable {
             detail: "invalid database URL".into(),
         })?;
+        // A connection that sat idle is pinged before use, so one the server closed meanwhile
+        // is replaced instead of failing a write; a busy connection is not, which saves a round
+        // trip per batch. A write on a connection that breaks under it is reported as
+        // `CommitOutcomeUnknown`, and the caller retries with its idempotency key.
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(connection).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         MIGRATOR
@@ -101,6 +117,9 @@ impl LogStore for PostgresStore {
         streams: &[String],
         keys: &[String],
     ) -> Result<BatchContext, StoreError> {
+        if streams.is_empty() && keys.is_empty() {
+            return Ok(BatchContext::default());
+        }
         let mut connection = self.pool.acquire().await?;
         load_context(&mut connection, streams, keys).await
     }

@@ -345,6 +345,19 @@ impl Sequencer {
                 self.forget();
                 self.commit_under_lock(batch).await;
             }
+            Ok((plan, Err(error @ StoreError::CommitOutcomeUnknown { .. }))) => {
+                // The connection broke during the write. The plan's last hash says which:
+                // present at its position means committed, absent means nothing was written.
+                self.forget();
+                match self.was_committed(&plan).await {
+                    Some(true) => answer(batch.replies, plan.outcomes),
+                    Some(false) => self.commit_under_lock(batch).await,
+                    None => {
+                        tracing::warn!(error = %error, requests = batch.replies.len(), "commit outcome unknown");
+                        fail_all(batch.replies, AppendError::Store(error));
+                    }
+                }
+            }
             Ok((_, Err(error))) => {
                 tracing::warn!(error = %error, requests = batch.replies.len(), "batch not committed");
                 self.forget();
@@ -386,6 +399,29 @@ impl Sequencer {
                 fail_all(batch.replies, AppendError::Store(error));
             }
         }
+    }
+
+    /// Whether a plan whose write broke off is in the log: the event at its last position
+    /// carries its last hash. `None` when the database cannot tell us.
+    async fn was_committed(&self, plan: &BatchPlan) -> Option<bool> {
+        let Some(last) = plan.events.last() else {
+            return Some(true);
+        };
+        for attempt in 0..=RETRIES {
+            match self.store.read_page(last.position, 1).await {
+                Ok(page) => {
+                    return Some(
+                        page.first()
+                            .is_some_and(|e| e.position == last.position && e.hash == last.hash),
+                    );
+                }
+                Err(error) if error.is_transient() && attempt < RETRIES => {
+                    tokio::time::sleep(Duration::from_millis(50 << (attempt + 1))).await;
+                }
+                Err(_) => return None,
+            }
+        }
+        None
     }
 
     fn forget(&mut self) {

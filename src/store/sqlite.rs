@@ -113,6 +113,9 @@ impl LogStore for SqliteStore {
         streams: &[String],
         keys: &[String],
     ) -> Result<BatchContext, StoreError> {
+        if streams.is_empty() && keys.is_empty() {
+            return Ok(BatchContext::default());
+        }
         let mut connection = self.readers.acquire().await?;
         load_context(&mut connection, streams, keys).await
     }

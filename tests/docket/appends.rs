@@ -459,3 +459,29 @@ async fn a_log_verifies_while_it_is_being_appended_to(backend: Backend) {
     writer.await.unwrap();
     assert_eq!(test.verify().await.unwrap().events, 602);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_continue_after_the_database_drops_every_connection() {
+    let test = TestLog::new(Backend::Postgres).await;
+    let log = test.open().await;
+    log.append(one_event("matter:a", "matter.opened", json!({})))
+        .await
+        .unwrap();
+
+    // The server ends every session of this database, as a restart or a failover would.
+    let url = test.database_url.clone().unwrap();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    test.execute(&[&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )])
+    .await;
+
+    // The next write meets a dead connection: the sequencer finds out from the log whether it
+    // was committed (it was not), plans it again under the lock, and the append succeeds once.
+    let outcome = log
+        .append(one_event("matter:a", "matter.noted", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(outcome.first_position, 3);
+    assert_eq!(test.verify().await.unwrap().events, 3);
+}

@@ -136,3 +136,101 @@ fn the_data_directory_and_key_files_are_private() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_answers_every_line_with_an_outcome_or_a_stable_code() {
+    use std::io::Write;
+    let test = TestLog::new(Backend::Sqlite).await;
+    let big = "x".repeat(300);
+    let lines = [
+        r#"{"stream":"matter:1","expected_version":"no_stream","actor":"user:ada","events":[{"type":"matter.opened","payload":{"title":"A"}}]}"#.to_owned(),
+        "this is not json".to_owned(),
+        r#"{"stream":"matter:1","expected_version":"no_stream","actor":"user:ada","events":[{"type":"matter.opened","payload":{"title":"A"}}]}"#.to_owned(),
+        format!(r#"{{"stream":"matter:2","expected_version":"any","actor":"user:ada","events":[{{"type":"matter.opened","payload":{{"t":"{big}"}}}}]}}"#),
+        r#"{"stream":"Not A Stream","expected_version":"any","actor":"user:ada","events":[]}"#.to_owned(),
+    ];
+    let mut child = test
+        .docket_command()
+        .args(["--max-payload-bytes", "200", "append"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all((lines.join("\n") + "\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "some lines failed");
+    let mut answers: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    answers.sort_by_key(|answer| answer["line"].as_u64());
+    let codes: Vec<&str> = answers
+        .iter()
+        .map(|a| a["error"]["code"].as_str().unwrap_or("ok"))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "ok",
+            "INVALID_JSON",
+            "VERSION_CONFLICT",
+            "INVALID_APPEND",
+            "INVALID_JSON"
+        ]
+    );
+    assert_eq!(answers[0]["outcome"]["first_position"], 2);
+    assert!(
+        answers[3]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit is 200")
+    );
+    assert!(
+        !answers[3]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("xxx")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_healthz_with_the_head_of_the_log() {
+    use std::io::{Read, Write};
+    let test = TestLog::new(Backend::Sqlite).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = test
+        .docket_command()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut response = String::new();
+    for _ in 0..100 {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            stream.read_to_string(&mut response).unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let body: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["backend"], "sqlite");
+    assert_eq!(body["log"]["position"], 1);
+}

@@ -16,7 +16,7 @@ It prints one summary line and exits 0 when everything holds, 1 otherwise (2 on 
 
 It also derives a few cases of its own from the vectors (section 19 of the specification:
 event ids, public keys and acceptance signatures in other text forms, small-order keys, system
-payloads that are not objects, a system payload with a member given twice), re-hashing and
+payloads that are not objects, a genesis payload with a member given twice), re-hashing and
 re-signing the changed event with the vectors' own keys so that only the rule under test can
 fail, and checks each for its expected outcome.
 
@@ -91,6 +91,17 @@ class _Members(list):
     """An object's members in text order, repeated names included, until they are checked."""
 
 
+def _unique_members(pairs: list[tuple[str, Any]]) -> _Members:
+    # Genesis and rotation payloads (sections 10 and 11): a member name given more than once is
+    # refused, not resolved to one of its values. Names are compared as decoded, after escapes.
+    seen = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise Malformed(f"member {name!r} given more than once")
+        seen.add(name)
+    return _Members(pairs)
+
+
 def _check_tree(value: Any, depth: int) -> None:
     # Every member is checked, also one whose name occurs again later and whose value is then
     # dropped: the text must be JSON as a whole (section 6.3, rule 1).
@@ -125,15 +136,19 @@ def _check_string(text: str) -> None:
             raise Malformed("unpaired surrogate")
 
 
-def parse_json(text: str) -> Any:
-    """Parses stored JSON text: strict RFC 8259, numbers as doubles, duplicate keys last-wins."""
+def parse_json(text: str, *, unique_members: bool = False) -> Any:
+    """Parses stored JSON text: strict RFC 8259, numbers as doubles, duplicate keys last-wins.
+
+    With `unique_members`, as for genesis and rotation payloads, a repeated member name in any
+    object is malformed instead.
+    """
     try:
         value = json.loads(
             text,
             parse_float=_finite_number,
             parse_int=_finite_number,
             parse_constant=_refuse_constant,
-            object_pairs_hook=_Members,
+            object_pairs_hook=_unique_members if unique_members else _Members,
         )
     except Malformed:
         raise
@@ -563,10 +578,11 @@ def parse_system_payload(text: str, fields: tuple[str, ...]) -> dict[str, str] |
     """A JSON object with exactly `fields`, each a string; None otherwise (sections 10, 11).
 
     Only an object will do: an array of the four strings, or any other JSON value, is refused.
-    A member name given more than once counts with its last value (section 6.3, rule 3).
+    So is an object in which a member name occurs more than once, whatever its values (section
+    6.3, rule 3 does not apply here).
     """
     try:
-        value = parse_json(text)
+        value = parse_json(text, unique_members=True)
     except Malformed:
         return None
     if not isinstance(value, dict) or set(value) != set(fields):
@@ -794,6 +810,14 @@ def self_test() -> list[str]:
             problems.append(f"accepted {bad[:20]!r} (a dropped duplicate must be JSON too)")
         except Malformed:
             pass
+    members = '{"format":"f","log_id":"l","key_id":"k","public_key":"p"}'
+    if parse_system_payload(members, GENESIS_FIELDS) is None:
+        problems.append("a genesis payload with each member once is refused")
+    for bad in ('{"format":"x",' + members[1:], '{"format":"f",' + members[1:],
+                '{"\\u0066ormat":"x",' + members[1:], '["f","l","k","p"]',
+                members[:-1] + ',"x":"y"}'):
+        if parse_system_payload(bad, GENESIS_FIELDS) is not None:
+            problems.append(f"accepted system payload {bad[:30]!r}")
     for good, canonical in (("2026-12-03T10:27:10.123456Z", True), ("2026-12-03T10:27:10Z", False),
                             ("2024-02-29T23:59:60.000000Z", True), ("2025-02-29T00:00:00.000000Z",
                             False), ("2026-12-03t10:27:10.123456Z", False)):
@@ -892,7 +916,7 @@ def derived_cases(
         (
             "genesis payload with a member given twice, the last one right",
             [_resigned(genesis, seeds[genesis.key_id], payload=duplicated)],
-            None,
+            at_genesis,
         ),
         (
             "acceptance signature in upper case",
