@@ -180,10 +180,10 @@ impl Report {
             if let Some(stats) = &report.sequencer {
                 let _ = writeln!(
                     out,
-                    "group commit: {} requests in {} batches ({:.1} per batch)",
+                    "group commit: {} requests in {} writes ({:.1} per write)",
                     stats.requests,
-                    stats.batches,
-                    ratio(stats.requests as f64, stats.batches as f64)
+                    stats.writes,
+                    ratio(stats.requests as f64, stats.writes as f64)
                 );
             }
         }

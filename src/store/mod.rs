@@ -2,10 +2,11 @@
 //!
 //! Writers never touch the database directly. [`EventLog::append`] validates a request in the
 //! caller's task, then hands it to the [`sequencer`], which coalesces whatever is waiting into one
-//! transaction (group commit): it locks the log head, plans the batch with [`plan`] (versions,
-//! idempotency, positions, chain links, signatures) and writes it. Positions and links are thus
-//! assigned under the database's own lock, so several processes on one PostgreSQL database
-//! extend one chain and readers never see gaps.
+//! write (group commit). [`plan`] decides each request's fate and assigns positions, versions,
+//! both chain links and signatures, from the log's end as the sequencer remembers it; every
+//! backend's write refuses a plan whose view of the log's end is stale, and the batch is then
+//! planned again under the database's lock. So several processes on one PostgreSQL database
+//! extend one chain, and readers never see gaps.
 
 pub mod append;
 pub mod error;

@@ -93,6 +93,18 @@ pub fn plan_from_state(
     Ok(plan_batch(input, batch))
 }
 
+/// The distinct streams and the idempotency keys of a batch.
+pub fn batch_keys(batch: &[PreparedAppend]) -> (Vec<String>, Vec<String>) {
+    let mut streams: Vec<String> = batch.iter().map(|r| r.stream.as_str().to_owned()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let keys = batch
+        .iter()
+        .filter_map(|r| r.idempotency_key.clone())
+        .collect();
+    (streams, keys)
+}
+
 /// A fresh UUIDv7: time-ordered, so ids sort roughly by position.
 pub fn new_event_id() -> String {
     Uuid::now_v7().to_string()

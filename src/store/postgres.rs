@@ -14,9 +14,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
 use super::log_state::LogState;
-use super::plan::{BatchPlan, IdempotencyRecord, plan_from_state};
+use super::plan::{BatchPlan, IdempotencyRecord, batch_keys, plan_from_state};
 use super::rows::{EVENT_COLUMNS, decode_event, decode_head, decode_idempotency, decode_tip};
-use super::sqlite::batch_keys;
 use super::{
     Backend, BatchContext, LogHead, LogStore, PreparedAppend, StoreError, WriteOutcome, to_i64,
 };

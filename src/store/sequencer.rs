@@ -23,8 +23,7 @@ use tokio::task::JoinHandle;
 
 use super::append::{AppendOutcome, PreparedAppend};
 use super::error::{AppendError, StoreError};
-use super::plan::{BatchPlan, IdempotencyRecord, StreamTip, plan_from_state};
-use super::sqlite::batch_keys;
+use super::plan::{BatchPlan, IdempotencyRecord, StreamTip, batch_keys, plan_from_state};
 use super::{LogHead, LogStore, WriteOutcome};
 use crate::keyring::Keyring;
 
@@ -46,16 +45,16 @@ pub struct Submission {
 /// Counters of the sequencer's work since start.
 #[derive(Debug, Default)]
 pub struct SequencerCounters {
-    batches: AtomicU64,
+    writes: AtomicU64,
     requests: AtomicU64,
     replanned: AtomicU64,
 }
 
-/// A snapshot of [`SequencerCounters`]: `requests / batches` is the mean group-commit size;
-/// `replanned` counts batches planned again under the lock because the log had moved.
+/// A snapshot of [`SequencerCounters`]: `requests / writes` is the mean group-commit size;
+/// `replanned` counts writes refused because the log had moved, then planned under the lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct SequencerStats {
-    pub batches: u64,
+    pub writes: u64,
     pub requests: u64,
     pub replanned: u64,
 }
@@ -63,7 +62,7 @@ pub struct SequencerStats {
 impl SequencerCounters {
     pub fn snapshot(&self) -> SequencerStats {
         SequencerStats {
-            batches: self.batches.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
             requests: self.requests.load(Ordering::Relaxed),
             replanned: self.replanned.load(Ordering::Relaxed),
         }
@@ -201,7 +200,6 @@ impl Sequencer {
                         continue;
                     };
                     let batch = self.gather(first, room);
-                    self.counters.batches.fetch_add(1, Ordering::Relaxed);
                     self.counters.requests.fetch_add(batch.appends.len() as u64, Ordering::Relaxed);
                     match self.plan_outside_lock(&batch.appends).await {
                         Some(planned) => {
@@ -248,6 +246,7 @@ impl Sequencer {
                 return None;
             }
         };
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
         let store = self.store.clone();
         let plan = next.plan;
         let write = tokio::spawn(async move {
@@ -376,6 +375,7 @@ impl Sequencer {
     /// Commits a batch while holding the log lock, retrying only failures that provably left
     /// nothing behind, and answers its requests.
     async fn commit_under_lock(&mut self, batch: Batch) {
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
         let mut attempt = 0;
         let result = loop {
             match self.store.commit_locked(&batch.appends, &self.keys).await {

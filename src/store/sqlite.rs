@@ -16,7 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use super::log_state::LogState;
-use super::plan::{BatchPlan, plan_from_state};
+use super::plan::{BatchPlan, batch_keys, plan_from_state};
 use super::rows::{EVENT_COLUMNS, decode_event, decode_head, decode_idempotency, decode_tip};
 use super::{
     Backend, BatchContext, LogHead, LogStore, PreparedAppend, StoreError, WriteOutcome, to_i64,
@@ -195,18 +195,6 @@ async fn read_head(connection: &mut SqliteConnection) -> Result<LogHead, StoreEr
         .fetch_one(&mut *connection)
         .await?;
     decode_head(&row)
-}
-
-/// The distinct streams and the idempotency keys of a batch.
-pub(crate) fn batch_keys(batch: &[PreparedAppend]) -> (Vec<String>, Vec<String>) {
-    let mut streams: Vec<String> = batch.iter().map(|r| r.stream.as_str().to_owned()).collect();
-    streams.sort_unstable();
-    streams.dedup();
-    let keys = batch
-        .iter()
-        .filter_map(|r| r.idempotency_key.clone())
-        .collect();
-    (streams, keys)
 }
 
 async fn load_context(
