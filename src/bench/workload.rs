@@ -23,6 +23,17 @@ fn filler(bytes: usize) -> String {
     text[..bytes.saturating_sub(80).min(text.len())].to_owned()
 }
 
+/// The stream and actor a benchmark writer appends as.
+fn writer_ids(stream: &str) -> Result<(StreamId, Actor), StoreError> {
+    let invalid = |e: crate::log::envelope::ValidationError| StoreError::Database {
+        detail: e.to_string(),
+    };
+    Ok((
+        StreamId::parse(stream).map_err(invalid)?,
+        Actor::parse("user:bench").map_err(invalid)?,
+    ))
+}
+
 fn to_store_error(error: AppendError) -> StoreError {
     match error {
         AppendError::Store(error) => error,
@@ -46,15 +57,7 @@ pub async fn appends(
     for writer in 0..writers {
         let log = log.clone();
         tasks.push(tokio::spawn(async move {
-            let stream =
-                StreamId::parse(&format!("matter:bench-{writers}-{writer}")).map_err(|e| {
-                    StoreError::Database {
-                        detail: e.to_string(),
-                    }
-                })?;
-            let actor = Actor::parse("user:bench").map_err(|e| StoreError::Database {
-                detail: e.to_string(),
-            })?;
+            let (stream, actor) = writer_ids(&format!("matter:bench-{writers}-{writer}"))?;
             let mut latencies = Vec::with_capacity(per_writer as usize);
             for sequence in 0..per_writer {
                 let draft = EventDraft::new("matter.noted", payload(sequence, bytes));
@@ -97,14 +100,7 @@ pub async fn fill(
     for writer in 0..writers {
         let log = log.clone();
         tasks.push(tokio::spawn(async move {
-            let stream = StreamId::parse(&format!("matter:fill-{writer}")).map_err(|e| {
-                StoreError::Database {
-                    detail: e.to_string(),
-                }
-            })?;
-            let actor = Actor::parse("user:bench").map_err(|e| StoreError::Database {
-                detail: e.to_string(),
-            })?;
+            let (stream, actor) = writer_ids(&format!("matter:fill-{writer}"))?;
             for append in 0..appends_per_writer {
                 let drafts = (0..per_append)
                     .map(|n| {
