@@ -113,7 +113,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    pub(crate) fn sample_event() -> Event {
+    pub(super) fn sample_event() -> Event {
         Event {
             position: 2,
             id: "0190a3b4-7c1d-7000-8000-000000000002".into(),
@@ -229,5 +229,55 @@ mod tests {
         let mut spaced = sample_event();
         spaced.payload = "{ \"title\" : \"Smith v. Jones\" }".into();
         assert_ne!(compute_hash(&spaced), compute_hash(&sample_event()));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn optional() -> impl Strategy<Value = Option<String>> {
+        prop::option::of("\\PC{0,12}|[\\x00-\\x1f\"\\\\/]{0,4}")
+    }
+
+    proptest! {
+        /// The hand-written encoder agrees with a general RFC 8785 encoder on any strings,
+        /// control characters, quotes and non-ASCII included.
+        #[test]
+        fn the_hash_input_is_always_the_jcs_of_the_envelope(
+            actor in "\\PC{0,16}",
+            stream in "\\PC{0,16}|[\\x00-\\x1f]{1,3}",
+            request_id in optional(),
+            causation_id in optional(),
+            position in 1u64..(1 << 53),
+            version in 1u64..(1 << 53),
+            text in "\\PC{0,24}",
+        ) {
+            let mut event = tests::sample_event();
+            event.actor = actor;
+            event.stream = stream;
+            event.request_id = request_id;
+            event.causation_id = causation_id;
+            event.position = position;
+            event.stream_version = version;
+            event.payload = canonical_json(&json!({"text": text, "n": position})).unwrap();
+            let envelope = json!({
+                "actor": event.actor, "causation_id": event.causation_id,
+                "correlation_id": event.correlation_id, "id": event.id,
+                "idempotency_key": event.idempotency_key, "key_id": event.key_id,
+                "occurred_at": event.occurred_at,
+                "payload": serde_json::from_str::<Value>(&event.payload).unwrap(),
+                "position": event.position, "prev_hash": event.prev_hash.map(hex::encode),
+                "recorded_at": event.recorded_at, "request_id": event.request_id,
+                "schema_version": event.schema_version, "stream": event.stream,
+                "stream_prev_hash": event.stream_prev_hash.map(hex::encode),
+                "stream_version": event.stream_version, "type": event.event_type,
+            });
+            let mut expected = EVENT_HASH_DOMAIN.to_vec();
+            expected.extend_from_slice(canonical_json(&envelope).unwrap().as_bytes());
+            prop_assert_eq!(hash_input(&event), expected);
+        }
     }
 }

@@ -12,6 +12,7 @@ mod appends;
 mod cli;
 mod crash;
 mod multiprocess;
+mod properties;
 mod schemas;
 mod tampering;
 mod vectors;
