@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 use crate::log::LogSigner;
-use crate::store::StoreError;
+use thiserror::Error;
 
 /// The data directory's signing keys, loaded on first use.
 #[derive(Debug)]
@@ -23,15 +23,26 @@ pub struct Keyring {
     loaded: Mutex<HashMap<String, Arc<LogSigner>>>,
 }
 
-fn data_dir_error(what: &str, path: &Path, error: impl std::fmt::Display) -> StoreError {
-    StoreError::DataDir {
+/// Why a key could not be made or loaded. Messages name key ids and paths, never key material.
+#[derive(Debug, Clone, Error)]
+pub enum KeyringError {
+    /// No usable key file for this id.
+    #[error("signing key {key_id} is not in the keyring")]
+    Unavailable { key_id: String },
+    /// The key directory or a key file could not be used.
+    #[error("key directory: {detail}")]
+    DataDir { detail: String },
+}
+
+fn data_dir_error(what: &str, path: &Path, error: impl std::fmt::Display) -> KeyringError {
+    KeyringError::DataDir {
         detail: format!("{what} {}: {error}", path.display()),
     }
 }
 
 impl Keyring {
     /// Opens (creating when needed) the key directory under `data_dir`.
-    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+    pub fn open(data_dir: &Path) -> Result<Self, KeyringError> {
         let dir = data_dir.join("keys");
         fs::create_dir_all(&dir).map_err(|e| data_dir_error("cannot create", &dir, e))?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
@@ -43,8 +54,8 @@ impl Keyring {
     }
 
     /// Generates a key and writes it durably before anything is signed with it.
-    pub fn create(&self) -> Result<Arc<LogSigner>, StoreError> {
-        let signer = LogSigner::generate().map_err(|e| StoreError::DataDir {
+    pub fn create(&self) -> Result<Arc<LogSigner>, KeyringError> {
+        let signer = LogSigner::generate().map_err(|e| KeyringError::DataDir {
             detail: format!("no randomness: {e}"),
         })?;
         let path = self.path_of(signer.id().as_str());
@@ -69,11 +80,11 @@ impl Keyring {
     }
 
     /// The key with this id, from memory or from its file.
-    pub fn get(&self, key_id: &str) -> Result<Arc<LogSigner>, StoreError> {
+    pub fn get(&self, key_id: &str) -> Result<Arc<LogSigner>, KeyringError> {
         if let Some(signer) = self.cache().get(key_id) {
             return Ok(signer.clone());
         }
-        let unavailable = || StoreError::SigningKeyUnavailable {
+        let unavailable = || KeyringError::Unavailable {
             key_id: key_id.to_owned(),
         };
         if key_id.len() != 32 || !key_id.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -82,7 +93,7 @@ impl Keyring {
         let path = self.path_of(key_id);
         let metadata = fs::metadata(&path).map_err(|_| unavailable())?;
         if metadata.permissions().mode() & 0o077 != 0 {
-            return Err(StoreError::DataDir {
+            return Err(KeyringError::DataDir {
                 detail: format!(
                     "key file {} is readable by others; chmod 600 it",
                     path.display()
@@ -150,7 +161,7 @@ mod tests {
         let path = dir.path().join("keys").join(format!("{id}.key"));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let error = Keyring::open(dir.path()).unwrap().get(&id).unwrap_err();
-        assert!(matches!(error, StoreError::DataDir { .. }));
+        assert!(matches!(error, KeyringError::DataDir { .. }));
         assert!(
             !error
                 .to_string()
@@ -165,7 +176,7 @@ mod tests {
         for id in ["../../etc/passwd", &"0".repeat(32)] {
             assert!(matches!(
                 keyring.get(id),
-                Err(StoreError::SigningKeyUnavailable { .. })
+                Err(KeyringError::Unavailable { .. })
             ));
         }
     }

@@ -8,9 +8,9 @@
 //!   sequencer that assigns positions and chain links at commit (group commit).
 //! - [`keyring`] keeps the private signing keys in the data directory.
 //! - [`config`] merges flags, `DOCKET_*` variables and the TOML file.
-//! - [`verification`] runs the verifier over a store; [`server`] serves HTTP; [`cli`] is the `docket` binary's commands, [`bench`] its benchmark.
+//! - [`verification`] runs the verifier over a store; [`server`] serves HTTP; [`cli`] is the
+//!   `docket` binary's commands, its benchmark included.
 
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod keyring;

@@ -1,6 +1,7 @@
 //! The `docket` command line: one binary, one subcommand per operation.
 
 mod append;
+pub mod bench;
 mod keys;
 mod verify;
 
@@ -68,7 +69,7 @@ enum Command {
     /// Append requests read as JSON lines from standard input; one result line per request.
     Append(append::AppendArgs),
     /// Measure appends and verification against raw baselines (see BENCHMARKS.md).
-    Bench(crate::bench::BenchArgs),
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -139,7 +140,7 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
         Command::Verify(args) => verify::run(&settings, args).await,
         Command::Keys { command } => keys::run(&settings, command).await,
         Command::Append(args) => append::run(&settings, args).await,
-        Command::Bench(args) => crate::bench::run(&settings, args).await,
+        Command::Bench(args) => bench::run(&settings, args).await,
     }
 }
 

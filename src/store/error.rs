@@ -3,6 +3,7 @@
 
 use thiserror::Error;
 
+use crate::keyring::KeyringError;
 use crate::log::envelope::ValidationError;
 use crate::log::{ExpectedVersion, StreamId};
 
@@ -55,6 +56,15 @@ impl StoreError {
                 }
             }
             other => StoreError::from(other),
+        }
+    }
+}
+
+impl From<KeyringError> for StoreError {
+    fn from(error: KeyringError) -> Self {
+        match error {
+            KeyringError::Unavailable { key_id } => StoreError::SigningKeyUnavailable { key_id },
+            KeyringError::DataDir { detail } => StoreError::DataDir { detail },
         }
     }
 }

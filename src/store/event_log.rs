@@ -90,7 +90,7 @@ impl EventLog {
             .await?
             .key_id
             .ok_or(AppendError::NotInitialised)?;
-        let next = self.keys.create()?;
+        let next = self.keys.create().map_err(StoreError::from)?;
         let request = PreparedAppend::system(
             KEY_ROTATED,
             ExpectedVersion::Any,

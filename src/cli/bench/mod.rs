@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 
-use crate::cli::fail;
+use super::fail;
 use crate::config::Settings;
 use crate::store::{Backend, EventLog, LogOptions, StoreError};
 use crate::verification::{VerifyOptions, verify_log};
