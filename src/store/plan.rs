@@ -80,6 +80,17 @@ pub fn plan_from_state(
     keys: &Keyring,
     batch: &[PreparedAppend],
 ) -> Result<BatchPlan, StoreError> {
+    Ok(unsigned_from_state(head, tips, idempotency, keys, batch)?.sign())
+}
+
+/// [`plan_from_state`] up to the signatures.
+pub fn unsigned_from_state(
+    head: LogHead,
+    tips: HashMap<String, StreamTip>,
+    idempotency: HashMap<String, IdempotencyRecord>,
+    keys: &Keyring,
+    batch: &[PreparedAppend],
+) -> Result<UnsignedPlan, StoreError> {
     let signer = head.key_id.as_deref().map(|id| keys.get(id)).transpose()?;
     let recorded_at = now_timestamp();
     let input = PlanInput {
@@ -90,7 +101,7 @@ pub fn plan_from_state(
         recorded_at: &recorded_at,
         new_event_id,
     };
-    Ok(plan_batch(input, batch))
+    Ok(plan_unsigned(input, batch))
 }
 
 /// The distinct streams and the idempotency keys of a batch.
@@ -112,6 +123,11 @@ pub fn new_event_id() -> String {
 
 /// Plans a batch. Refused requests get their error and leave no trace in the plan.
 pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
+    plan_unsigned(input, batch).sign()
+}
+
+/// Plans a batch up to its signatures.
+pub fn plan_unsigned(input: PlanInput<'_>, batch: &[PreparedAppend]) -> UnsignedPlan {
     let PlanInput {
         head,
         mut tips,
@@ -243,20 +259,6 @@ pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
         plan.outcomes.push(Ok(outcome));
     }
 
-    // Sign: the chain is fixed already, so signatures can be made in any order.
-    if plan.events.len() >= PARALLEL_SIGNING_THRESHOLD {
-        plan.events
-            .par_iter_mut()
-            .zip(signers.par_iter())
-            .for_each(|(event, signer)| {
-                event.signature = signer.sign_event(&event.hash);
-            });
-    } else {
-        for (event, signer) in plan.events.iter_mut().zip(&signers) {
-            event.signature = signer.sign_event(&event.hash);
-        }
-    }
-
     if !plan.events.is_empty() {
         plan.head = Some(LogHead {
             position,
@@ -264,7 +266,46 @@ pub fn plan_batch(input: PlanInput<'_>, batch: &[PreparedAppend]) -> BatchPlan {
             key_id: signer.map(|signer| signer.id().to_string()),
         });
     }
-    plan
+    UnsignedPlan { plan, signers }
+}
+
+/// A plan whose events are hashed and linked but not yet signed. The chain is fixed, so the
+/// signatures can be made in any order and on any thread.
+pub struct UnsignedPlan {
+    pub plan: BatchPlan,
+    signers: Vec<Arc<LogSigner>>,
+}
+
+impl UnsignedPlan {
+    /// Signs every event with the key in force at its position.
+    pub fn sign(self) -> BatchPlan {
+        let UnsignedPlan { mut plan, signers } = self;
+        sign_events(&mut plan.events, &signers);
+        plan
+    }
+
+    /// Splits the plan from its events and their signers, to be signed elsewhere.
+    pub fn into_parts(self) -> (BatchPlan, Vec<Event>, Vec<Arc<LogSigner>>) {
+        let UnsignedPlan { mut plan, signers } = self;
+        let events = std::mem::take(&mut plan.events);
+        (plan, events, signers)
+    }
+}
+
+/// Signs events with their signers, on all cores when there are enough of them.
+pub fn sign_events(events: &mut [Event], signers: &[Arc<LogSigner>]) {
+    if events.len() >= PARALLEL_SIGNING_THRESHOLD {
+        events
+            .par_iter_mut()
+            .zip(signers.par_iter())
+            .for_each(|(event, signer)| {
+                event.signature = signer.sign_event(&event.hash);
+            });
+    } else {
+        for (event, signer) in events.iter_mut().zip(signers) {
+            event.signature = signer.sign_event(&event.hash);
+        }
+    }
 }
 
 /// A system event's payload, completed at commit, as canonical text.

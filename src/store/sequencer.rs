@@ -23,9 +23,12 @@ use tokio::task::JoinHandle;
 
 use super::append::{AppendOutcome, PreparedAppend};
 use super::error::{AppendError, StoreError};
-use super::plan::{BatchPlan, IdempotencyRecord, StreamTip, batch_keys, plan_from_state};
+use super::plan::{
+    BatchPlan, IdempotencyRecord, StreamTip, batch_keys, sign_events, unsigned_from_state,
+};
 use super::{LogHead, LogStore, WriteOutcome};
 use crate::keyring::Keyring;
+use crate::log::Event;
 
 /// How many requests may wait for the sequencer before appenders are slowed down.
 const QUEUE_DEPTH: usize = 8192;
@@ -99,9 +102,11 @@ struct Batch {
     replies: Vec<Reply>,
 }
 
-/// A batch planned outside the lock, from the head it expects to extend.
+/// A batch planned outside the lock, from the head it expects to extend. Its events are being
+/// signed on the signing threads and arrive through `signed`.
 struct Planned {
     plan: BatchPlan,
+    signed: oneshot::Receiver<Vec<Event>>,
     expected: LogHead,
     /// The sequencer's epoch when planned; a failure since then voids the plan.
     epoch: u64,
@@ -112,6 +117,8 @@ struct Planned {
 struct Pending {
     batch: Batch,
     plan: BatchPlan,
+    /// The pieces' events, in order, as their signing finishes.
+    signed: Vec<oneshot::Receiver<Vec<Event>>>,
     expected: Option<LogHead>,
     epoch: u64,
     events: usize,
@@ -128,11 +135,11 @@ impl Pending {
             self.expected = Some(planned.expected);
             self.epoch = planned.epoch;
         }
-        let Planned { plan, .. } = planned;
+        let Planned { plan, signed, .. } = planned;
+        self.signed.push(signed);
         self.events += batch.appends.iter().map(|a| a.events.len()).sum::<usize>();
         self.batch.appends.extend(batch.appends);
         self.batch.replies.extend(batch.replies);
-        self.plan.events.extend(plan.events);
         self.plan.stream_tips.extend(plan.stream_tips);
         self.plan.idempotency.extend(plan.idempotency);
         self.plan.outcomes.extend(plan.outcomes);
@@ -201,7 +208,7 @@ impl Sequencer {
                     };
                     let batch = self.gather(first, room);
                     self.counters.requests.fetch_add(batch.appends.len() as u64, Ordering::Relaxed);
-                    match self.plan_outside_lock(&batch.appends).await {
+                    match self.plan_outside_lock(&batch.appends, flight.is_some()).await {
                         Some(planned) => {
                             pending.push(planned, batch);
                             if flight.is_none() {
@@ -248,8 +255,20 @@ impl Sequencer {
         };
         self.counters.writes.fetch_add(1, Ordering::Relaxed);
         let store = self.store.clone();
-        let plan = next.plan;
+        let mut plan = next.plan;
+        let signed = next.signed;
         let write = tokio::spawn(async move {
+            for piece in signed {
+                match piece.await {
+                    Ok(events) => plan.events.extend(events),
+                    Err(_) => {
+                        let error = StoreError::Database {
+                            detail: "signing failed".into(),
+                        };
+                        return (plan, Err(error));
+                    }
+                }
+            }
             let result = if plan.head.is_some() {
                 store.write_planned(&expected, &plan).await
             } else {
@@ -281,7 +300,12 @@ impl Sequencer {
     }
 
     /// Plans a batch from the remembered state; `None` when there is none to plan from.
-    async fn plan_outside_lock(&mut self, appends: &[PreparedAppend]) -> Option<Planned> {
+    /// `overlap` says a write is in flight, so signing can run beside it.
+    async fn plan_outside_lock(
+        &mut self,
+        appends: &[PreparedAppend],
+        overlap: bool,
+    ) -> Option<Planned> {
         let head = self.head.clone()?;
 
         // Read only what memory lacks: tips of streams not written lately, and idempotency
@@ -308,7 +332,9 @@ impl Sequencer {
             })
             .collect();
 
-        let plan = plan_from_state(head.clone(), tips, idempotency, &self.keys, appends).ok()?;
+        let unsigned =
+            unsigned_from_state(head.clone(), tips, idempotency, &self.keys, appends).ok()?;
+        let (plan, mut events, signers) = unsigned.into_parts();
         if let Some(next) = &plan.head {
             self.head = Some(next.clone());
         }
@@ -321,8 +347,21 @@ impl Sequencer {
             self.uncommitted_keys
                 .insert(record.key.clone(), record.clone());
         }
+        // With a write in flight, sign on the signing threads while the sequencer goes on
+        // gathering and planning; otherwise the batch is written at once, so sign right here.
+        let (done, signed) = oneshot::channel();
+        if overlap {
+            rayon::spawn(move || {
+                sign_events(&mut events, &signers);
+                let _ = done.send(events);
+            });
+        } else {
+            sign_events(&mut events, &signers);
+            let _ = done.send(events);
+        }
         Some(Planned {
             plan,
+            signed,
             expected: head,
             epoch: self.epoch,
         })
