@@ -1,35 +1,56 @@
 //! Decoding stored rows into events, shared by both backends. A row that cannot be what Docket
 //! wrote (a negative position, a hash of the wrong length) is reported with its position.
 
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::postgres::{PgRow, Postgres};
+use sqlx::sqlite::{Sqlite, SqliteRow};
+use sqlx::{Decode, Row, Type};
 
 use super::plan::{IdempotencyRecord, StreamTip};
 use super::{LogHead, StoreError, to_u64};
 use crate::log::Event;
+
+/// A column value both backends can decode.
+pub trait StoredValue:
+    for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
+{
+}
+
+impl<T> StoredValue for T where
+    T: for<'r> Decode<'r, Sqlite> + Type<Sqlite> + for<'r> Decode<'r, Postgres> + Type<Postgres>
+{
+}
+
+/// A row of either backend, read by column number.
+pub trait StoredRow {
+    fn get<T: StoredValue>(&self, index: usize) -> Result<T, sqlx::Error>;
+}
+
+impl StoredRow for SqliteRow {
+    fn get<T: StoredValue>(&self, index: usize) -> Result<T, sqlx::Error> {
+        self.try_get(index)
+    }
+}
+
+impl StoredRow for PgRow {
+    fn get<T: StoredValue>(&self, index: usize) -> Result<T, sqlx::Error> {
+        self.try_get(index)
+    }
+}
 
 /// The event columns in the order every `SELECT` of the events table lists them.
 pub const EVENT_COLUMNS: &str = "position, id, stream_id, stream_version, event_type, \
      schema_version, payload, actor, request_id, occurred_at, recorded_at, correlation_id, \
      causation_id, idempotency_key, prev_hash, stream_prev_hash, key_id, hash, signature";
 
-pub fn decode_event<'r, R>(row: &'r R) -> Result<Event, StoreError>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let raw_position: i64 = row.try_get(0)?;
+pub fn decode_event(row: &impl StoredRow) -> Result<Event, StoreError> {
+    let raw_position: i64 = row.get(0)?;
     let corrupt = |reason| StoreError::CorruptRow {
         position: raw_position,
         reason,
     };
     macro_rules! column {
         ($index:expr) => {
-            row.try_get($index)
+            row.get($index)
                 .map_err(|_| corrupt("a column cannot be decoded"))?
         };
     }
@@ -79,18 +100,9 @@ where
 }
 
 /// The single `log_head` row: position, hash, key id.
-pub fn decode_head<'r, R>(row: &'r R) -> Result<LogHead, StoreError>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let position: i64 = row.try_get(0)?;
-    let hash: Option<Vec<u8>> = row.try_get(1)?;
+pub fn decode_head(row: &impl StoredRow) -> Result<LogHead, StoreError> {
+    let position: i64 = row.get(0)?;
+    let hash: Option<Vec<u8>> = row.get(1)?;
     let corrupt = |reason| StoreError::CorruptRow { position, reason };
     Ok(LogHead {
         position: to_u64(position).ok_or(corrupt("negative head position"))?,
@@ -100,29 +112,20 @@ where
                     .map_err(|_| corrupt("head hash is not 32 bytes"))
             })
             .transpose()?,
-        key_id: row.try_get(2)?,
+        key_id: row.get(2)?,
     })
 }
 
 /// A `streams` row: stream id, version, last hash.
-pub fn decode_tip<'r, R>(row: &'r R) -> Result<(String, StreamTip), StoreError>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let version: i64 = row.try_get(1)?;
-    let hash: Vec<u8> = row.try_get(2)?;
+pub fn decode_tip(row: &impl StoredRow) -> Result<(String, StreamTip), StoreError> {
+    let version: i64 = row.get(1)?;
+    let hash: Vec<u8> = row.get(2)?;
     let corrupt = |reason| StoreError::CorruptRow {
         position: 0,
         reason,
     };
     Ok((
-        row.try_get(0)?,
+        row.get(0)?,
         StreamTip {
             version: to_u64(version).ok_or(corrupt("negative stream version"))?,
             hash: hash
@@ -133,28 +136,19 @@ where
 }
 
 /// An `idempotency_keys` row, columns in table order.
-pub fn decode_idempotency<'r, R>(row: &'r R) -> Result<IdempotencyRecord, StoreError>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
-{
+pub fn decode_idempotency(row: &impl StoredRow) -> Result<IdempotencyRecord, StoreError> {
     let corrupt = || StoreError::CorruptRow {
         position: 0,
         reason: "idempotency record",
     };
     let number = |index: usize| -> Result<u64, StoreError> {
-        to_u64(row.try_get::<i64, _>(index)?).ok_or_else(corrupt)
+        to_u64(row.get::<i64>(index)?).ok_or_else(corrupt)
     };
-    let digest: Vec<u8> = row.try_get(1)?;
+    let digest: Vec<u8> = row.get(1)?;
     Ok(IdempotencyRecord {
-        key: row.try_get(0)?,
+        key: row.get(0)?,
         digest: digest.try_into().map_err(|_| corrupt())?,
-        stream: row.try_get(2)?,
+        stream: row.get(2)?,
         first_position: number(3)?,
         last_position: number(4)?,
         first_version: number(5)?,
