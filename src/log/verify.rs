@@ -20,7 +20,7 @@ use super::keys::{KeyId, event_signature_message, key_acceptance_message, parse_
 use super::system_events::{FORMAT, GENESIS, Genesis, KEY_ROTATED, KeyRotated};
 use super::time::is_canonical_timestamp;
 
-const SIGNATURE_BATCH: usize = 128;
+const SIGNATURE_BATCH: usize = 1000;
 
 /// What is wrong at the first failing position. The names are stable (they appear in `--json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
