@@ -157,8 +157,10 @@ impl RawTable {
     }
 }
 
-/// Signatures per second that ed25519 batch verification (batches of 64) reaches on all cores.
+/// Signatures per second that ed25519 batch verification reaches on all cores, in batches as
+/// large as the verifier's (so the baseline is the best the library does, not a weaker one).
 pub fn batch_verify_rate(signatures: usize) -> f64 {
+    const BATCH: usize = 1000;
     let key = SigningKey::from_bytes(&[42; 32]);
     let public = key.verifying_key();
     let messages: Vec<[u8; 58]> = (0..signatures)
@@ -172,17 +174,16 @@ pub fn batch_verify_rate(signatures: usize) -> f64 {
         .par_iter()
         .map(|message| key.sign(message))
         .collect();
-    let keys = vec![public; 64];
+    let keys = vec![public; BATCH];
 
     let started = Instant::now();
-    let all_good =
-        messages
-            .par_chunks(64)
-            .zip(signed.par_chunks(64))
-            .all(|(messages, signatures)| {
-                let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
-                ed25519_dalek::verify_batch(&refs, signatures, &keys[..refs.len()]).is_ok()
-            });
+    let all_good = messages
+        .par_chunks(BATCH)
+        .zip(signed.par_chunks(BATCH))
+        .all(|(messages, signatures)| {
+            let refs: Vec<&[u8]> = messages.iter().map(|m| m.as_slice()).collect();
+            ed25519_dalek::verify_batch(&refs, signatures, &keys[..refs.len()]).is_ok()
+        });
     let seconds = started.elapsed().as_secs_f64();
     if all_good {
         signatures as f64 / seconds.max(1e-9)
