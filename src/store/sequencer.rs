@@ -216,11 +216,13 @@ impl Sequencer {
                             }
                         }
                         None => {
-                            // Nothing to plan from: let everything before land, then lock.
+                            // Nothing to plan from (or planning failed): let everything before
+                            // land, forget what was planned on top of it, and lock.
                             if let Some(landing) = flight.take() {
                                 let landed = landing.write.await;
                                 self.land(landing.batch, landed).await;
                             }
+                            self.forget();
                             let before = std::mem::take(&mut pending);
                             if !before.is_empty() {
                                 self.commit_under_lock(before.batch).await;

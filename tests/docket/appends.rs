@@ -34,6 +34,7 @@ on_both_backends!(
     a_plan_from_a_stale_view_of_a_stream_is_refused_and_writes_nothing,
     a_plan_from_a_stale_head_is_refused_and_writes_nothing,
     a_log_verifies_while_it_is_being_appended_to,
+    concurrent_retries_of_one_idempotent_append_write_it_once,
 );
 
 async fn first_open_writes_a_verifiable_genesis(backend: Backend) {
@@ -484,4 +485,48 @@ async fn appends_continue_after_the_database_drops_every_connection() {
         .unwrap();
     assert_eq!(outcome.first_position, 3);
     assert_eq!(test.verify().await.unwrap().events, 3);
+}
+
+async fn concurrent_retries_of_one_idempotent_append_write_it_once(backend: Backend) {
+    // Keep the sequencer busy so the retries land in different planned pieces and writes.
+    let test = TestLog::new(backend).await;
+    let log = Arc::new(test.open().await);
+    let mut tasks = Vec::new();
+    for n in 0..48u64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let request = if n % 2 == 0 {
+                let mut retry = one_event("matter:a", "matter.opened", json!({"title": "Doe"}));
+                retry.idempotency_key = Some("open-doe".into());
+                retry
+            } else {
+                one_event(&format!("matter:busy-{n}"), "matter.noted", json!({"n": n}))
+            };
+            (n % 2 == 0, log.append(request).await.unwrap())
+        }));
+    }
+    let mut keyed = Vec::new();
+    for task in tasks {
+        let (is_keyed, outcome) = task.await.unwrap();
+        if is_keyed {
+            keyed.push(outcome);
+        }
+    }
+    let first = keyed
+        .iter()
+        .find(|o| !o.replayed)
+        .expect("one append wrote the event");
+    assert_eq!(keyed.iter().filter(|o| !o.replayed).count(), 1);
+    assert!(
+        keyed
+            .iter()
+            .all(|o| o.first_position == first.first_position)
+    );
+    let opened = all_events(&log)
+        .await
+        .into_iter()
+        .filter(|e| e.stream == "matter:a")
+        .count();
+    assert_eq!(opened, 1);
+    assert_eq!(test.verify().await.unwrap().events, 1 + 1 + 24);
 }
