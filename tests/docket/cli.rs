@@ -229,6 +229,10 @@ async fn serve_answers_healthz_with_the_head_of_the_log() {
     server.kill().unwrap();
     server.wait().unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("x-request-id: "),
+        "{response}"
+    );
     let body: Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["backend"], "sqlite");
