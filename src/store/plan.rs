@@ -1,9 +1,11 @@
 //! Planning one group commit: pure logic shared by both backends.
 //!
-//! Given the log head and the current state of the streams and idempotency keys the batch
-//! touches (read under the log lock), [`plan_batch`] decides each request's fate, assigns
-//! positions, stream versions and both chain links, and signs the new events. The backend then
-//! writes exactly what the plan says, or nothing.
+//! Given the log head and the state of the streams and idempotency keys the batch touches
+//! (read under the log lock, or remembered by the sequencer), [`plan_unsigned`] decides each
+//! request's fate and assigns positions, stream versions, both chain links and hashes;
+//! [`UnsignedPlan::sign`] then signs the new events, here or on another thread. The backend
+//! writes exactly what the plan says, or nothing: it refuses a plan whose view of the log's end
+//! is stale.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,13 +56,7 @@ pub struct BatchPlan {
     pub outcomes: Vec<Result<AppendOutcome, AppendError>>,
 }
 
-/// What the sequencer hands back after a commit: each request's answer, in order.
-#[derive(Debug, Default)]
-pub struct BatchOutcome {
-    pub outcomes: Vec<Result<AppendOutcome, AppendError>>,
-}
-
-/// The log state a plan starts from, read inside the batch's transaction.
+/// The log state a plan starts from.
 pub struct PlanInput<'a> {
     pub head: LogHead,
     pub tips: HashMap<String, StreamTip>,
