@@ -11,10 +11,16 @@
 //! - [`verification`] runs the verifier over a store; [`server`] serves HTTP; [`cli`] is the
 //!   `docket` binary's commands, its benchmark included.
 
+pub mod api;
+pub mod app;
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod keyring;
 pub mod log;
+pub mod projection;
+pub mod read;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod verification;

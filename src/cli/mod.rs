@@ -2,7 +2,9 @@
 
 mod append;
 pub mod bench;
+mod demo;
 mod keys;
+mod projections;
 mod verify;
 
 use std::path::PathBuf;
@@ -70,6 +72,13 @@ enum Command {
     Append(append::AppendArgs),
     /// Measure appends and verification against raw baselines (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Read models: their status and lag, and rebuilding them from the log.
+    Projections {
+        #[command(subcommand)]
+        command: projections::ProjectionsCommand,
+    },
+    /// Fill an empty data directory with sample matters, contacts, documents and history.
+    Demo,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -141,6 +150,8 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
         Command::Keys { command } => keys::run(&settings, command).await,
         Command::Append(args) => append::run(&settings, args).await,
         Command::Bench(args) => bench::run(&settings, args).await,
+        Command::Projections { command } => projections::run(&settings, command).await,
+        Command::Demo => demo::run(&settings).await,
     }
 }
 

@@ -95,6 +95,13 @@ impl From<sqlx::Error> for StoreError {
 
 /// PostgreSQL's classes for a session the server ended (57P: operator intervention, such as a
 /// shutdown or a terminated backend) or a broken connection (08).
+impl StoreError {
+    /// Whether a database's refusal is about the connection or a lock rather than the statement.
+    pub fn from_database_is_transient(error: &dyn sqlx::error::DatabaseError) -> bool {
+        is_busy(error.message()) || is_connection_lost(error.code().as_deref())
+    }
+}
+
 fn is_connection_lost(code: Option<&str>) -> bool {
     code.is_some_and(|code| code.starts_with("57P") || code.starts_with("08"))
 }

@@ -92,6 +92,13 @@ pub trait LogStore: Send + Sync + 'static {
         plan: &BatchPlan,
     ) -> Result<WriteOutcome, StoreError>;
 
+    /// Stores document content under its blake3 hash (lowercase hex); storing the same bytes
+    /// again changes nothing.
+    async fn put_blob(&self, content_hash: &str, content: &[u8]) -> Result<(), StoreError>;
+
+    /// The content stored under `content_hash`, if any.
+    async fn get_blob(&self, content_hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
     /// Takes the log lock, reads the current state, plans the batch and writes it, atomically.
     /// Returns the plan and the state after it. Called only by the sequencer.
     async fn commit_locked(

@@ -73,6 +73,29 @@ impl LogStore for PostgresStore {
         Backend::Postgres
     }
 
+    async fn put_blob(&self, content_hash: &str, content: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO document_blobs (content_hash, size, content, stored_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (content_hash) DO NOTHING",
+        )
+        .bind(content_hash)
+        .bind(i64::try_from(content.len()).unwrap_or(i64::MAX))
+        .bind(content)
+        .bind(crate::log::time::now_timestamp())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_blob(&self, content_hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT content FROM document_blobs WHERE content_hash = $1")
+                .bind(content_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(content,)| content))
+    }
+
     async fn head(&self) -> Result<LogHead, StoreError> {
         let row = sqlx::query("SELECT position, hash, key_id FROM log_head WHERE id = 1")
             .fetch_one(&self.pool)

@@ -72,6 +72,29 @@ impl LogStore for SqliteStore {
         Backend::Sqlite
     }
 
+    async fn put_blob(&self, content_hash: &str, content: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO document_blobs (content_hash, size, content, stored_at) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING",
+        )
+        .bind(content_hash)
+        .bind(i64::try_from(content.len()).unwrap_or(i64::MAX))
+        .bind(content)
+        .bind(crate::log::time::now_timestamp())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_blob(&self, content_hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT content FROM document_blobs WHERE content_hash = ?")
+                .bind(content_hash)
+                .fetch_optional(&self.readers)
+                .await?;
+        Ok(row.map(|(content,)| content))
+    }
+
     async fn head(&self) -> Result<LogHead, StoreError> {
         let mut connection = self.readers.acquire().await?;
         read_head(&mut connection).await

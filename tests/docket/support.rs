@@ -248,3 +248,59 @@ pub async fn sample_log(log: &EventLog, count: usize) {
 pub fn exactly(version: u64) -> ExpectedVersion {
     ExpectedVersion::Exactly(version)
 }
+
+/// A fresh log with its read models, projector and service: [`docket::app::Docket`] over a
+/// [`TestLog`].
+pub struct TestDocket {
+    pub test: TestLog,
+    pub docket: docket::app::Docket,
+}
+
+impl TestDocket {
+    /// Opens with a read-your-writes wait of zero: commands return at once and the test moves
+    /// the read models itself (`catch_up`, `step`).
+    pub async fn new(backend: Backend) -> Self {
+        Self::with_wait(backend, std::time::Duration::ZERO).await
+    }
+
+    /// Opens with the given read-your-writes wait (spawn the projector to make it useful).
+    pub async fn with_wait(backend: Backend, read_your_writes: std::time::Duration) -> Self {
+        let test = TestLog::new(backend).await;
+        let docket = test.open_docket(read_your_writes).await;
+        TestDocket { test, docket }
+    }
+
+    pub fn service(&self) -> &docket::service::Service {
+        &self.docket.service
+    }
+
+    pub fn projector(&self) -> &std::sync::Arc<docket::projection::Projector> {
+        &self.docket.projector
+    }
+
+    /// The read-model database's pool.
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        self.docket.projector.db().pool()
+    }
+}
+
+impl TestLog {
+    /// Opens Docket (log, read models, projector, service) on this test's data.
+    pub async fn open_docket(&self, read_your_writes: std::time::Duration) -> docket::app::Docket {
+        docket::app::Docket::open_with(&self.options(), read_your_writes)
+            .await
+            .expect("docket opens")
+    }
+
+    /// Opens another read-model handle on this test's data, as a second process would.
+    pub async fn open_read_db(&self) -> docket::projection::ReadDb {
+        docket::projection::ReadDb::open(self.dir.path(), self.database_url.as_deref())
+            .await
+            .expect("read models open")
+    }
+}
+
+/// A command context for `user:<id>`.
+pub fn as_user(id: &str) -> docket::service::CommandContext {
+    docket::service::CommandContext::new(Actor::parse(&format!("user:{id}")).expect("actor"))
+}

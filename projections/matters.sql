@@ -1,0 +1,54 @@
+-- Read model `matters`: one row per matter, its team, its conflict checks, and the firm's
+-- custom field definitions. `{g}` is the generation suffix; readers use the views named
+-- without it (rm_matters, rm_matter_team, ...).
+CREATE TABLE IF NOT EXISTS rm_matters{g} (
+    number                    TEXT PRIMARY KEY,
+    title                     TEXT   NOT NULL,
+    title_folded              TEXT   NOT NULL,
+    description               TEXT,
+    practice_area             TEXT   NOT NULL,
+    status                    TEXT   NOT NULL,
+    responsible_attorney      TEXT   NOT NULL,
+    originating_attorney      TEXT,
+    opened_on                 TEXT   NOT NULL,
+    closed_on                 TEXT,
+    statute_of_limitations_on TEXT,
+    custom_fields             TEXT   NOT NULL,
+    version                   BIGINT NOT NULL,
+    position                  BIGINT NOT NULL,
+    created_at                TEXT   NOT NULL,
+    updated_at                TEXT   NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_matters{g}_status ON rm_matters{g} (status, number);
+CREATE INDEX IF NOT EXISTS rm_matters{g}_area ON rm_matters{g} (practice_area, number);
+CREATE INDEX IF NOT EXISTS rm_matters{g}_attorney ON rm_matters{g} (responsible_attorney, number);
+CREATE INDEX IF NOT EXISTS rm_matters{g}_opened ON rm_matters{g} (opened_on, number);
+
+CREATE TABLE IF NOT EXISTS rm_matter_team{g} (
+    matter_number TEXT NOT NULL,
+    user_id       TEXT NOT NULL,
+    capacity      TEXT NOT NULL,
+    PRIMARY KEY (matter_number, user_id)
+);
+CREATE INDEX IF NOT EXISTS rm_matter_team{g}_user ON rm_matter_team{g} (user_id);
+
+CREATE TABLE IF NOT EXISTS rm_conflict_checks{g} (
+    check_id      TEXT PRIMARY KEY,
+    matter_number TEXT   NOT NULL,
+    outcome       TEXT   NOT NULL,
+    reviewer      TEXT   NOT NULL,
+    query         TEXT   NOT NULL,
+    notes         TEXT,
+    hits          TEXT   NOT NULL,
+    position      BIGINT NOT NULL,
+    recorded_at   TEXT   NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rm_conflict_checks{g}_matter ON rm_conflict_checks{g} (matter_number, position);
+
+CREATE TABLE IF NOT EXISTS rm_custom_fields{g} (
+    key       TEXT PRIMARY KEY,
+    label     TEXT   NOT NULL,
+    kind      TEXT   NOT NULL,
+    choices   TEXT   NOT NULL,
+    sensitive BIGINT NOT NULL
+);

@@ -1,0 +1,126 @@
+//! `POST /graphql`: JSON bodies only (so a cross-site form cannot post one), persisted-query
+//! resolution, the caller's identity and request id attached, errors without internals.
+//!
+//! Limitation: until authentication lands, the API answers loopback clients only and takes the
+//! acting user from the `x-docket-user` header (default `local`).
+
+use std::sync::Arc;
+
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::mutation::{Principal, RequestId};
+use super::persisted::{PersistedQueries, resolve};
+use super::{DocketSchema, with_loaders};
+use crate::log::Actor;
+use crate::projection::ReadDb;
+
+/// A GraphQL-over-HTTP request body.
+#[derive(Debug, Deserialize)]
+pub struct GraphqlBody {
+    #[serde(default)]
+    pub query: String,
+    #[serde(default, rename = "operationName")]
+    pub operation_name: Option<String>,
+    #[serde(default)]
+    pub variables: Option<Value>,
+    #[serde(default)]
+    pub extensions: Option<Value>,
+}
+
+/// Everything the handler needs, shared by the server's workers.
+pub struct GraphqlState {
+    pub schema: DocketSchema,
+    pub db: ReadDb,
+    pub persisted: PersistedQueries,
+}
+
+pub async fn graphql(
+    state: web::Data<GraphqlState>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    // Check the caller.
+    let loopback = request
+        .peer_addr()
+        .is_some_and(|peer| peer.ip().is_loopback());
+    if !loopback {
+        return error_response(403, "FORBIDDEN", "the API accepts local clients only");
+    }
+    let content_type = request
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/json") {
+        return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json");
+    }
+    let user = request
+        .headers()
+        .get("x-docket-user")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("local");
+    let Ok(actor) = Actor::parse(&format!("user:{user}")) else {
+        return error_response(
+            400,
+            "INVALID_REQUEST",
+            "x-docket-user is not a valid user id",
+        );
+    };
+
+    // Parse the body and resolve a persisted query.
+    let Ok(body) = serde_json::from_slice::<GraphqlBody>(&body) else {
+        return error_response(400, "INVALID_REQUEST", "the body is not a GraphQL request");
+    };
+    let hash = body
+        .extensions
+        .as_ref()
+        .and_then(|extensions| extensions.pointer("/persistedQuery/sha256Hash"))
+        .and_then(Value::as_str);
+    let query = match resolve(&state.persisted, &body.query, hash) {
+        Ok(query) => query,
+        Err((code, message)) => return error_response(200, code, message),
+    };
+
+    // Run it.
+    let mut graphql = async_graphql::Request::new(query);
+    if let Some(name) = body.operation_name {
+        graphql = graphql.operation_name(name);
+    }
+    if let Some(variables) = body.variables.filter(|value| !value.is_null()) {
+        graphql = graphql.variables(async_graphql::Variables::from_json(variables));
+    }
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string()));
+    let graphql = with_loaders(graphql, &state.db)
+        .data(Principal(actor))
+        .data(request_id);
+    let response = state.schema.execute(graphql).await;
+    HttpResponse::Ok().json(response)
+}
+
+fn error_response(status: u16, code: &str, message: &str) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    HttpResponse::build(status).json(json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    }))
+}
+
+/// GraphiQL, served in development mode only.
+pub async fn graphiql() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(
+            async_graphql::http::GraphiQLSource::build()
+                .endpoint("/graphql")
+                .finish(),
+        )
+}
+
+/// Keeps the service alive for handlers that need it directly.
+pub type SharedService = Arc<crate::service::Service>;

@@ -1,0 +1,895 @@
+//! The mutation root: one mutation per command. Each takes an expected version and an
+//! idempotency key, and returns the changed object, the event positions and typed user errors.
+
+// Resolver arguments are the schema's arguments; a mutation takes as many as its command needs.
+#![allow(clippy::too_many_arguments)]
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+use base64::Engine;
+
+use super::errors::{UserError, split};
+use super::loaders::ContactLoader;
+use super::query::MatterStatusValue;
+use super::types::{Contact, Matter, load_one};
+use crate::domain::commands::*;
+use crate::domain::events::{
+    CalendarKind, ConflictHit, ConflictOutcome, ContactDetails, ContactKind, FieldKind, Identifier,
+    LabelledValue, MatterStatus, PartyRole, PostalAddress, TaskStatus, TeamCapacity,
+};
+use crate::log::Actor;
+use crate::service::{CommandContext, Committed, Service, ServiceError};
+
+/// The authenticated principal of the request.
+#[derive(Debug, Clone)]
+pub struct Principal(pub Actor);
+
+impl Principal {
+    /// The user id of a `user:<id>` actor.
+    pub fn user_id(&self) -> String {
+        self.0
+            .as_str()
+            .split_once(':')
+            .map(|(_, id)| id.to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Request id of the HTTP request, recorded on every event.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+#[derive(SimpleObject)]
+pub struct Positions {
+    pub first: u64,
+    pub last: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct MatterPayload {
+    pub matter: Option<Matter>,
+    pub positions: Option<Positions>,
+    /// The matter's version after the change.
+    pub version: Option<u64>,
+    /// True when an earlier request with the same idempotency key is what this reports.
+    pub replayed: bool,
+    /// Whether the read models had applied the change when the mutation returned.
+    pub projected: bool,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct ContactPayload {
+    pub contact: Option<Contact>,
+    pub positions: Option<Positions>,
+    pub version: Option<u64>,
+    pub replayed: bool,
+    pub projected: bool,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct CustomFieldPayload {
+    pub key: Option<String>,
+    pub positions: Option<Positions>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Write options every mutation takes.
+#[derive(InputObject, Default)]
+pub struct WriteOptions {
+    /// The version the client last read; the change is refused if the record moved on.
+    pub expected_version: Option<u64>,
+    /// Repeating a key returns the first result instead of writing again.
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct OpenMatterInput {
+    pub matter_number: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub practice_area: String,
+    pub responsible_attorney: String,
+    pub originating_attorney: Option<String>,
+    pub opened_on: Option<String>,
+    pub statute_of_limitations_on: Option<String>,
+    /// Start in INTAKE (awaiting the conflict check) instead of OPEN.
+    #[graphql(default = false)]
+    pub intake: bool,
+}
+
+#[derive(InputObject, Default)]
+pub struct UpdateMatterInput {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub practice_area: Option<String>,
+    pub responsible_attorney: Option<String>,
+    pub originating_attorney: Option<String>,
+    pub statute_of_limitations_on: Option<String>,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum PartyRoleValue {
+    Client,
+    OpposingParty,
+    OpposingCounsel,
+    CoCounsel,
+    Witness,
+    Expert,
+    Court,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum TeamCapacityValue {
+    Attorney,
+    Paralegal,
+    Staff,
+    OriginatingAttorney,
+    ResponsibleAttorney,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatusValue {
+    Open,
+    Completed,
+    Cancelled,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarKindValue {
+    Hearing,
+    FilingDeadline,
+    Meeting,
+    Deadline,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ContactKindValue {
+    Person,
+    Organisation,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKindValue {
+    Text,
+    Number,
+    Date,
+    Choice,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictOutcomeValue {
+    Cleared,
+    PotentialConflict,
+}
+
+#[derive(InputObject)]
+pub struct PostalAddressInput {
+    pub lines: Vec<String>,
+    pub locality: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub label: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct IdentifierInput {
+    pub scheme: String,
+    pub value: String,
+}
+
+#[derive(InputObject)]
+pub struct ContactInput {
+    pub display_name: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    #[graphql(default)]
+    pub emails: Vec<String>,
+    #[graphql(default)]
+    pub phones: Vec<String>,
+    #[graphql(default)]
+    pub addresses: Vec<PostalAddressInput>,
+    #[graphql(default)]
+    pub identifiers: Vec<IdentifierInput>,
+}
+
+impl ContactInput {
+    fn details(self) -> ContactDetails {
+        ContactDetails {
+            display_name: self.display_name,
+            given_name: self.given_name,
+            family_name: self.family_name,
+            emails: self
+                .emails
+                .into_iter()
+                .map(|value| LabelledValue { value, label: None })
+                .collect(),
+            phones: self
+                .phones
+                .into_iter()
+                .map(|value| LabelledValue { value, label: None })
+                .collect(),
+            addresses: self
+                .addresses
+                .into_iter()
+                .map(|address| PostalAddress {
+                    lines: address.lines,
+                    locality: address.locality,
+                    region: address.region,
+                    postal_code: address.postal_code,
+                    country: address.country,
+                    label: address.label,
+                })
+                .collect(),
+            identifiers: self
+                .identifiers
+                .into_iter()
+                .map(|identifier| Identifier {
+                    scheme: identifier.scheme,
+                    value: identifier.value,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct DocumentInput {
+    pub document_type: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub filename: Option<String>,
+    pub media_type: String,
+    /// The bytes, base64 (standard alphabet), at most 16 MiB decoded.
+    pub content_base64: String,
+}
+
+#[derive(InputObject)]
+pub struct CalendarEntryInput {
+    pub kind: CalendarKindValue,
+    pub title: String,
+    pub starts_at: String,
+    pub ends_at: Option<String>,
+    #[graphql(default = false)]
+    pub all_day: bool,
+    /// Required for deadlines: the court rule or reason.
+    pub rule: Option<String>,
+    pub location: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct TimeEntryInput {
+    /// Defaults to the caller.
+    pub user_id: Option<String>,
+    pub worked_on: String,
+    pub minutes: u32,
+    #[graphql(default = true)]
+    pub billable: bool,
+    pub description: String,
+}
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    async fn open_matter(
+        &self,
+        ctx: &Context<'_>,
+        input: OpenMatterInput,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        let command = OpenMatter {
+            matter_number: input.matter_number.clone(),
+            title: input.title,
+            description: input.description,
+            practice_area: input.practice_area,
+            responsible_attorney: input.responsible_attorney,
+            originating_attorney: input.originating_attorney,
+            opened_on: input.opened_on,
+            statute_of_limitations_on: input.statute_of_limitations_on,
+            intake: input.intake,
+        };
+        let (service, context) = setup(ctx, options)?;
+        let result = service.open_matter(&context, &command).await;
+        matter_payload(ctx, &input.matter_number, result).await
+    }
+
+    async fn update_matter(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        input: UpdateMatterInput,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        let command = MatterCommand::ChangeDetails(ChangeMatterDetails {
+            title: input.title,
+            description: input.description,
+            practice_area: input.practice_area,
+            responsible_attorney: input.responsible_attorney,
+            originating_attorney: input.originating_attorney,
+            statute_of_limitations_on: input.statute_of_limitations_on,
+        });
+        change(ctx, number, command, options).await
+    }
+
+    /// Moves a matter through its lifecycle; closing with open tasks needs `force` and a reason,
+    /// reopening needs a reason.
+    async fn change_matter_status(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        status: MatterStatusValue,
+        reason: Option<String>,
+        effective_on: Option<String>,
+        #[graphql(default = false)] force: bool,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        let to = match status {
+            MatterStatusValue::Intake => MatterStatus::Intake,
+            MatterStatusValue::Open => MatterStatus::Open,
+            MatterStatusValue::Pending => MatterStatus::Pending,
+            MatterStatusValue::Closed => MatterStatus::Closed,
+            MatterStatusValue::Archived => MatterStatus::Archived,
+        };
+        let command = MatterCommand::ChangeStatus(ChangeMatterStatus {
+            to,
+            effective_on,
+            reason,
+            force,
+        });
+        change(ctx, number, command, options).await
+    }
+
+    /// Defines a firm-wide custom field for matters.
+    async fn define_custom_field(
+        &self,
+        ctx: &Context<'_>,
+        key: String,
+        label: String,
+        kind: FieldKindValue,
+        #[graphql(default)] choices: Vec<String>,
+        #[graphql(default = false)] sensitive: bool,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<CustomFieldPayload> {
+        let command = DefineCustomField {
+            key: key.clone(),
+            label,
+            kind: match kind {
+                FieldKindValue::Text => FieldKind::Text,
+                FieldKindValue::Number => FieldKind::Number,
+                FieldKindValue::Date => FieldKind::Date,
+                FieldKindValue::Choice => FieldKind::Choice,
+            },
+            choices,
+            sensitive,
+        };
+        let (service, context) = setup(ctx, options)?;
+        Ok(
+            match split(service.define_custom_field(&context, &command).await)? {
+                Ok(committed) => CustomFieldPayload {
+                    key: Some(key),
+                    positions: Some(positions(&committed)),
+                    user_errors: Vec::new(),
+                },
+                Err(error) => CustomFieldPayload {
+                    key: None,
+                    positions: None,
+                    user_errors: vec![error],
+                },
+            },
+        )
+    }
+
+    /// Sets (or with a null value clears) a custom field on a matter.
+    async fn set_custom_field(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        key: String,
+        value: Option<async_graphql::Json<serde_json::Value>>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        let value = value.map(|json| json.0).filter(|value| !value.is_null());
+        change(
+            ctx,
+            number,
+            MatterCommand::SetCustomField(SetCustomField { key, value }),
+            options,
+        )
+        .await
+    }
+
+    async fn add_team_member(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        user_id: String,
+        capacity: TeamCapacityValue,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        let capacity = match capacity {
+            TeamCapacityValue::Attorney => TeamCapacity::Attorney,
+            TeamCapacityValue::Paralegal => TeamCapacity::Paralegal,
+            TeamCapacityValue::Staff => TeamCapacity::Staff,
+            TeamCapacityValue::OriginatingAttorney => TeamCapacity::OriginatingAttorney,
+            TeamCapacityValue::ResponsibleAttorney => TeamCapacity::ResponsibleAttorney,
+        };
+        change(
+            ctx,
+            number,
+            MatterCommand::AddTeamMember(AddTeamMember { user_id, capacity }),
+            options,
+        )
+        .await
+    }
+
+    async fn remove_team_member(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        user_id: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        change(
+            ctx,
+            number,
+            MatterCommand::RemoveTeamMember { user_id },
+            options,
+        )
+        .await
+    }
+
+    async fn create_contact(
+        &self,
+        ctx: &Context<'_>,
+        kind: ContactKindValue,
+        input: ContactInput,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<ContactPayload> {
+        let command = CreateContact {
+            kind: match kind {
+                ContactKindValue::Person => ContactKind::Person,
+                ContactKindValue::Organisation => ContactKind::Organisation,
+            },
+            details: input.details(),
+        };
+        let (service, context) = setup(ctx, options)?;
+        match split(service.create_contact(&context, &command).await)? {
+            Ok((contact_id, committed)) => contact_payload(ctx, &contact_id, Ok(committed)).await,
+            Err(error) => contact_payload(ctx, "", Err(error)).await,
+        }
+    }
+
+    /// Replaces a contact's details.
+    async fn update_contact(
+        &self,
+        ctx: &Context<'_>,
+        contact_id: String,
+        input: ContactInput,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<ContactPayload> {
+        let (service, context) = setup(ctx, options)?;
+        let result = split(
+            service
+                .update_contact(&context, &contact_id, &input.details())
+                .await,
+        )?;
+        contact_payload(ctx, &contact_id, result).await
+    }
+
+    async fn add_party(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        contact_id: String,
+        role: PartyRoleValue,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        let role = party_role(role);
+        change(
+            ctx,
+            number,
+            MatterCommand::AddParty(AddParty { contact_id, role }),
+            options,
+        )
+        .await
+    }
+
+    async fn remove_party(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        party_id: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        change(
+            ctx,
+            number,
+            MatterCommand::RemoveParty { party_id },
+            options,
+        )
+        .await
+    }
+
+    /// Runs a conflict search for `query` across the firm (excluding this matter's own parties)
+    /// and records it on the matter with its outcome and reviewer.
+    async fn record_conflict_check(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        query: String,
+        outcome: ConflictOutcomeValue,
+        notes: Option<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        let db = ctx.data::<crate::projection::ReadDb>()?;
+        let own = number.trim().to_ascii_uppercase();
+        let matches = crate::read::matters::conflict_matches(db.pool(), &query, 100)
+            .await
+            .map_err(super::errors::internal)?;
+        let hits = matches
+            .into_iter()
+            .filter(|row| row.matter_number != own)
+            .filter_map(|row| {
+                Some(ConflictHit {
+                    matter_number: row.matter_number,
+                    party_id: row.party_id,
+                    role: PartyRole::parse(&row.role)?,
+                })
+            })
+            .collect();
+        let principal = ctx.data::<Principal>()?;
+        let command = MatterCommand::RecordConflictCheck(RecordConflictCheck {
+            query,
+            outcome: match outcome {
+                ConflictOutcomeValue::Cleared => ConflictOutcome::Cleared,
+                ConflictOutcomeValue::PotentialConflict => ConflictOutcome::PotentialConflict,
+            },
+            reviewer: principal.user_id(),
+            hits,
+            notes,
+        });
+        change(ctx, number, command, options).await
+    }
+
+    /// Adds a document with its first version; the bytes are stored by their blake3 hash.
+    async fn add_document(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        input: DocumentInput,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        let content = match upload(
+            ctx,
+            &input.content_base64,
+            &input.media_type,
+            input.filename,
+        )
+        .await?
+        {
+            Ok(content) => content,
+            Err(error) => return Ok(failed(error)),
+        };
+        let command = MatterCommand::AddDocument(AddDocument {
+            document_type: input.document_type,
+            title: input.title,
+            description: input.description,
+            content,
+        });
+        change(ctx, number, command, options).await
+    }
+
+    /// Adds a new version of a document; earlier versions stay.
+    async fn add_document_version(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        document_id: String,
+        media_type: String,
+        filename: Option<String>,
+        content_base64: String,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        let content = match upload(ctx, &content_base64, &media_type, filename).await? {
+            Ok(content) => content,
+            Err(error) => return Ok(failed(error)),
+        };
+        change(
+            ctx,
+            number,
+            MatterCommand::AddDocumentVersion {
+                document_id,
+                content,
+            },
+            options,
+        )
+        .await
+    }
+
+    async fn add_note(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        body: String,
+        subject: Option<String>,
+        #[graphql(default = false)] privileged: bool,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        change(
+            ctx,
+            number,
+            MatterCommand::AddNote(AddNote {
+                privileged,
+                subject,
+                body,
+            }),
+            options,
+        )
+        .await
+    }
+
+    async fn edit_note(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        note_id: String,
+        body: String,
+        subject: Option<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        change(
+            ctx,
+            number,
+            MatterCommand::EditNote {
+                note_id,
+                subject,
+                body,
+            },
+            options,
+        )
+        .await
+    }
+
+    async fn create_task(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        title: String,
+        assignee: Option<String>,
+        due_on: Option<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        change(
+            ctx,
+            number,
+            MatterCommand::CreateTask(CreateTask {
+                title,
+                assignee,
+                due_on,
+            }),
+            options,
+        )
+        .await
+    }
+
+    /// Completes, reopens or cancels a task.
+    async fn set_task_status(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        task_id: String,
+        status: TaskStatusValue,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        let to = match status {
+            TaskStatusValue::Open => TaskStatus::Open,
+            TaskStatusValue::Completed => TaskStatus::Completed,
+            TaskStatusValue::Cancelled => TaskStatus::Cancelled,
+        };
+        change(
+            ctx,
+            number,
+            MatterCommand::SetTaskStatus { task_id, to },
+            options,
+        )
+        .await
+    }
+
+    async fn schedule_calendar_entry(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        input: CalendarEntryInput,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        let command = MatterCommand::ScheduleCalendarEntry(ScheduleCalendarEntry {
+            kind: match input.kind {
+                CalendarKindValue::Hearing => CalendarKind::Hearing,
+                CalendarKindValue::FilingDeadline => CalendarKind::FilingDeadline,
+                CalendarKindValue::Meeting => CalendarKind::Meeting,
+                CalendarKindValue::Deadline => CalendarKind::Deadline,
+            },
+            title: input.title,
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            all_day: input.all_day,
+            rule: input.rule,
+            location: input.location,
+        });
+        change(ctx, number, command, options).await
+    }
+
+    async fn cancel_calendar_entry(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        entry_id: String,
+        reason: Option<String>,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        change(
+            ctx,
+            number,
+            MatterCommand::CancelCalendarEntry { entry_id, reason },
+            options,
+        )
+        .await
+    }
+
+    async fn record_time(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        input: TimeEntryInput,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        let user_id = match input.user_id {
+            Some(user_id) => user_id,
+            None => ctx.data::<Principal>()?.user_id(),
+        };
+        let command = MatterCommand::RecordTime(RecordTime {
+            user_id,
+            worked_on: input.worked_on,
+            minutes: input.minutes,
+            billable: input.billable,
+            description: input.description,
+        });
+        change(ctx, number, command, options).await
+    }
+}
+
+fn party_role(role: PartyRoleValue) -> PartyRole {
+    match role {
+        PartyRoleValue::Client => PartyRole::Client,
+        PartyRoleValue::OpposingParty => PartyRole::OpposingParty,
+        PartyRoleValue::OpposingCounsel => PartyRole::OpposingCounsel,
+        PartyRoleValue::CoCounsel => PartyRole::CoCounsel,
+        PartyRoleValue::Witness => PartyRole::Witness,
+        PartyRoleValue::Expert => PartyRole::Expert,
+        PartyRoleValue::Court => PartyRole::Court,
+    }
+}
+
+fn setup(
+    ctx: &Context<'_>,
+    options: Option<WriteOptions>,
+) -> async_graphql::Result<(Arc<Service>, CommandContext)> {
+    let service = ctx.data::<Arc<Service>>()?.clone();
+    let principal = ctx.data::<Principal>()?;
+    let options = options.unwrap_or_default();
+    let mut context = CommandContext::new(principal.0.clone());
+    context.request_id = ctx.data_opt::<RequestId>().map(|id| id.0.clone());
+    context.idempotency_key = options.idempotency_key;
+    context.expected_version = options.expected_version;
+    Ok((service, context))
+}
+
+async fn change(
+    ctx: &Context<'_>,
+    number: String,
+    command: MatterCommand,
+    options: Option<WriteOptions>,
+) -> async_graphql::Result<MatterPayload> {
+    let (service, context) = setup(ctx, options)?;
+    let result = service.change_matter(&context, &number, &command).await;
+    matter_payload(ctx, &number, result).await
+}
+
+fn positions(committed: &Committed) -> Positions {
+    Positions {
+        first: committed.first_position,
+        last: committed.last_position,
+    }
+}
+
+fn failed(error: UserError) -> MatterPayload {
+    MatterPayload {
+        matter: None,
+        positions: None,
+        version: None,
+        replayed: false,
+        projected: false,
+        user_errors: vec![error],
+    }
+}
+
+async fn matter_payload(
+    ctx: &Context<'_>,
+    number: &str,
+    result: Result<Committed, ServiceError>,
+) -> async_graphql::Result<MatterPayload> {
+    let committed = match split(result)? {
+        Ok(committed) => committed,
+        Err(error) => return Ok(failed(error)),
+    };
+    let number = number.trim().to_ascii_uppercase();
+    // A fresh read: the batch loader may hold this request's earlier answer.
+    let db = ctx.data::<crate::projection::ReadDb>()?;
+    let matter = crate::read::matters::matters_by_number(db.pool(), &[number])
+        .await
+        .map_err(super::errors::internal)?
+        .into_iter()
+        .next()
+        .map(Matter);
+    Ok(MatterPayload {
+        matter,
+        positions: Some(positions(&committed)),
+        version: Some(committed.version),
+        replayed: committed.replayed,
+        projected: committed.projected,
+        user_errors: Vec::new(),
+    })
+}
+
+async fn contact_payload(
+    ctx: &Context<'_>,
+    contact_id: &str,
+    result: Result<Committed, UserError>,
+) -> async_graphql::Result<ContactPayload> {
+    Ok(match result {
+        Ok(committed) => ContactPayload {
+            contact: load_one::<ContactLoader>(ctx, contact_id)
+                .await?
+                .map(Contact),
+            positions: Some(positions(&committed)),
+            version: Some(committed.version),
+            replayed: committed.replayed,
+            projected: committed.projected,
+            user_errors: Vec::new(),
+        },
+        Err(error) => ContactPayload {
+            contact: None,
+            positions: None,
+            version: None,
+            replayed: false,
+            projected: false,
+            user_errors: vec![error],
+        },
+    })
+}
+
+async fn upload(
+    ctx: &Context<'_>,
+    content_base64: &str,
+    media_type: &str,
+    filename: Option<String>,
+) -> async_graphql::Result<Result<UploadedContent, UserError>> {
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(content_base64) else {
+        return Ok(Err(UserError {
+            field: Some("contentBase64".into()),
+            code: "INVALID_INPUT".into(),
+            message: "content is not valid base64".into(),
+        }));
+    };
+    let (service, _) = setup(ctx, None)?;
+    let principal = ctx.data::<Principal>()?;
+    split(
+        service
+            .store_content(&bytes, media_type, filename, &principal.user_id())
+            .await,
+    )
+}

@@ -1,0 +1,419 @@
+//! The query root.
+
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+
+use super::errors::{api_error, internal};
+use super::ids::{self, Kind, encode_cursor};
+use super::loaders::*;
+use super::paging::{connection_cost, page_request};
+use super::types::*;
+use crate::projection::ReadDb;
+use crate::read::matters::{self as read_matters, MatterFilter, MatterSort};
+use crate::read::{self, Bind, Sql};
+use crate::service::{AsOf, Service};
+
+pub struct Query;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum MatterStatusValue {
+    Intake,
+    Open,
+    Pending,
+    Closed,
+    Archived,
+}
+
+impl MatterStatusValue {
+    pub fn stored(self) -> &'static str {
+        match self {
+            MatterStatusValue::Intake => "intake",
+            MatterStatusValue::Open => "open",
+            MatterStatusValue::Pending => "pending",
+            MatterStatusValue::Closed => "closed",
+            MatterStatusValue::Archived => "archived",
+        }
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum MatterOrderField {
+    Number,
+    OpenedOn,
+    UpdatedAt,
+    Title,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum OrderDirection {
+    Asc,
+    Desc,
+}
+
+#[derive(InputObject, Default)]
+pub struct MatterFilterInput {
+    pub status: Option<Vec<MatterStatusValue>>,
+    pub practice_area: Option<String>,
+    /// Responsible or originating attorney.
+    pub attorney: Option<String>,
+    /// Matters where this contact is a client.
+    pub client_contact_id: Option<String>,
+    pub opened_from: Option<String>,
+    pub opened_to: Option<String>,
+    /// Every word must occur in the title.
+    pub title_contains: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct MatterOrder {
+    pub field: MatterOrderField,
+    pub direction: OrderDirection,
+}
+
+/// What a conflict check may reveal about another matter: its number, the party's role and
+/// the responsible attorney, never its contents.
+#[derive(SimpleObject)]
+pub struct ConflictMatch {
+    pub matter_number: String,
+    pub party_id: String,
+    pub role: String,
+    pub contact_id: String,
+    pub responsible_attorney: String,
+    /// How many of the searched name's tokens matched.
+    pub matched_tokens: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct ProjectionState {
+    pub name: String,
+    pub status: String,
+    pub position: u64,
+    pub lag: u64,
+    pub failed_position: Option<u64>,
+    pub error: Option<String>,
+}
+
+#[Object]
+impl Query {
+    /// Any object by its global id.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        let Some((kind, key)) = ids::decode(&id) else {
+            return Ok(None);
+        };
+        let db = ctx.data::<ReadDb>()?;
+        Ok(match kind {
+            Kind::Matter => load_one::<MatterLoader>(ctx, &key).await?.map(|row| Node::Matter(Matter(row))),
+            Kind::Contact => load_one::<ContactLoader>(ctx, &key).await?.map(|row| Node::Contact(Contact(row))),
+            Kind::Party => one(db, "rm_parties", "party_id, matter_number, contact_id, role, position, added_at", "party_id", &key)
+                .await?
+                .map(|row| Node::Party(Party(row))),
+            Kind::Document => one(db, "rm_documents", "document_id, matter_number, document_type, title, description, latest_version, position, created_at, updated_at", "document_id", &key)
+                .await?
+                .map(|row| Node::Document(Document(row))),
+            Kind::Task => one(db, "rm_tasks", "task_id, matter_number, title, assignee, due_on, status, position, created_at, updated_at", "task_id", &key)
+                .await?
+                .map(|row| Node::Task(Task(row))),
+            Kind::CalendarEntry => one(db, "rm_calendar", "entry_id, matter_number, kind, title, starts_at, ends_at, all_day, rule, location, cancelled, position", "entry_id", &key)
+                .await?
+                .map(|row| Node::CalendarEntry(CalendarEntry(row))),
+            Kind::Note => one(db, "rm_notes", "note_id, matter_number, privileged, subject, body, author, position, created_at, edited_at", "note_id", &key)
+                .await?
+                .map(|row| Node::Note(Note(row))),
+            Kind::TimeEntry => one(db, "rm_time_entries", "time_entry_id, matter_number, user_id, worked_on, minutes, billable, description, position, recorded_at", "time_entry_id", &key)
+                .await?
+                .map(|row| Node::TimeEntry(TimeEntry(row))),
+        })
+    }
+
+    /// A matter by its number.
+    async fn matter(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+    ) -> async_graphql::Result<Option<Matter>> {
+        let number = number.trim().to_ascii_uppercase();
+        Ok(load_one::<MatterLoader>(ctx, &number).await?.map(Matter))
+    }
+
+    /// Matters, filtered and sorted (by number unless `orderBy` says otherwise).
+    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn matters(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        last: Option<i32>,
+        after: Option<String>,
+        before: Option<String>,
+        filter: Option<MatterFilterInput>,
+        order_by: Option<MatterOrder>,
+    ) -> async_graphql::Result<Connection<String, Matter>> {
+        let request = page_request(first, last, after, before)?;
+        let filter = filter.unwrap_or_default();
+        let filter = MatterFilter {
+            statuses: filter
+                .status
+                .unwrap_or_default()
+                .into_iter()
+                .map(|status| status.stored().to_owned())
+                .collect(),
+            practice_area: filter.practice_area,
+            attorney: filter.attorney,
+            client_contact_id: filter.client_contact_id,
+            opened_from: filter.opened_from,
+            opened_to: filter.opened_to,
+            title_contains: filter.title_contains,
+        };
+        let (sort, descending) = match order_by {
+            Some(order) => (
+                match order.field {
+                    MatterOrderField::Number => MatterSort::Number,
+                    MatterOrderField::OpenedOn => MatterSort::OpenedOn,
+                    MatterOrderField::UpdatedAt => MatterSort::UpdatedAt,
+                    MatterOrderField::Title => MatterSort::Title,
+                },
+                order.direction == OrderDirection::Desc,
+            ),
+            None => (MatterSort::Number, false),
+        };
+        let db = ctx.data::<ReadDb>()?;
+        let page = read_matters::matters(db.pool(), &filter, sort, descending, &request)
+            .await
+            .map_err(internal)?;
+        let forward = request.direction == read::Direction::Forward;
+        let mut connection = Connection::new(
+            if forward {
+                request.cursor.is_some()
+            } else {
+                page.has_more
+            },
+            if forward {
+                page.has_more
+            } else {
+                request.cursor.is_some()
+            },
+        );
+        connection.edges.extend(page.rows.into_iter().map(|row| {
+            let key = match sort {
+                MatterSort::Number => row.number.clone(),
+                MatterSort::OpenedOn => row.opened_on.clone(),
+                MatterSort::UpdatedAt => row.updated_at.clone(),
+                MatterSort::Title => row.title.to_lowercase(),
+            };
+            Edge::new(encode_cursor(&key, &row.number), Matter(row))
+        }));
+        Ok(connection)
+    }
+
+    async fn contact(
+        &self,
+        ctx: &Context<'_>,
+        contact_id: String,
+    ) -> async_graphql::Result<Option<Contact>> {
+        Ok(load_one::<ContactLoader>(ctx, &contact_id)
+            .await?
+            .map(Contact))
+    }
+
+    /// Contacts by name; `search` keeps those whose names contain every word given.
+    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        last: Option<i32>,
+        after: Option<String>,
+        before: Option<String>,
+        search: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Contact>> {
+        let request = page_request(first, last, after, before)?;
+        let db = ctx.data::<ReadDb>()?;
+        let page = read_matters::contacts(db.pool(), search.as_deref(), &request)
+            .await
+            .map_err(internal)?;
+        let forward = request.direction == read::Direction::Forward;
+        let mut connection = Connection::new(
+            if forward {
+                request.cursor.is_some()
+            } else {
+                page.has_more
+            },
+            if forward {
+                page.has_more
+            } else {
+                request.cursor.is_some()
+            },
+        );
+        connection.edges.extend(page.rows.into_iter().map(|row| {
+            let cursor = encode_cursor(&row.display_name.to_lowercase(), &row.contact_id);
+            Edge::new(cursor, Contact(row))
+        }));
+        Ok(connection)
+    }
+
+    /// Searches parties across every matter of the firm by name (case, accents and word order
+    /// do not matter). Reveals only what a conflict check needs.
+    #[graphql(complexity = 50)]
+    async fn conflict_search(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+    ) -> async_graphql::Result<Vec<ConflictMatch>> {
+        if name.chars().count() > 300 {
+            return Err(api_error(
+                "INVALID_ARGUMENT",
+                "name must be at most 300 characters",
+            ));
+        }
+        let db = ctx.data::<ReadDb>()?;
+        let rows = read_matters::conflict_matches(db.pool(), &name, 100)
+            .await
+            .map_err(internal)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ConflictMatch {
+                matter_number: row.matter_number,
+                party_id: row.party_id,
+                role: enum_text(&row.role),
+                contact_id: row.contact_id,
+                responsible_attorney: row.responsible_attorney,
+                matched_tokens: u64::try_from(row.matched).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Open tasks across matters, soonest due first.
+    #[graphql(complexity = "connection_cost(first, None, child_complexity)")]
+    async fn open_tasks(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        assignee: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Task>> {
+        let request = page_request(first, None, after, None)?;
+        let db = ctx.data::<ReadDb>()?;
+        let mut sql = Sql::new(
+            "SELECT task_id, matter_number, title, assignee, due_on, status, position, created_at, \
+             updated_at FROM rm_tasks WHERE status = 'open'",
+        );
+        if let Some(assignee) = assignee {
+            let value = sql.bind(Bind::Text(assignee));
+            sql.text.push_str(&format!(" AND assignee = {value}"));
+        }
+        let page =
+            read::page::<read::TaskRow>(db.pool(), sql, true, "due_on", "task_id", false, &request)
+                .await
+                .map_err(internal)?;
+        let mut connection = Connection::new(request.cursor.is_some(), page.has_more);
+        connection.edges.extend(page.rows.into_iter().map(|row| {
+            let cursor = encode_cursor(row.due_on.as_deref().unwrap_or(""), &row.task_id);
+            Edge::new(cursor, Task(row))
+        }));
+        Ok(connection)
+    }
+
+    /// Calendar entries across matters from a date or time on, earliest first.
+    #[graphql(complexity = "connection_cost(first, None, child_complexity)")]
+    async fn calendar(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(desc = "Earliest start (a date or an RFC 3339 time)")] from: Option<String>,
+    ) -> async_graphql::Result<Connection<String, CalendarEntry>> {
+        let request = page_request(first, None, after, None)?;
+        let db = ctx.data::<ReadDb>()?;
+        let mut sql = Sql::new(
+            "SELECT entry_id, matter_number, kind, title, starts_at, ends_at, all_day, rule, \
+             location, cancelled, position FROM rm_calendar WHERE cancelled = 0",
+        );
+        if let Some(from) = from {
+            let value = sql.bind(Bind::Text(from));
+            sql.text.push_str(&format!(" AND starts_at >= {value}"));
+        }
+        let page = read::page::<read::CalendarRow>(
+            db.pool(),
+            sql,
+            true,
+            "starts_at",
+            "entry_id",
+            false,
+            &request,
+        )
+        .await
+        .map_err(internal)?;
+        let mut connection = Connection::new(request.cursor.is_some(), page.has_more);
+        connection.edges.extend(page.rows.into_iter().map(|row| {
+            let cursor = encode_cursor(&row.starts_at, &row.entry_id);
+            Edge::new(cursor, CalendarEntry(row))
+        }));
+        Ok(connection)
+    }
+
+    /// A matter as it stood at a log position or a time, rebuilt by replaying its events from
+    /// the log (not from the read models). Give exactly one of `position` or `time`.
+    #[graphql(complexity = 100)]
+    async fn matter_as_of(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        position: Option<u64>,
+        time: Option<String>,
+    ) -> async_graphql::Result<Option<MatterSnapshot>> {
+        let service = ctx.data::<Arc<Service>>()?;
+        let as_of = match (&position, &time) {
+            (Some(position), None) => AsOf::Position(*position),
+            (None, Some(time)) => AsOf::Time(time),
+            _ => {
+                return Err(api_error(
+                    "INVALID_ARGUMENT",
+                    "give exactly one of `position` or `time`",
+                ));
+            }
+        };
+        match service.matter_as_of(&number, as_of).await {
+            Ok(matter) => Ok(matter.map(MatterSnapshot)),
+            Err(error) if error.is_user_error() => {
+                Err(api_error(error.code(), error.public_message()))
+            }
+            Err(error) => Err(internal(error)),
+        }
+    }
+
+    /// Each read model's checkpoint, lag and health.
+    async fn projections(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ProjectionState>> {
+        let service = ctx.data::<Arc<Service>>()?;
+        let status = service.projector().status().await.map_err(internal)?;
+        Ok(status
+            .into_iter()
+            .map(|state| ProjectionState {
+                name: state.name,
+                status: state.status,
+                position: state.position,
+                lag: state.lag,
+                failed_position: state.failed_position,
+                error: state.error,
+            })
+            .collect())
+    }
+}
+
+async fn one<T>(
+    db: &ReadDb,
+    view: &str,
+    columns: &str,
+    key_column: &str,
+    key: &str,
+) -> async_graphql::Result<Option<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let mut sql = Sql::new(String::new());
+    let value = sql.bind(Bind::Text(key.to_owned()));
+    sql.text = format!("SELECT {columns} FROM {view} WHERE {key_column} = {value}");
+    let rows: Vec<T> = sql.fetch_all(db.pool()).await.map_err(internal)?;
+    Ok(rows.into_iter().next())
+}

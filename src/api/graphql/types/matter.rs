@@ -1,0 +1,220 @@
+//! `Matter`: the matter detail, with its children loaded in batches.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, Object};
+use serde_json::Value;
+
+use super::{
+    CalendarEntry, ConflictCheck, Document, HistoryEvent, LIST_ESTIMATE, Note, Party, Task,
+    TeamMember, TimeEntry, TimelineEntry, load_one,
+};
+use crate::api::graphql::errors::internal;
+use crate::api::graphql::ids::{Kind, encode, encode_cursor};
+use crate::api::graphql::loaders::*;
+use crate::api::graphql::paging::{connection_cost, page_request};
+use crate::projection::ReadDb;
+use crate::read::{self, Bind, Sql};
+use crate::service::Service;
+
+#[derive(Clone)]
+pub struct Matter(pub read::MatterRow);
+
+#[Object]
+impl Matter {
+    pub async fn id(&self) -> ID {
+        encode(Kind::Matter, &self.0.number)
+    }
+    /// The firm-unique matter number, e.g. 2026-0042.
+    async fn number(&self) -> &str {
+        &self.0.number
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    async fn practice_area(&self) -> &str {
+        &self.0.practice_area
+    }
+    /// INTAKE, OPEN, PENDING, CLOSED or ARCHIVED.
+    async fn status(&self) -> String {
+        super::enum_text(&self.0.status)
+    }
+    async fn responsible_attorney(&self) -> &str {
+        &self.0.responsible_attorney
+    }
+    async fn originating_attorney(&self) -> Option<&str> {
+        self.0.originating_attorney.as_deref()
+    }
+    async fn opened_on(&self) -> &str {
+        &self.0.opened_on
+    }
+    async fn closed_on(&self) -> Option<&str> {
+        self.0.closed_on.as_deref()
+    }
+    async fn statute_of_limitations_on(&self) -> Option<&str> {
+        self.0.statute_of_limitations_on.as_deref()
+    }
+    /// Custom field values by key, as a JSON object.
+    async fn custom_fields(&self) -> async_graphql::Json<Value> {
+        async_graphql::Json(serde_json::from_str(&self.0.custom_fields).unwrap_or(Value::Null))
+    }
+    /// The matter stream's version: pass it as `expectedVersion` to the next mutation.
+    async fn version(&self) -> u64 {
+        u64::try_from(self.0.version).unwrap_or(0)
+    }
+    /// Log position of the matter's latest event.
+    async fn position(&self) -> u64 {
+        u64::try_from(self.0.position).unwrap_or(0)
+    }
+    async fn created_at(&self) -> &str {
+        &self.0.created_at
+    }
+    async fn updated_at(&self) -> &str {
+        &self.0.updated_at
+    }
+
+    #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
+    async fn team(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TeamMember>> {
+        let rows = load_one::<TeamLoader>(ctx, &self.0.number)
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(TeamMember).collect())
+    }
+    #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
+    async fn parties(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Party>> {
+        let rows = load_one::<PartiesLoader>(ctx, &self.0.number)
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(Party).collect())
+    }
+    #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
+    async fn documents(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Document>> {
+        let rows = load_one::<DocumentsLoader>(ctx, &self.0.number)
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(Document).collect())
+    }
+    #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
+    async fn tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Task>> {
+        let rows = load_one::<TasksLoader>(ctx, &self.0.number)
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(Task).collect())
+    }
+    /// Hearings, deadlines and meetings, earliest first.
+    #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
+    async fn calendar_entries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] include_cancelled: bool,
+    ) -> async_graphql::Result<Vec<CalendarEntry>> {
+        let rows = load_one::<CalendarLoader>(ctx, &self.0.number)
+            .await?
+            .unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .filter(|row| include_cancelled || row.cancelled == 0)
+            .map(CalendarEntry)
+            .collect())
+    }
+    #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
+    async fn notes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Note>> {
+        let rows = load_one::<NotesLoader>(ctx, &self.0.number)
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(Note).collect())
+    }
+    #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
+    async fn time_entries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TimeEntry>> {
+        let rows = load_one::<TimeEntriesLoader>(ctx, &self.0.number)
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(TimeEntry).collect())
+    }
+    #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
+    async fn conflict_checks(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<ConflictCheck>> {
+        let rows = load_one::<ConflictChecksLoader>(ctx, &self.0.number)
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(ConflictCheck).collect())
+    }
+
+    /// The matter's events from the timeline read model, oldest first.
+    #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        last: Option<i32>,
+        after: Option<String>,
+        before: Option<String>,
+    ) -> async_graphql::Result<Connection<String, TimelineEntry>> {
+        let request = page_request(first, last, after, before)?;
+        let db = ctx.data::<ReadDb>()?;
+        let mut sql = Sql::new(
+            "SELECT position, matter_number, stream_version, event_type, actor, occurred_at, \
+             recorded_at, changed_fields FROM rm_timeline",
+        );
+        let number = sql.bind(Bind::Text(self.0.number.clone()));
+        sql.text
+            .push_str(&format!(" WHERE matter_number = {number}"));
+        // Positions sort as text only when padded to one width.
+        let page = read::page::<read::TimelineRow>(
+            db.pool(),
+            sql,
+            true,
+            "CAST(stream_version + 100000000000 AS TEXT)",
+            "position",
+            false,
+            &request,
+        )
+        .await
+        .map_err(internal)?;
+        let mut connection = Connection::new(
+            request.cursor.is_some() && request.direction == read::Direction::Forward,
+            page.has_more,
+        );
+        connection.edges.extend(page.rows.into_iter().map(|row| {
+            let cursor = encode_cursor(
+                &(row.stream_version + 100_000_000_000).to_string(),
+                &row.position.to_string(),
+            );
+            Edge::new(cursor, TimelineEntry(row))
+        }));
+        Ok(connection)
+    }
+
+    /// The matter's events straight from the signed log, each with its hash and signature and
+    /// whether it verifies.
+    #[graphql(complexity = "connection_cost(first, None, child_complexity) * 2")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        #[graphql(
+            desc = "Start after this stream version (0 for the beginning).",
+            default = 0
+        )]
+        after_version: u64,
+    ) -> async_graphql::Result<Vec<HistoryEvent>> {
+        let request = page_request(first, None, None, None)?;
+        let service = ctx.data::<std::sync::Arc<Service>>()?;
+        let stream = crate::domain::ids::MatterNumber::parse(&self.0.number)
+            .map_err(|error| internal(crate::service::ServiceError::from(error)))?
+            .stream();
+        let entries = crate::service::history::stream_history(
+            service.log(),
+            &stream,
+            after_version + 1,
+            request.size,
+        )
+        .await
+        .map_err(internal)?;
+        Ok(entries.into_iter().map(HistoryEvent).collect())
+    }
+}

@@ -1,0 +1,47 @@
+//! Opening Docket: the log, the read models and their projector, and the service over them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::projection::{Projector, ReadDb};
+use crate::service::Service;
+use crate::store::{EventLog, LogOptions, StoreError};
+
+/// How long a mutation waits for the projections to reach its events, by default.
+pub const DEFAULT_READ_YOUR_WRITES: Duration = Duration::from_secs(5);
+
+/// An open Docket.
+pub struct Docket {
+    pub log: Arc<EventLog>,
+    pub projector: Arc<Projector>,
+    pub service: Arc<Service>,
+}
+
+impl Docket {
+    /// Opens (creating on first use) the log and the read models. Call
+    /// [`Projector::spawn`] on `projector` to keep the read models up to date in the background.
+    pub async fn open(settings: &Settings) -> Result<Self, StoreError> {
+        Docket::open_with(&settings.log_options(), DEFAULT_READ_YOUR_WRITES).await
+    }
+
+    /// Opens with explicit log options and read-your-writes wait.
+    pub async fn open_with(
+        options: &LogOptions,
+        read_your_writes: Duration,
+    ) -> Result<Self, StoreError> {
+        let log = Arc::new(EventLog::open(options).await?);
+        let db = ReadDb::open(&options.data_dir, options.database_url.as_deref()).await?;
+        let projector = Projector::open(db, log.store().clone()).await?;
+        let service = Arc::new(Service::new(
+            log.clone(),
+            projector.clone(),
+            read_your_writes,
+        ));
+        Ok(Docket {
+            log,
+            projector,
+            service,
+        })
+    }
+}

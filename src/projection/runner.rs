@@ -1,0 +1,359 @@
+//! The projector: feeds the log to every projection, in order, exactly once.
+//!
+//! One task per process reads a page of the log from the lowest checkpoint of the healthy
+//! projections, decodes each event once, and applies it to every projection still behind it,
+//! one transaction per projection per page. The transaction ends by moving the checkpoint with
+//! a compare-and-set; if another process (or a rebuild) moved it first, the work is rolled back
+//! and the next round starts from the new checkpoint.
+//!
+//! A projection whose `apply` fails on an event is marked failed at that event, with the reason,
+//! after the events before it are kept; the others go on. Database outages are not failures:
+//! the round is retried.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+
+use super::state::{self, ProjectionStatus, StateRow};
+use super::{Projection, ReadDb};
+use crate::domain::RecordedEvent;
+use crate::domain::events::DecodeError;
+use crate::log::Event;
+use crate::store::{LogStore, StoreError};
+
+/// Events read from the log per round.
+pub const PAGE: u32 = 2000;
+/// How often the projector looks for events appended by other processes.
+const POLL: Duration = Duration::from_millis(200);
+
+/// An event of a page, decoded once for all projections.
+pub struct Decoded {
+    pub event: Event,
+    pub domain: Result<Option<RecordedEvent>, DecodeError>,
+}
+
+pub fn decode_page(events: Vec<Event>) -> Vec<Decoded> {
+    events
+        .into_iter()
+        .map(|event| Decoded {
+            domain: RecordedEvent::decode(&event),
+            event,
+        })
+        .collect()
+}
+
+/// How far the projections have got.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Every healthy projection has applied the log up to here.
+    pub reached: u64,
+    /// Projections stopped by a failure.
+    pub failed: Vec<String>,
+}
+
+/// What waiting for a position came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitOutcome {
+    /// Every healthy projection has the position; `failed` lists those that are stopped.
+    Reached {
+        failed: Vec<String>,
+    },
+    TimedOut,
+}
+
+/// Why applying an event failed: the event's fault (the projection stops) or the database's
+/// (the round is retried).
+pub enum ApplyFailure {
+    Event { position: u64, reason: String },
+    Database(StoreError),
+}
+
+pub struct Projector {
+    db: ReadDb,
+    log: Arc<dyn LogStore>,
+    projections: Vec<Arc<dyn Projection>>,
+    progress: watch::Sender<Progress>,
+    wake: Notify,
+}
+
+impl Projector {
+    /// Prepares every projection's tables and state; projections whose definition changed
+    /// since their tables were built are rebuilt before this returns.
+    pub async fn open(db: ReadDb, log: Arc<dyn LogStore>) -> Result<Arc<Self>, StoreError> {
+        let projections = super::all();
+        let projector = Arc::new(Projector {
+            db,
+            log,
+            projections,
+            progress: watch::Sender::new(Progress::default()),
+            wake: Notify::new(),
+        });
+        for projection in &projector.projections {
+            let row = state::ensure(&projector.db, projection.as_ref()).await?;
+            if row.definition != projection.definition() {
+                tracing::info!(
+                    projection = projection.name(),
+                    "definition changed; rebuilding"
+                );
+                if let Err(error) = super::rebuild::rebuild(&projector, projection.as_ref()).await {
+                    tracing::error!(projection = projection.name(), %error, "rebuild failed");
+                }
+            }
+        }
+        Ok(projector)
+    }
+
+    pub fn db(&self) -> &ReadDb {
+        &self.db
+    }
+
+    pub fn log(&self) -> &Arc<dyn LogStore> {
+        &self.log
+    }
+
+    pub fn projections(&self) -> &[Arc<dyn Projection>] {
+        &self.projections
+    }
+
+    /// Starts the background task that keeps the projections up to date.
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let projector = self.clone();
+        tokio::spawn(async move { projector.run().await })
+    }
+
+    /// Wakes the projector: new events were appended.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    async fn run(&self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.step().await {
+                Ok(true) => backoff = Duration::from_millis(100),
+                Ok(false) => {
+                    let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "projector round failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Applies everything up to the log's head (for commands and tests that run no server).
+    pub async fn catch_up(&self) -> Result<Progress, StoreError> {
+        while self.step().await? {}
+        Ok(self.progress.borrow().clone())
+    }
+
+    /// One round: returns whether any projection was behind.
+    pub async fn step(&self) -> Result<bool, StoreError> {
+        let head = self.log.head().await?.position;
+        let rows = state::load_all(&self.db).await?;
+        let behind: Vec<(&Arc<dyn Projection>, StateRow)> = self
+            .projections
+            .iter()
+            .filter_map(|projection| {
+                let row = rows.iter().find(|row| row.name == projection.name())?;
+                (!row.is_failed() && row.position < head).then(|| (projection, row.clone()))
+            })
+            .collect();
+        self.publish(&rows, head);
+        let Some(from) = behind.iter().map(|(_, row)| row.position).min() else {
+            return Ok(false);
+        };
+
+        let page = decode_page(self.log.read_page(from + 1, PAGE).await?);
+        for (projection, row) in behind {
+            let pending: Vec<&Decoded> = page
+                .iter()
+                .filter(|d| d.event.position > row.position)
+                .collect();
+            if pending.is_empty() {
+                continue;
+            }
+            self.apply_page(projection.as_ref(), &row, &pending).await?;
+        }
+        let rows = state::load_all(&self.db).await?;
+        self.publish(&rows, head);
+        Ok(true)
+    }
+
+    /// Applies `pending` (all after the row's checkpoint) in one transaction; on an event's
+    /// failure, keeps what came before it and marks the projection failed.
+    async fn apply_page(
+        &self,
+        projection: &dyn Projection,
+        row: &StateRow,
+        pending: &[&Decoded],
+    ) -> Result<(), StoreError> {
+        match apply_in_transaction(&self.db, projection, row, pending).await {
+            Ok(_) => Ok(()),
+            Err(ApplyFailure::Database(error)) => Err(error),
+            Err(ApplyFailure::Event { position, reason }) => {
+                let before: Vec<&Decoded> = pending
+                    .iter()
+                    .copied()
+                    .filter(|d| d.event.position < position)
+                    .collect();
+                let mut row = row.clone();
+                if !before.is_empty() {
+                    match apply_in_transaction(&self.db, projection, &row, &before).await {
+                        Ok(Some(reached)) => row.position = reached,
+                        Ok(None) => return Ok(()),
+                        Err(ApplyFailure::Database(error)) => return Err(error),
+                        Err(ApplyFailure::Event { .. }) => {}
+                    }
+                }
+                if state::mark_failed(&self.db, &row, position, &reason).await? {
+                    tracing::error!(
+                        projection = projection.name(),
+                        position,
+                        reason = %reason,
+                        "projection stopped on an event"
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn publish(&self, rows: &[StateRow], head: u64) {
+        let healthy = rows.iter().filter(|row| !row.is_failed());
+        let reached = healthy.map(|row| row.position).min().unwrap_or(head);
+        let failed = rows
+            .iter()
+            .filter(|row| row.is_failed())
+            .map(|row| row.name.clone())
+            .collect();
+        self.progress.send_if_modified(|progress| {
+            let next = Progress { reached, failed };
+            let changed = *progress != next;
+            *progress = next;
+            changed
+        });
+    }
+
+    /// Waits until every healthy projection has applied `position`, or `timeout` passes.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> WaitOutcome {
+        let deadline = Instant::now() + timeout;
+        let mut progress = self.progress.subscribe();
+        loop {
+            {
+                let now = progress.borrow_and_update();
+                if now.reached >= position {
+                    return WaitOutcome::Reached {
+                        failed: now.failed.clone(),
+                    };
+                }
+            }
+            self.notify();
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Poll as well: another process may be the one applying.
+            let wait = left.min(POLL);
+            if wait.is_zero() {
+                return WaitOutcome::TimedOut;
+            }
+            if tokio::time::timeout(wait, progress.changed())
+                .await
+                .is_err()
+                && let Ok(rows) = state::load_all(&self.db).await
+                && let Ok(head) = self.log.head().await
+            {
+                self.publish(&rows, head.position);
+            }
+        }
+    }
+
+    /// Every projection's checkpoint, lag and health.
+    pub async fn status(&self) -> Result<Vec<ProjectionStatus>, StoreError> {
+        let head = self.log.head().await?.position;
+        let rows = state::load_all(&self.db).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ProjectionStatus {
+                lag: head.saturating_sub(row.position),
+                name: row.name,
+                status: row.status,
+                position: row.position,
+                generation: row.generation,
+                failed_position: row.failed_position,
+                error: row.error,
+            })
+            .collect())
+    }
+}
+
+/// Applies events and moves the checkpoint to the last; `Ok(None)` when the checkpoint had
+/// moved meanwhile (nothing is kept).
+///
+/// The checkpoint is moved first, so that the transaction holds the projection's state row
+/// (PostgreSQL's row lock; SQLite's write lock) before it writes any read-model row: a
+/// concurrent applier of the same events waits for it, then finds the checkpoint moved and
+/// writes nothing. (Applying first would let the loser run into the winner's rows, and take
+/// the duplicate key for a fault of the event.)
+pub async fn apply_in_transaction(
+    db: &ReadDb,
+    projection: &dyn Projection,
+    row: &StateRow,
+    pending: &[&Decoded],
+) -> Result<Option<u64>, ApplyFailure> {
+    let Some(last) = pending.last().map(|d| d.event.position) else {
+        return Ok(Some(row.position));
+    };
+    let database = |error: sqlx::Error| ApplyFailure::Database(StoreError::from(error));
+    let mut transaction = db.pool().begin().await.map_err(database)?;
+    if !state::advance(&mut transaction, row, last)
+        .await
+        .map_err(database)?
+    {
+        return Ok(None);
+    }
+    apply_events(&mut transaction, projection, row.tables(), pending).await?;
+    transaction.commit().await.map_err(database)?;
+    Ok(Some(last))
+}
+
+/// Applies events (those the projection handles) without touching the checkpoint.
+pub async fn apply_events(
+    connection: &mut sqlx::AnyConnection,
+    projection: &dyn Projection,
+    tables: super::Tables,
+    pending: &[&Decoded],
+) -> Result<(), ApplyFailure> {
+    for decoded in pending {
+        if !projection.handles(&decoded.event.event_type) {
+            continue;
+        }
+        let position = decoded.event.position;
+        let recorded = match &decoded.domain {
+            Ok(Some(recorded)) => recorded,
+            Ok(None) => continue,
+            Err(_) => {
+                return Err(ApplyFailure::Event {
+                    position,
+                    reason: format!(
+                        "payload of {} v{} does not match its schema",
+                        decoded.event.event_type, decoded.event.schema_version
+                    ),
+                });
+            }
+        };
+        if let Err(error) = projection.apply(connection, &tables, recorded).await {
+            return Err(match error {
+                sqlx::Error::Database(db) if !StoreError::from_database_is_transient(&*db) => {
+                    ApplyFailure::Event {
+                        position,
+                        reason: format!("database refused the change: {}", db.message()),
+                    }
+                }
+                other => ApplyFailure::Database(StoreError::from(other)),
+            });
+        }
+    }
+    Ok(())
+}

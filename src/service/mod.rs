@@ -1,0 +1,376 @@
+//! The application service: turns commands into appended events, and answers the questions
+//! that need the log itself (time travel, history, document content).
+//!
+//! Each command loads the current state of its stream, lets the domain decide, and appends the
+//! decided events expecting exactly the version the decision was made at, so a rule is never
+//! checked against stale state: a concurrent change makes the append fail with a version
+//! conflict instead. Then it waits (bounded) until the projections have applied the events, so
+//! the caller reads its own writes.
+
+mod aggregates;
+mod error;
+pub mod history;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::domain::commands::{
+    CreateContact, DefineCustomField, MatterCommand, OpenMatter, UploadedContent,
+};
+use crate::domain::contact::{self, Contact};
+use crate::domain::custom_fields::{self, CustomField};
+use crate::domain::events::{ContactDetails, DomainEvent};
+use crate::domain::ids::{MatterNumber, contact_stream, custom_field_stream};
+use crate::domain::matter::Matter;
+use crate::domain::matter::decide::{self, Lookups};
+use crate::domain::{DomainError, RecordedEvent};
+use crate::log::{Actor, ExpectedVersion, StreamId};
+use crate::projection::{Projector, WaitOutcome};
+use crate::store::{AppendError, AppendRequest, EventLog};
+
+pub use aggregates::read_stream;
+pub use error::ServiceError;
+
+/// Largest document content accepted in one upload.
+pub const MAX_CONTENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Who asks, and how the append is to be made.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    pub actor: Actor,
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// The version the client last saw; a different current version is a conflict.
+    pub expected_version: Option<u64>,
+}
+
+impl CommandContext {
+    pub fn new(actor: Actor) -> Self {
+        CommandContext {
+            actor,
+            request_id: None,
+            idempotency_key: None,
+            expected_version: None,
+        }
+    }
+}
+
+/// What a command appended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub stream: String,
+    pub first_position: u64,
+    pub last_position: u64,
+    /// The stream's version after the command.
+    pub version: u64,
+    /// An earlier append with the same idempotency key is what this reports.
+    pub replayed: bool,
+    /// Whether every healthy projection had applied the events when this returned.
+    pub projected: bool,
+}
+
+/// A point in a stream's past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf<'a> {
+    Position(u64),
+    /// An RFC 3339 time, compared with the events' recorded times.
+    Time(&'a str),
+}
+
+pub struct Service {
+    log: Arc<EventLog>,
+    projector: Arc<Projector>,
+    matters: aggregates::FoldCache<Matter>,
+    contacts: aggregates::FoldCache<Contact>,
+    read_your_writes: Duration,
+}
+
+impl Service {
+    pub fn new(log: Arc<EventLog>, projector: Arc<Projector>, read_your_writes: Duration) -> Self {
+        Service {
+            log,
+            projector,
+            matters: aggregates::FoldCache::new(Matter::apply),
+            contacts: aggregates::FoldCache::new(Contact::apply),
+            read_your_writes,
+        }
+    }
+
+    pub fn log(&self) -> &Arc<EventLog> {
+        &self.log
+    }
+
+    pub fn projector(&self) -> &Arc<Projector> {
+        &self.projector
+    }
+
+    /// Opens a matter under a new, firm-unique number.
+    pub async fn open_matter(
+        &self,
+        context: &CommandContext,
+        command: &OpenMatter,
+    ) -> Result<Committed, ServiceError> {
+        let number = MatterNumber::parse(&command.matter_number)?;
+        let stream = number.stream();
+        if let Some(replayed) = self.replayed(context, &stream).await? {
+            return Ok(replayed);
+        }
+        let (version, _) = self.matters.load(&self.log, &stream).await?;
+        let events = decide::open(command, version)?;
+        match self.append(context, &stream, version, events).await {
+            Err(ServiceError::Append(AppendError::VersionConflict { .. })) => {
+                Err(DomainError::DuplicateMatterNumber.into())
+            }
+            other => other,
+        }
+    }
+
+    /// Applies a command to an existing matter.
+    pub async fn change_matter(
+        &self,
+        context: &CommandContext,
+        number: &str,
+        command: &MatterCommand,
+    ) -> Result<Committed, ServiceError> {
+        let stream = MatterNumber::parse(number)?.stream();
+        if let Some(replayed) = self.replayed(context, &stream).await? {
+            return Ok(replayed);
+        }
+        let (version, matter) = self.matters.load(&self.log, &stream).await?;
+        let matter = matter.ok_or(DomainError::MatterNotFound)?;
+        let lookups = self.lookups(command).await?;
+        let events = matter.decide(command, &lookups)?;
+        self.append(context, &stream, version, events).await
+    }
+
+    /// Creates a contact; returns its id.
+    pub async fn create_contact(
+        &self,
+        context: &CommandContext,
+        command: &CreateContact,
+    ) -> Result<(String, Committed), ServiceError> {
+        let event = contact::create(command)?;
+        let DomainEvent::ContactCreated(created) = &event else {
+            return Err(DomainError::ContactNotFound.into());
+        };
+        let contact_id = created.contact_id.clone();
+        let stream = contact_stream(&contact_id)?;
+        let committed = self.append(context, &stream, 0, vec![event]).await?;
+        Ok((contact_id, committed))
+    }
+
+    pub async fn update_contact(
+        &self,
+        context: &CommandContext,
+        contact_id: &str,
+        details: &ContactDetails,
+    ) -> Result<Committed, ServiceError> {
+        let stream = contact_stream(contact_id)?;
+        if let Some(replayed) = self.replayed(context, &stream).await? {
+            return Ok(replayed);
+        }
+        let (version, contact) = self.contacts.load(&self.log, &stream).await?;
+        let event = contact
+            .ok_or(DomainError::ContactNotFound)?
+            .update(details)?;
+        self.append(context, &stream, version, vec![event]).await
+    }
+
+    pub async fn define_custom_field(
+        &self,
+        context: &CommandContext,
+        command: &DefineCustomField,
+    ) -> Result<Committed, ServiceError> {
+        let stream = custom_field_stream(&command.key)?;
+        let version = read_stream(&self.log, &stream, 1).await?.len() as u64;
+        let event = custom_fields::define(command, version)?;
+        match self.append(context, &stream, version, vec![event]).await {
+            Err(ServiceError::Append(AppendError::VersionConflict { .. })) => {
+                Err(DomainError::DuplicateCustomField.into())
+            }
+            other => other,
+        }
+    }
+
+    /// Stores document bytes under their blake3 hash; the returned metadata goes into an
+    /// `AddDocument` or `AddDocumentVersion` command.
+    pub async fn store_content(
+        &self,
+        content: &[u8],
+        media_type: &str,
+        filename: Option<String>,
+        uploaded_by: &str,
+    ) -> Result<UploadedContent, ServiceError> {
+        if content.len() > MAX_CONTENT_BYTES {
+            return Err(ServiceError::ContentTooLarge {
+                actual: content.len(),
+                limit: MAX_CONTENT_BYTES,
+            });
+        }
+        let content_hash = blake3::hash(content).to_hex().to_string();
+        self.log.store().put_blob(&content_hash, content).await?;
+        Ok(UploadedContent {
+            content_hash,
+            size: content.len() as u64,
+            media_type: media_type.to_owned(),
+            filename,
+            uploaded_by: uploaded_by.to_owned(),
+        })
+    }
+
+    /// The bytes stored under a content hash.
+    pub async fn content(&self, content_hash: &str) -> Result<Option<Vec<u8>>, ServiceError> {
+        Ok(self.log.store().get_blob(content_hash).await?)
+    }
+
+    /// The matter now, folded from the log.
+    pub async fn matter(&self, number: &str) -> Result<Option<Matter>, ServiceError> {
+        let stream = MatterNumber::parse(number)?.stream();
+        Ok(self.matters.load(&self.log, &stream).await?.1)
+    }
+
+    /// The matter as it stood at a position or time, replayed from the log (not the read
+    /// models): the events up to that point, folded.
+    pub async fn matter_as_of(
+        &self,
+        number: &str,
+        as_of: AsOf<'_>,
+    ) -> Result<Option<Matter>, ServiceError> {
+        let stream = MatterNumber::parse(number)?.stream();
+        let events = read_stream(&self.log, &stream, 1).await?;
+        let cutoff = match as_of {
+            AsOf::Time(time) => Some(parse_time(time)?),
+            AsOf::Position(_) => None,
+        };
+        let included = events.iter().take_while(|recorded| match (as_of, cutoff) {
+            (AsOf::Position(position), _) => recorded.position <= position,
+            (AsOf::Time(_), Some(cutoff)) => {
+                parse_time(&recorded.recorded_at).is_ok_and(|at| at <= cutoff)
+            }
+            (AsOf::Time(_), None) => false,
+        });
+        Ok(Matter::fold(included))
+    }
+
+    async fn lookups(&self, command: &MatterCommand) -> Result<Lookups, ServiceError> {
+        let mut lookups = Lookups::default();
+        match command {
+            MatterCommand::AddParty(add) => {
+                let stream = contact_stream(&add.contact_id)?;
+                lookups.contact_exists = self.contacts.load(&self.log, &stream).await?.1.is_some();
+            }
+            MatterCommand::SetCustomField(set) => {
+                let stream = custom_field_stream(&set.key)?;
+                let events = read_stream(&self.log, &stream, 1).await?;
+                lookups.custom_field = CustomField::from_events(&events);
+            }
+            _ => {}
+        }
+        Ok(lookups)
+    }
+
+    /// The earlier result of a repeated idempotency key on the same stream, if there is one.
+    /// (The decision is not taken again: fresh ids would make the retry look different.)
+    async fn replayed(
+        &self,
+        context: &CommandContext,
+        stream: &StreamId,
+    ) -> Result<Option<Committed>, ServiceError> {
+        let Some(key) = &context.idempotency_key else {
+            return Ok(None);
+        };
+        let found = self
+            .log
+            .store()
+            .load_context(&[], std::slice::from_ref(key))
+            .await?;
+        let Some(record) = found.idempotency.get(key) else {
+            return Ok(None);
+        };
+        if record.stream != stream.as_str() {
+            return Err(AppendError::IdempotencyKeyReused.into());
+        }
+        let projected = self.wait(record.last_position).await;
+        Ok(Some(Committed {
+            stream: record.stream.clone(),
+            first_position: record.first_position,
+            last_position: record.last_position,
+            version: record.last_version,
+            replayed: true,
+            projected,
+        }))
+    }
+
+    async fn append(
+        &self,
+        context: &CommandContext,
+        stream: &StreamId,
+        version: u64,
+        events: Vec<DomainEvent>,
+    ) -> Result<Committed, ServiceError> {
+        if let Some(expected) = context.expected_version
+            && expected != version
+        {
+            return Err(DomainError::VersionConflict {
+                expected,
+                actual: version,
+            }
+            .into());
+        }
+        let drafts = events
+            .iter()
+            .map(DomainEvent::to_draft)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut request = AppendRequest::new(stream.clone(), context.actor.clone(), drafts);
+        request.expected_version = if version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exactly(version)
+        };
+        request.request_id = context.request_id.clone();
+        request.idempotency_key = context.idempotency_key.clone();
+        let outcome = match self.log.append(request).await {
+            Err(AppendError::IdempotencyKeyReused) => {
+                // A concurrent request with the same key won; report its result if it was ours.
+                return match self.replayed(context, stream).await? {
+                    Some(replayed) => Ok(replayed),
+                    None => Err(AppendError::IdempotencyKeyReused.into()),
+                };
+            }
+            other => other?,
+        };
+        self.projector.notify();
+        let projected = self.wait(outcome.last_position).await;
+        Ok(Committed {
+            stream: outcome.stream,
+            first_position: outcome.first_position,
+            last_position: outcome.last_position,
+            version: outcome.last_version,
+            replayed: outcome.replayed,
+            projected,
+        })
+    }
+
+    async fn wait(&self, position: u64) -> bool {
+        matches!(
+            self.projector
+                .wait_for(position, self.read_your_writes)
+                .await,
+            WaitOutcome::Reached { .. }
+        )
+    }
+}
+
+/// Decoded events of a stream, for replays that need them all.
+pub async fn stream_events(
+    log: &EventLog,
+    stream: &StreamId,
+) -> Result<Vec<RecordedEvent>, ServiceError> {
+    read_stream(log, stream, 1).await
+}
+
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, DomainError> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|_| DomainError::invalid("asOf", "must be an RFC 3339 time"))
+}

@@ -1,0 +1,1131 @@
+//! Read models: what the projections make of commands, exactly once across concurrent appliers
+//! and restarts, rebuilt while the log grows, stopped by an event they cannot apply; time travel
+//! over the log; reading one's own writes; and the `docket projections` and `docket demo`
+//! commands.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use docket::domain::commands::*;
+use docket::domain::events::*;
+use docket::projection::rebuild::{RebuildError, rebuild};
+use docket::projection::{ProjectionStatus, Projector, table_bases};
+use docket::service::{AsOf, Committed, Service};
+use serde_json::{Value, json};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, AssertSqlSafe, Row};
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestDocket, TestLog, as_user, one_event};
+
+on_both_backends!(
+    read_models_reflect_commands,
+    each_event_is_applied_exactly_once_by_concurrent_projectors,
+    a_rebuild_while_events_are_appended_keeps_the_contents_and_swaps_the_generation,
+    an_event_a_projection_refuses_stops_only_that_projection,
+    an_undecodable_event_stops_the_projections_that_read_it_and_no_others,
+    status_reports_the_lag_behind_the_head,
+    a_restarted_projector_resumes_from_its_checkpoint,
+    matter_as_of_a_position_or_time_replays_the_log,
+    a_command_reads_its_own_writes_without_catch_up,
+    the_projections_and_demo_commands,
+);
+
+const MATTER: &str = "2026-0001";
+const OTHER: &str = "2026-0002";
+
+// ---- helpers -------------------------------------------------------------------------------
+
+async fn open_matter(service: &Service, number: &str, title: &str, area: &str) -> Committed {
+    let command = OpenMatter {
+        matter_number: number.into(),
+        title: title.into(),
+        description: Some(format!("{title}: instructions received")),
+        practice_area: area.into(),
+        responsible_attorney: "a.okafor".into(),
+        originating_attorney: Some("j.lindqvist".into()),
+        opened_on: Some("2026-01-12".into()),
+        ..OpenMatter::default()
+    };
+    service
+        .open_matter(&as_user("a.okafor"), &command)
+        .await
+        .expect("matter opens")
+}
+
+async fn change(service: &Service, number: &str, command: MatterCommand) -> Committed {
+    service
+        .change_matter(&as_user("j.lindqvist"), number, &command)
+        .await
+        .unwrap_or_else(|error| panic!("{command:?} on {number}: {error}"))
+}
+
+async fn organisation(service: &Service, name: &str) -> String {
+    let command = CreateContact {
+        kind: ContactKind::Organisation,
+        details: ContactDetails {
+            display_name: name.into(),
+            emails: vec![LabelledValue {
+                value: "legal@example.com".into(),
+                label: None,
+            }],
+            identifiers: vec![Identifier {
+                scheme: "company_number".into(),
+                value: "0741".into(),
+            }],
+            ..ContactDetails::default()
+        },
+    };
+    service
+        .create_contact(&as_user("a.okafor"), &command)
+        .await
+        .expect("contact is created")
+        .0
+}
+
+fn note(body: &str, privileged: bool) -> MatterCommand {
+    MatterCommand::AddNote(AddNote {
+        privileged,
+        subject: Some("Call".into()),
+        body: body.into(),
+    })
+}
+
+fn task(title: &str) -> MatterCommand {
+    MatterCommand::CreateTask(CreateTask {
+        title: title.into(),
+        assignee: Some("j.lindqvist".into()),
+        due_on: Some("2026-02-20".into()),
+    })
+}
+
+fn time(minutes: u32) -> MatterCommand {
+    MatterCommand::RecordTime(RecordTime {
+        user_id: "j.lindqvist".into(),
+        worked_on: "2026-01-14".into(),
+        minutes,
+        billable: true,
+        description: "Drafting".into(),
+    })
+}
+
+async fn count(pool: &AnyPool, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_owned()))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+}
+
+async fn text(pool: &AnyPool, sql: &str) -> String {
+    sqlx::query_scalar::<_, String>(AssertSqlSafe(sql.to_owned()))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+}
+
+async fn statuses(projector: &Projector) -> BTreeMap<String, ProjectionStatus> {
+    projector
+        .status()
+        .await
+        .expect("status")
+        .into_iter()
+        .map(|status| (status.name.clone(), status))
+        .collect()
+}
+
+async fn head(test: &TestDocket) -> u64 {
+    test.docket.log.head().await.expect("head").position
+}
+
+/// Every read-model view, each row as text, in primary-key order.
+async fn dump(pool: &AnyPool) -> BTreeMap<String, Vec<Vec<String>>> {
+    let mut views = BTreeMap::new();
+    for projection in docket::projection::all() {
+        for base in table_bases(projection.ddl()) {
+            let sql = format!("SELECT * FROM rm_{base} ORDER BY 1, 2");
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await
+                .expect("dump");
+            views.insert(format!("rm_{base}"), rows.iter().map(row_text).collect());
+        }
+    }
+    views
+}
+
+fn row_text(row: &AnyRow) -> Vec<String> {
+    (0..row.len())
+        .map(|index| {
+            if let Ok(number) = row.try_get::<Option<i64>, _>(index) {
+                return number.map_or_else(|| "NULL".to_owned(), |n| n.to_string());
+            }
+            row.try_get::<Option<String>, _>(index)
+                .expect("read-model columns are text or integers")
+                .unwrap_or_else(|| "NULL".to_owned())
+        })
+        .collect()
+}
+
+/// Total number of matter events (stream versions summed) according to the log.
+async fn matter_events(service: &Service, numbers: &[&str]) -> i64 {
+    let mut total = 0;
+    for number in numbers {
+        total += service
+            .matter(number)
+            .await
+            .expect("matter")
+            .expect("exists")
+            .version as i64;
+    }
+    total
+}
+
+/// Two matters with a contact, parties, tasks, notes, a document in two versions, time, a
+/// hearing and a custom field: one of every kind of event.
+async fn populate(service: &Service) {
+    open_matter(service, MATTER, "Harbor Freight v. Calder", "litigation").await;
+    open_matter(
+        service,
+        OTHER,
+        "Lease renewal, Quayside Unit 4",
+        "real_estate",
+    )
+    .await;
+    let client = organisation(service, "Harbor Freight Lines Ltd").await;
+    let opponent = organisation(service, "Calder Logistics plc").await;
+    let party = |contact_id: &str, role| {
+        MatterCommand::AddParty(AddParty {
+            contact_id: contact_id.to_owned(),
+            role,
+        })
+    };
+    change(service, MATTER, party(&client, PartyRole::Client)).await;
+    change(service, MATTER, party(&opponent, PartyRole::OpposingParty)).await;
+    change(service, OTHER, party(&client, PartyRole::Client)).await;
+    change(service, MATTER, task("Serve particulars of claim")).await;
+    change(service, MATTER, task("Instruct expert")).await;
+    change(
+        service,
+        MATTER,
+        note("Client confirms the delivery dates.", true),
+    )
+    .await;
+    change(
+        service,
+        OTHER,
+        note("Landlord wants a five-year term.", false),
+    )
+    .await;
+    let content = service
+        .store_content(
+            b"%PDF-1.4\nParticulars of claim v1\n%%EOF\n",
+            "application/pdf",
+            Some("particulars.pdf".into()),
+            "j.lindqvist",
+        )
+        .await
+        .expect("content is stored");
+    change(
+        service,
+        MATTER,
+        MatterCommand::AddDocument(AddDocument {
+            document_type: "pleading".into(),
+            title: "Particulars of claim".into(),
+            description: None,
+            content,
+        }),
+    )
+    .await;
+    let document_id = service
+        .matter(MATTER)
+        .await
+        .expect("matter")
+        .expect("exists")
+        .documents
+        .into_keys()
+        .next()
+        .expect("the document");
+    let content = service
+        .store_content(
+            b"%PDF-1.4\nParticulars of claim v2\n%%EOF\n",
+            "application/pdf",
+            Some("particulars-v2.pdf".into()),
+            "j.lindqvist",
+        )
+        .await
+        .expect("content is stored");
+    change(
+        service,
+        MATTER,
+        MatterCommand::AddDocumentVersion {
+            document_id,
+            content,
+        },
+    )
+    .await;
+    change(
+        service,
+        MATTER,
+        MatterCommand::ScheduleCalendarEntry(ScheduleCalendarEntry {
+            kind: CalendarKind::Hearing,
+            title: "Case management conference".into(),
+            starts_at: "2026-03-02T10:00:00Z".into(),
+            ends_at: None,
+            all_day: false,
+            rule: None,
+            location: Some("Court 4".into()),
+        }),
+    )
+    .await;
+    change(service, MATTER, time(90)).await;
+    change(service, OTHER, time(30)).await;
+    service
+        .define_custom_field(
+            &as_user("a.okafor"),
+            &DefineCustomField {
+                key: "referral_source".into(),
+                label: "Referral source".into(),
+                kind: FieldKind::Choice,
+                choices: vec!["website".into(), "existing_client".into()],
+                sensitive: false,
+            },
+        )
+        .await
+        .expect("field is defined");
+    change(
+        service,
+        MATTER,
+        MatterCommand::SetCustomField(SetCustomField {
+            key: "referral_source".into(),
+            value: Some(json!("existing_client")),
+        }),
+    )
+    .await;
+    change(
+        service,
+        MATTER,
+        MatterCommand::ChangeDetails(ChangeMatterDetails {
+            title: Some("Harbor Freight Lines v. Calder Logistics".into()),
+            ..ChangeMatterDetails::default()
+        }),
+    )
+    .await;
+}
+
+// ---- tests ---------------------------------------------------------------------------------
+
+async fn read_models_reflect_commands(backend: Backend) {
+    let test = TestDocket::new(backend).await;
+    let service = test.service();
+    populate(service).await;
+    test.projector().catch_up().await.expect("catch up");
+    let pool = test.pool();
+
+    let matter: (String, String, String, String, i64, String) = sqlx::query_as(
+        "SELECT title, status, practice_area, responsible_attorney, version, custom_fields \
+         FROM rm_matters WHERE number = '2026-0001'",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("matter row");
+    let folded = service.matter(MATTER).await.unwrap().unwrap();
+    assert_eq!(matter.0, "Harbor Freight Lines v. Calder Logistics");
+    assert_eq!(matter.1, "open");
+    assert_eq!(matter.2, "litigation");
+    assert_eq!(matter.3, "a.okafor");
+    assert_eq!(
+        matter.4, folded.version as i64,
+        "the row has the stream's version"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&matter.5).unwrap(),
+        json!({"referral_source": "existing_client"})
+    );
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_matters").await, 2);
+    assert_eq!(
+        text(pool, "SELECT capacity FROM rm_matter_team WHERE matter_number = '2026-0001' AND user_id = 'a.okafor'").await,
+        "responsible_attorney"
+    );
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_matter_team").await, 4);
+    assert_eq!(
+        text(pool, "SELECT kind FROM rm_custom_fields").await,
+        "choice"
+    );
+
+    assert_eq!(
+        count(
+            pool,
+            "SELECT COUNT(*) FROM rm_contacts WHERE kind = 'organisation'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            pool,
+            "SELECT COUNT(*) FROM rm_contact_tokens WHERE token = 'calder'"
+        )
+        .await,
+        1,
+        "contact names are tokenised for conflict searches"
+    );
+    assert_eq!(
+        count(
+            pool,
+            "SELECT COUNT(*) FROM rm_parties p JOIN rm_contacts c ON c.contact_id = p.contact_id \
+             WHERE p.matter_number = '2026-0001' AND p.role = 'opposing_party' \
+             AND c.display_name = 'Calder Logistics plc'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_parties").await, 3);
+
+    assert_eq!(
+        count(
+            pool,
+            "SELECT COUNT(*) FROM rm_tasks WHERE matter_number = '2026-0001' AND status = 'open'"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        text(
+            pool,
+            "SELECT kind FROM rm_calendar WHERE matter_number = '2026-0001'"
+        )
+        .await,
+        "hearing"
+    );
+    assert_eq!(
+        count(
+            pool,
+            "SELECT privileged FROM rm_notes WHERE matter_number = '2026-0001'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        text(
+            pool,
+            "SELECT author FROM rm_notes WHERE matter_number = '2026-0001'"
+        )
+        .await,
+        "user:j.lindqvist"
+    );
+    assert_eq!(
+        count(
+            pool,
+            "SELECT latest_version FROM rm_documents WHERE matter_number = '2026-0001'"
+        )
+        .await,
+        2
+    );
+    let versions: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT version, content_hash, size FROM rm_document_versions ORDER BY version",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("versions");
+    assert_eq!(versions.len(), 2);
+    let bytes = b"%PDF-1.4\nParticulars of claim v2\n%%EOF\n";
+    let hash = blake3::hash(bytes).to_hex().to_string();
+    assert_eq!(versions[1], (2, hash.clone(), bytes.len() as i64));
+    assert_eq!(
+        service.content(&hash).await.unwrap().as_deref(),
+        Some(&bytes[..])
+    );
+    assert_eq!(
+        count(
+            pool,
+            "SELECT CAST(SUM(minutes) AS BIGINT) FROM rm_time_entries"
+        )
+        .await,
+        120
+    );
+    assert_eq!(
+        count(pool, "SELECT COUNT(*) FROM rm_timeline").await,
+        matter_events(service, &[MATTER, OTHER]).await,
+        "one timeline row per matter event"
+    );
+    let fields = text(
+        pool,
+        "SELECT changed_fields FROM rm_timeline WHERE event_type = 'matter.details_changed'",
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&fields).unwrap(),
+        json!(["title"])
+    );
+
+    // A later change is an update of the same rows.
+    let task_id = text(
+        pool,
+        "SELECT task_id FROM rm_tasks WHERE title = 'Instruct expert'",
+    )
+    .await;
+    change(
+        service,
+        MATTER,
+        MatterCommand::SetTaskStatus {
+            task_id,
+            to: TaskStatus::Completed,
+        },
+    )
+    .await;
+    test.projector().catch_up().await.expect("catch up");
+    assert_eq!(
+        text(
+            pool,
+            "SELECT status FROM rm_tasks WHERE title = 'Instruct expert'"
+        )
+        .await,
+        "completed"
+    );
+    for status in statuses(test.projector()).await.values() {
+        assert_eq!(
+            (status.status.as_str(), status.lag),
+            ("ok", 0),
+            "{status:?}"
+        );
+    }
+}
+
+async fn each_event_is_applied_exactly_once_by_concurrent_projectors(backend: Backend) {
+    let test = TestDocket::new(backend).await;
+    let first = test.projector().clone();
+    let second = Projector::open(
+        test.test.open_read_db().await,
+        test.docket.log.store().clone(),
+    )
+    .await
+    .expect("second projector");
+    let done = Arc::new(AtomicBool::new(false));
+    let stepper = |projector: Arc<Projector>| {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut rounds = 0u32;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let busy = projector.step().await.expect("a round");
+                rounds += 1;
+                if finished && !busy {
+                    return rounds;
+                }
+                if !busy {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        })
+    };
+    let steppers = [stepper(first.clone()), stepper(second.clone())];
+
+    let service = test.service();
+    let numbers = ["2026-0101", "2026-0102", "2026-0103"];
+    for number in numbers {
+        open_matter(service, number, "Concurrent appliers", "litigation").await;
+    }
+    for round in 0..8 {
+        for number in numbers {
+            change(
+                service,
+                number,
+                note(&format!("note {round}"), round % 2 == 0),
+            )
+            .await;
+            change(service, number, task(&format!("task {round}"))).await;
+            change(service, number, time(10 + round)).await;
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    for stepper in steppers {
+        assert!(stepper.await.expect("stepper") > 1);
+    }
+    first.catch_up().await.expect("catch up");
+    second.catch_up().await.expect("catch up");
+
+    let head = head(&test).await;
+    for status in statuses(&second).await.values() {
+        assert_eq!(status.status, "ok", "{status:?}");
+        assert_eq!(status.position, head, "{status:?}");
+    }
+    let pool = test.pool();
+    assert_eq!(
+        count(pool, "SELECT COUNT(*) FROM rm_timeline").await,
+        matter_events(service, &numbers).await
+    );
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_notes").await, 24);
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_tasks").await, 24);
+    assert_eq!(
+        count(pool, "SELECT COUNT(*) FROM rm_time_entries").await,
+        24
+    );
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_matter_team").await, 6);
+    for number in numbers {
+        let version = service.matter(number).await.unwrap().unwrap().version as i64;
+        let sql = format!("SELECT version FROM rm_matters WHERE number = '{number}'");
+        assert_eq!(count(pool, &sql).await, version);
+    }
+}
+
+async fn a_rebuild_while_events_are_appended_keeps_the_contents_and_swaps_the_generation(
+    backend: Backend,
+) {
+    const NEW: &str = "2026-0100";
+    let test = TestDocket::new(backend).await;
+    populate(test.service()).await;
+    test.projector().catch_up().await.expect("catch up");
+    let before = dump(test.pool()).await;
+    let generations_before = statuses(test.projector()).await;
+
+    // The server's projector keeps running; another process rebuilds.
+    let live = test.projector().spawn();
+    let rebuilder = Projector::open(
+        test.test.open_read_db().await,
+        test.docket.log.store().clone(),
+    )
+    .await
+    .expect("rebuilding projector");
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let service = test.docket.service.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            open_matter(&service, NEW, "Appended during the rebuild", "employment").await;
+            let mut notes = 0;
+            while notes < 10 || !stop.load(Ordering::SeqCst) {
+                change(&service, NEW, note(&format!("note {notes}"), false)).await;
+                change(&service, NEW, task(&format!("task {notes}"))).await;
+                notes += 1;
+            }
+            notes
+        })
+    };
+    // Let the writer get going, then rebuild everything, twice over.
+    while test.service().matter(NEW).await.unwrap().is_none() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let head_at_start = head(&test).await;
+    let mut reports = Vec::new();
+    for _ in 0..2 {
+        for projection in rebuilder.projections() {
+            reports.push(
+                rebuild(&rebuilder, projection.as_ref())
+                    .await
+                    .expect("rebuild"),
+            );
+        }
+    }
+    let head_at_end = head(&test).await;
+    stop.store(true, Ordering::SeqCst);
+    let notes = writer.await.expect("writer");
+    assert!(
+        head_at_end > head_at_start,
+        "events were appended during the rebuilds"
+    );
+    assert!(
+        reports
+            .iter()
+            .all(|report| report.events > 0 && report.position > 0)
+    );
+
+    let progress = test.projector().catch_up().await.expect("catch up");
+    assert!(progress.failed.is_empty(), "{progress:?}");
+    live.abort();
+    let head = head(&test).await;
+    let after = statuses(test.projector()).await;
+    for (name, status) in &after {
+        assert_eq!(
+            (status.status.as_str(), status.position),
+            ("ok", head),
+            "{status:?}"
+        );
+        let old = generations_before[name].generation;
+        assert!(
+            status.generation > old,
+            "{name} was swapped to a new generation"
+        );
+        let last = reports
+            .iter()
+            .rev()
+            .find(|report| &report.name == name)
+            .unwrap();
+        assert_eq!(status.generation, last.generation);
+    }
+
+    // The same contents as before, plus exactly the new matter's rows.
+    let contents = dump(test.pool()).await;
+    for (view, rows) in &contents {
+        let old: Vec<&Vec<String>> = rows
+            .iter()
+            .filter(|row| !row.iter().any(|cell| cell == NEW))
+            .collect();
+        let expected: Vec<&Vec<String>> = before[view].iter().collect();
+        assert_eq!(old, expected, "{view} kept its rows through the rebuilds");
+    }
+    let pool = test.pool();
+    let sql = format!("SELECT COUNT(*) FROM rm_timeline WHERE matter_number = '{NEW}'");
+    assert_eq!(
+        count(pool, &sql).await,
+        matter_events(test.service(), &[NEW]).await
+    );
+    let sql = format!("SELECT COUNT(*) FROM rm_notes WHERE matter_number = '{NEW}'");
+    assert_eq!(count(pool, &sql).await, notes);
+    let sql = format!("SELECT COUNT(*) FROM rm_tasks WHERE matter_number = '{NEW}'");
+    assert_eq!(count(pool, &sql).await, notes);
+
+    // The views read the new generation; the old tables are gone.
+    let timeline = &after["timeline"];
+    let table = format!("SELECT COUNT(*) FROM rm_timeline_g{}", timeline.generation);
+    assert_eq!(
+        count(pool, &table).await,
+        count(pool, "SELECT COUNT(*) FROM rm_timeline").await
+    );
+    let old = format!(
+        "SELECT COUNT(*) FROM rm_timeline_g{}",
+        generations_before["timeline"].generation
+    );
+    assert!(
+        sqlx::query(AssertSqlSafe(old))
+            .fetch_one(pool)
+            .await
+            .is_err()
+    );
+}
+
+async fn an_event_a_projection_refuses_stops_only_that_projection(backend: Backend) {
+    let test = TestDocket::new(backend).await;
+    let service = test.service();
+    open_matter(service, MATTER, "Refused note", "family").await;
+    change(service, MATTER, note("First", false)).await;
+    let note_id = service
+        .matter(MATTER)
+        .await
+        .unwrap()
+        .unwrap()
+        .notes
+        .into_keys()
+        .next()
+        .unwrap();
+
+    // A well-formed note whose id is already taken: the notes table refuses it.
+    let payload = json!({"note_id": note_id, "privileged": false, "private": {"body": "again"}});
+    let refused = test
+        .docket
+        .log
+        .append(one_event("matter:2026-0001", "matter.note_added", payload))
+        .await
+        .expect("raw append")
+        .last_position;
+    open_matter(service, OTHER, "Afterwards", "family").await;
+    change(service, OTHER, note("After the refused one", false)).await;
+    change(service, OTHER, task("After the refused one")).await;
+    let progress = test.projector().catch_up().await.expect("catch up");
+    assert_eq!(progress.failed, vec!["notes".to_owned()]);
+
+    let head = head(&test).await;
+    let status = statuses(test.projector()).await;
+    let notes = &status["notes"];
+    assert_eq!(notes.status, "failed");
+    assert_eq!(notes.failed_position, Some(refused));
+    assert_eq!(notes.position, refused - 1, "the events before it are kept");
+    assert_eq!(notes.lag, head - (refused - 1));
+    let reason = notes.error.as_deref().unwrap_or_default();
+    assert!(reason.contains("database refused the change"), "{reason}");
+    for name in [
+        "matters",
+        "timeline",
+        "work",
+        "contacts",
+        "parties",
+        "documents",
+        "time_entries",
+    ] {
+        let other = &status[name];
+        assert_eq!(
+            (other.status.as_str(), other.position),
+            ("ok", head),
+            "{other:?}"
+        );
+        assert_eq!(
+            (other.failed_position, other.error.as_deref()),
+            (None, None)
+        );
+    }
+    let pool = test.pool();
+    assert_eq!(
+        count(pool, "SELECT COUNT(*) FROM rm_notes").await,
+        1,
+        "notes stopped"
+    );
+    let sql = format!("SELECT COUNT(*) FROM rm_timeline WHERE position >= {refused}");
+    assert_eq!(
+        count(pool, &sql).await,
+        (head - refused + 1) as i64,
+        "timeline went past it"
+    );
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_tasks").await, 1);
+
+    // It stays stopped until rebuilt, and a rebuild meets the same event.
+    assert!(!test.projector().step().await.expect("a round"));
+    let notes_projection = test
+        .projector()
+        .projections()
+        .iter()
+        .find(|p| p.name() == "notes")
+        .unwrap()
+        .clone();
+    match rebuild(test.projector(), notes_projection.as_ref()).await {
+        Err(RebuildError::Event { position, .. }) => assert_eq!(position, refused),
+        other => panic!("rebuild should meet the refused event: {other:?}"),
+    }
+    assert_eq!(
+        statuses(test.projector()).await["notes"],
+        *notes,
+        "a failed rebuild changes nothing"
+    );
+    // Commands still succeed and are reported projected: only healthy projections count.
+    let waited = test
+        .projector()
+        .wait_for(head, Duration::from_secs(1))
+        .await;
+    assert_eq!(
+        waited,
+        docket::projection::WaitOutcome::Reached {
+            failed: vec!["notes".to_owned()]
+        }
+    );
+}
+
+async fn an_undecodable_event_stops_the_projections_that_read_it_and_no_others(backend: Backend) {
+    let test = TestDocket::new(backend).await;
+    let service = test.service();
+    open_matter(service, MATTER, "Malformed note", "corporate").await;
+    // A payload that is a JSON object but not a `matter.note_added`.
+    let payload = json!({"note_id": 7, "text": "no body, no privileged flag"});
+    let malformed = test
+        .docket
+        .log
+        .append(one_event("matter:2026-0001", "matter.note_added", payload))
+        .await
+        .expect("raw append")
+        .last_position;
+    let client = organisation(service, "Solent Photonics Ltd").await;
+    open_matter(service, OTHER, "Afterwards", "corporate").await;
+    change(
+        service,
+        OTHER,
+        MatterCommand::AddParty(AddParty {
+            contact_id: client,
+            role: PartyRole::Client,
+        }),
+    )
+    .await;
+    change(service, OTHER, task("After the malformed one")).await;
+    change(service, OTHER, time(45)).await;
+    test.projector().catch_up().await.expect("catch up");
+
+    let head = head(&test).await;
+    let status = statuses(test.projector()).await;
+    // Every projection that reads `matter.note_added` needs its payload: notes for the note,
+    // matters for the matter's version, timeline for the changed fields.
+    for name in ["notes", "matters", "timeline"] {
+        let stopped = &status[name];
+        assert_eq!(stopped.status, "failed", "{stopped:?}");
+        assert_eq!(stopped.failed_position, Some(malformed));
+        assert_eq!(stopped.position, malformed - 1);
+        let reason = stopped.error.as_deref().unwrap_or_default();
+        assert!(reason.contains("does not match its schema"), "{reason}");
+    }
+    for name in ["contacts", "parties", "work", "time_entries", "documents"] {
+        let other = &status[name];
+        assert_eq!(
+            (other.status.as_str(), other.position),
+            ("ok", head),
+            "{other:?}"
+        );
+    }
+    let pool = test.pool();
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_parties").await, 1);
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_tasks").await, 1);
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_time_entries").await, 1);
+    assert_eq!(
+        count(pool, "SELECT COUNT(*) FROM rm_matters").await,
+        1,
+        "matters stopped"
+    );
+}
+
+async fn status_reports_the_lag_behind_the_head(backend: Backend) {
+    let test = TestDocket::new(backend).await;
+    let initial = statuses(test.projector()).await;
+    assert_eq!(initial.len(), docket::projection::all().len());
+    let genesis = head(&test).await;
+    for status in initial.values() {
+        assert_eq!(
+            (status.position, status.lag, status.generation),
+            (0, genesis, 1),
+            "{status:?}"
+        );
+    }
+    test.projector().catch_up().await.expect("catch up");
+    let caught_up = head(&test).await;
+
+    let service = test.service();
+    // Three events (opened, and two team members), then two more.
+    open_matter(service, MATTER, "Lagging", "ip").await;
+    change(service, MATTER, note("One", false)).await;
+    change(service, MATTER, task("Two")).await;
+    let now = head(&test).await;
+    assert_eq!(now - caught_up, 5);
+    for status in statuses(test.projector()).await.values() {
+        assert_eq!((status.position, status.lag), (caught_up, 5), "{status:?}");
+    }
+    assert!(test.projector().step().await.expect("a round"));
+    for status in statuses(test.projector()).await.values() {
+        assert_eq!(
+            (status.status.as_str(), status.position, status.lag),
+            ("ok", now, 0)
+        );
+    }
+}
+
+async fn a_restarted_projector_resumes_from_its_checkpoint(backend: Backend) {
+    let test = TestLog::new(backend).await;
+    let first = test.open_docket(Duration::ZERO).await;
+    populate(&first.service).await;
+    first.projector.catch_up().await.expect("catch up");
+    let checkpoints = first.projector.status().await.expect("status");
+    let contents = dump(first.projector.db().pool()).await;
+    // Appended, never projected, before the "crash".
+    change(
+        &first.service,
+        OTHER,
+        note("Written before the restart", false),
+    )
+    .await;
+    change(&first.service, OTHER, task("Written before the restart")).await;
+    drop(first);
+
+    let second = test.open_docket(Duration::ZERO).await;
+    let reopened = second.projector.status().await.expect("status");
+    for (before, after) in checkpoints.iter().zip(&reopened) {
+        assert_eq!(
+            (&before.name, before.position, before.generation),
+            (&after.name, after.position, after.generation),
+            "the checkpoint survives and no rebuild happens"
+        );
+        assert_eq!(after.lag, 2);
+    }
+    assert_eq!(dump(second.projector.db().pool()).await, contents);
+    change(&second.service, OTHER, time(15)).await;
+    second.projector.catch_up().await.expect("catch up");
+    let pool = second.projector.db().pool();
+    let service = &second.service;
+    assert_eq!(
+        count(pool, "SELECT COUNT(*) FROM rm_timeline").await,
+        matter_events(service, &[MATTER, OTHER]).await
+    );
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_notes").await, 3);
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_tasks").await, 3);
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_time_entries").await, 3);
+    let head = second.log.head().await.unwrap().position;
+    for status in second.projector.status().await.unwrap() {
+        assert_eq!((status.status.as_str(), status.position), ("ok", head));
+    }
+}
+
+async fn matter_as_of_a_position_or_time_replays_the_log(backend: Backend) {
+    let test = TestDocket::new(backend).await;
+    let service = test.service();
+    let opened = open_matter(service, MATTER, "Original title", "employment").await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let renamed = change(
+        service,
+        MATTER,
+        MatterCommand::ChangeDetails(ChangeMatterDetails {
+            title: Some("Renamed title".into()),
+            ..ChangeMatterDetails::default()
+        }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    change(service, MATTER, note("Later", false)).await;
+    test.projector().catch_up().await.expect("catch up");
+
+    let at = |as_of| async move { service.matter_as_of(MATTER, as_of).await.expect("as of") };
+    assert_eq!(
+        at(AsOf::Position(opened.first_position - 1)).await,
+        None,
+        "not yet opened"
+    );
+    let first = at(AsOf::Position(opened.last_position))
+        .await
+        .expect("opened");
+    assert_eq!((first.title.as_str(), first.version), ("Original title", 3));
+    let second = at(AsOf::Position(renamed.last_position))
+        .await
+        .expect("renamed");
+    assert_eq!(
+        (second.title.as_str(), second.notes.len()),
+        ("Renamed title", 0)
+    );
+    let now = service.matter(MATTER).await.unwrap().unwrap();
+    assert_eq!((now.title.as_str(), now.notes.len()), ("Renamed title", 1));
+
+    // By time: the recorded time of the opening, and a time after everything.
+    let opened_at = first.created_at.clone();
+    let by_time = at(AsOf::Time(&opened_at)).await.expect("opened by then");
+    assert_eq!(by_time.title, "Original title");
+    assert_eq!(by_time, first);
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(1)).to_rfc3339();
+    assert_eq!(at(AsOf::Time(&later)).await.unwrap(), now);
+    assert_eq!(at(AsOf::Time("2000-01-01T00:00:00Z")).await, None);
+    assert!(
+        service
+            .matter_as_of(MATTER, AsOf::Time("yesterday"))
+            .await
+            .is_err()
+    );
+
+    // The read model has only the present.
+    assert_eq!(
+        text(test.pool(), "SELECT title FROM rm_matters").await,
+        "Renamed title"
+    );
+}
+
+async fn a_command_reads_its_own_writes_without_catch_up(backend: Backend) {
+    let test = TestDocket::with_wait(backend, Duration::from_secs(5)).await;
+    let background = test.projector().spawn();
+    let service = test.service();
+    let pool = test.pool();
+
+    let opened = open_matter(service, MATTER, "Read your writes", "litigation").await;
+    assert!(opened.projected);
+    assert_eq!(
+        text(pool, "SELECT title FROM rm_matters").await,
+        "Read your writes"
+    );
+    let renamed = change(
+        service,
+        MATTER,
+        MatterCommand::ChangeDetails(ChangeMatterDetails {
+            title: Some("Read your own writes".into()),
+            ..ChangeMatterDetails::default()
+        }),
+    )
+    .await;
+    assert!(renamed.projected);
+    assert_eq!(
+        text(pool, "SELECT title FROM rm_matters").await,
+        "Read your own writes"
+    );
+    let noted = change(service, MATTER, note("Visible at once", true)).await;
+    assert!(noted.projected);
+    assert_eq!(
+        text(pool, "SELECT body FROM rm_notes").await,
+        "Visible at once"
+    );
+    let sql = format!(
+        "SELECT COUNT(*) FROM rm_timeline WHERE position <= {}",
+        noted.last_position
+    );
+    assert_eq!(
+        count(pool, &sql).await,
+        5,
+        "opened, two team members, renamed, noted"
+    );
+    background.abort();
+}
+
+async fn the_projections_and_demo_commands(backend: Backend) {
+    let test = TestLog::new(backend).await;
+    let run = |args: &[&str]| {
+        let output = test
+            .docket_command()
+            .args(args)
+            .output()
+            .expect("docket runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.code(), stdout, stderr)
+    };
+
+    let (code, stdout, stderr) = run(&["demo"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("docket serve --data-dir"), "{stdout}");
+    assert!(
+        stdout.contains("http://127.0.0.1:8080/graphiql"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("12 matters"), "{stdout}");
+    if let Some(url) = &test.database_url {
+        assert!(!stdout.contains(url.as_str()) && !stderr.contains(url.as_str()));
+    }
+    let (code, _, stderr) = run(&["demo"]);
+    assert_eq!(code, Some(2), "a second demo is refused: {stderr}");
+    assert!(stderr.contains("already has case records"), "{stderr}");
+
+    let (code, stdout, _) = run(&["projections", "status", "--json"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let report: Value = serde_json::from_str(&stdout).expect("json");
+    let head = report["head"].as_u64().expect("head");
+    let projections = report["projections"].as_array().expect("projections");
+    assert_eq!(projections.len(), docket::projection::all().len());
+    for projection in projections {
+        assert_eq!(projection["status"], "ok", "{projection}");
+        assert_eq!(
+            (projection["position"].as_u64(), projection["lag"].as_u64()),
+            (Some(head), Some(0))
+        );
+    }
+
+    let (code, stdout, stderr) = run(&["projections", "rebuild"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    for projection in docket::projection::all() {
+        assert!(stdout.contains(projection.name()), "{stdout}");
+    }
+    assert!(stdout.contains("events/s"), "{stdout}");
+    let (code, stdout, _) = run(&["projections", "rebuild", "timeline"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("timeline") && !stdout.contains("matters"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = run(&["projections", "rebuild", "no_such"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("no projection named no_such"), "{stderr}");
+
+    // A projection stopped on an event: status says where and why, and exits 1.
+    {
+        let docket = test.open_docket(Duration::ZERO).await;
+        let payload = json!({"note_id": 7});
+        docket
+            .log
+            .append(one_event("matter:2026-0001", "matter.note_added", payload))
+            .await
+            .expect("raw append");
+        docket.projector.catch_up().await.expect("catch up");
+    }
+    let (code, stdout, _) = run(&["projections", "status"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("failed"), "{stdout}");
+    assert!(stdout.contains("does not match its schema"), "{stdout}");
+    let (code, stdout, _) = run(&["projections", "status", "--json"]);
+    assert_eq!(code, Some(1));
+    let report: Value = serde_json::from_str(&stdout).expect("json");
+    let notes = report["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "notes")
+        .unwrap()
+        .clone();
+    assert_eq!(notes["status"], "failed");
+    assert_eq!(notes["failed_position"].as_u64(), report["head"].as_u64());
+    let (code, stdout, stderr) = run(&["projections", "rebuild", "notes"]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+}
