@@ -8,8 +8,10 @@ use crate::projection::{Projector, ReadDb};
 use crate::service::Service;
 use crate::store::{EventLog, LogOptions, StoreError};
 
-/// How long a mutation waits for the projections to reach its events, by default.
-pub const DEFAULT_READ_YOUR_WRITES: Duration = Duration::from_secs(5);
+/// How long a mutation waits for the projections to reach its events, by default (the
+/// `read_your_writes_ms` setting's default).
+pub const DEFAULT_READ_YOUR_WRITES: Duration =
+    Duration::from_millis(crate::config::DEFAULT_READ_YOUR_WRITES_MS);
 
 /// An open Docket.
 pub struct Docket {
@@ -19,10 +21,11 @@ pub struct Docket {
 }
 
 impl Docket {
-    /// Opens (creating on first use) the log and the read models. Call
-    /// [`Projector::spawn`] on `projector` to keep the read models up to date in the background.
+    /// Opens (creating on first use) the log and the read models, with the settings'
+    /// read-your-writes wait. Call [`Projector::spawn`] on `projector` to keep the read models
+    /// up to date in the background.
     pub async fn open(settings: &Settings) -> Result<Self, StoreError> {
-        Docket::open_with(&settings.log_options(), DEFAULT_READ_YOUR_WRITES).await
+        Docket::open_with(&settings.log_options(), settings.read_your_writes()).await
     }
 
     /// Opens with explicit log options and read-your-writes wait.

@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -17,6 +18,10 @@ use crate::store::event_log::LogOptions;
 pub const DEFAULT_DATA_DIR: &str = "./docket-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BATCH_EVENTS: usize = 4096;
+/// How long a mutation waits for the read models to apply its events, by default.
+pub const DEFAULT_READ_YOUR_WRITES_MS: u64 = 5000;
+/// The longest read-your-writes wait accepted: a request should not hang for minutes.
+pub const MAX_READ_YOUR_WRITES_MS: u64 = 60_000;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -28,6 +33,11 @@ pub enum ConfigError {
     Listen(String),
     #[error("database URL must start with postgres:// or postgresql://")]
     DatabaseUrl,
+    #[error(
+        "read_your_writes_ms is {0}; it must be between 0 and {MAX_READ_YOUR_WRITES_MS} \
+         (milliseconds)"
+    )]
+    ReadYourWrites(u64),
 }
 
 /// The TOML file's keys; every one optional.
@@ -40,6 +50,9 @@ pub struct FileConfig {
     pub max_payload_bytes: Option<usize>,
     pub max_batch_events: Option<usize>,
     pub log: Option<String>,
+    pub development: Option<bool>,
+    pub persisted_queries_only: Option<bool>,
+    pub read_your_writes_ms: Option<u64>,
 }
 
 /// What flags and environment variables gave (clap merges those two).
@@ -52,6 +65,9 @@ pub struct Overrides {
     pub max_payload_bytes: Option<usize>,
     pub max_batch_events: Option<usize>,
     pub log: Option<String>,
+    pub development: Option<bool>,
+    pub persisted_queries_only: Option<bool>,
+    pub read_your_writes_ms: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -63,6 +79,12 @@ pub struct Settings {
     pub max_payload_bytes: usize,
     pub max_batch_events: usize,
     pub log: String,
+    /// Development mode: `serve` also serves GraphiQL at /graphiql.
+    pub development: bool,
+    /// Run only registered (persisted) GraphQL documents.
+    pub persisted_queries_only: bool,
+    /// How long a mutation waits for the read models to apply its events (0 to 60,000 ms).
+    pub read_your_writes_ms: u64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -74,6 +96,10 @@ impl std::fmt::Debug for Settings {
             .field("listen", &self.listen)
             .field("max_payload_bytes", &self.max_payload_bytes)
             .field("max_batch_events", &self.max_batch_events)
+            .field("log", &self.log)
+            .field("development", &self.development)
+            .field("persisted_queries_only", &self.persisted_queries_only)
+            .field("read_your_writes_ms", &self.read_your_writes_ms)
             .finish()
     }
 }
@@ -112,6 +138,13 @@ impl Settings {
         {
             return Err(ConfigError::DatabaseUrl);
         }
+        let read_your_writes_ms = overrides
+            .read_your_writes_ms
+            .or(file.read_your_writes_ms)
+            .unwrap_or(DEFAULT_READ_YOUR_WRITES_MS);
+        if read_your_writes_ms > MAX_READ_YOUR_WRITES_MS {
+            return Err(ConfigError::ReadYourWrites(read_your_writes_ms));
+        }
         Ok(Settings {
             data_dir: overrides
                 .data_dir
@@ -128,7 +161,18 @@ impl Settings {
                 .or(file.max_batch_events)
                 .unwrap_or(DEFAULT_MAX_BATCH_EVENTS),
             log: overrides.log.or(file.log).unwrap_or_else(|| "info".into()),
+            development: overrides.development.or(file.development).unwrap_or(false),
+            persisted_queries_only: overrides
+                .persisted_queries_only
+                .or(file.persisted_queries_only)
+                .unwrap_or(false),
+            read_your_writes_ms,
         })
+    }
+
+    /// The read-your-writes wait as a duration.
+    pub fn read_your_writes(&self) -> Duration {
+        Duration::from_millis(self.read_your_writes_ms)
     }
 
     pub fn log_options(&self) -> LogOptions {
@@ -216,5 +260,96 @@ mod tests {
                 .unwrap_or_default()
                 .contains("hunter2")
         );
+    }
+
+    #[test]
+    fn serving_settings_default_to_off_and_five_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::resolve(Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert!(!settings.development);
+        assert!(!settings.persisted_queries_only);
+        assert_eq!(settings.read_your_writes_ms, DEFAULT_READ_YOUR_WRITES_MS);
+        assert_eq!(settings.read_your_writes(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn serving_settings_come_from_the_file_unless_flags_or_environment_say_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("docket.toml"),
+            "development = true\npersisted_queries_only = true\nread_your_writes_ms = 250\n",
+        )
+        .unwrap();
+        let from_file = Settings::resolve(Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert!(from_file.development);
+        assert!(from_file.persisted_queries_only);
+        assert_eq!(from_file.read_your_writes(), Duration::from_millis(250));
+
+        // A flag or variable that says `false` (or 0) beats the file's `true` (or 250).
+        let overridden = Settings::resolve(Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            development: Some(false),
+            persisted_queries_only: Some(false),
+            read_your_writes_ms: Some(0),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert!(!overridden.development);
+        assert!(!overridden.persisted_queries_only);
+        assert_eq!(overridden.read_your_writes(), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_read_your_writes_wait_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |ms| {
+            Settings::resolve(Overrides {
+                data_dir: Some(dir.path().to_owned()),
+                read_your_writes_ms: Some(ms),
+                ..Overrides::default()
+            })
+        };
+        assert_eq!(with(0).unwrap().read_your_writes_ms, 0);
+        assert_eq!(
+            with(MAX_READ_YOUR_WRITES_MS).unwrap().read_your_writes_ms,
+            MAX_READ_YOUR_WRITES_MS
+        );
+        let error = with(MAX_READ_YOUR_WRITES_MS + 1).unwrap_err();
+        assert!(matches!(error, ConfigError::ReadYourWrites(60_001)));
+        let message = error.to_string();
+        assert!(
+            message.contains("read_your_writes_ms") && message.contains("between 0 and 60000"),
+            "{message}"
+        );
+
+        // Out of range in the file is the same error; a negative or non-integer is invalid.
+        let path = dir.path().join("docket.toml");
+        std::fs::write(&path, "read_your_writes_ms = 90000\n").unwrap();
+        let file_only = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            Settings::resolve(file_only.clone()),
+            Err(ConfigError::ReadYourWrites(90_000))
+        ));
+        std::fs::write(&path, "read_your_writes_ms = -1\n").unwrap();
+        assert!(matches!(
+            Settings::resolve(file_only.clone()),
+            Err(ConfigError::Invalid { .. })
+        ));
+        std::fs::write(&path, "development = \"yes\"\n").unwrap();
+        assert!(matches!(
+            Settings::resolve(file_only),
+            Err(ConfigError::Invalid { .. })
+        ));
     }
 }

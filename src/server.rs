@@ -18,7 +18,6 @@ use crate::api::graphql::http::{GraphqlState, graphiql, graphql};
 use crate::api::graphql::mutation::RequestId;
 use crate::api::graphql::persisted::PersistedQueries;
 use crate::api::graphql::{self, MAX_BODY_BYTES};
-use crate::app::DEFAULT_READ_YOUR_WRITES;
 use crate::config::Settings;
 use crate::projection::{Projector, ReadDb};
 use crate::service::Service as RecordsService;
@@ -97,12 +96,6 @@ async fn document_content(
     }
 }
 
-/// Development mode (`DOCKET_DEV=1`) serves GraphiQL at /graphiql. `DOCKET_PERSISTED_ONLY=1`
-/// runs registered documents only.
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|value| value == "1" || value == "true")
-}
-
 /// Everything the HTTP server serves from.
 pub struct Components {
     pub log: Arc<EventLog>,
@@ -114,7 +107,9 @@ pub struct Components {
     pub development: bool,
 }
 
-/// Serves until the process receives SIGINT or SIGTERM.
+/// Serves until the process receives SIGINT or SIGTERM, as `settings` say: GraphiQL only in
+/// development mode, registered documents only when `persisted_queries_only`, and mutations
+/// waiting up to `read_your_writes_ms` for their events to be projected.
 pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<()> {
     let io = |error: crate::store::StoreError| std::io::Error::other(error.to_string());
     let db = ReadDb::open(&settings.data_dir, settings.database_url.as_deref())
@@ -127,11 +122,11 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
     let service = Arc::new(RecordsService::new(
         log.clone(),
         projector.clone(),
-        DEFAULT_READ_YOUR_WRITES,
+        settings.read_your_writes(),
     ));
     let persisted = PersistedQueries::load(
         &settings.data_dir.join("persisted-queries"),
-        env_flag("DOCKET_PERSISTED_ONLY"),
+        settings.persisted_queries_only,
     )?;
     let components = Components {
         log,
@@ -139,9 +134,18 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         service,
         db,
         persisted,
-        development: env_flag("DOCKET_DEV"),
+        development: settings.development,
     };
-    tracing::info!(listen = %settings.listen, development = components.development, "serving");
+    if !settings.development {
+        tracing::info!("GraphiQL is off (development mode is not enabled)");
+    }
+    tracing::info!(
+        listen = %settings.listen,
+        development = settings.development,
+        persisted_queries_only = settings.persisted_queries_only,
+        read_your_writes_ms = settings.read_your_writes_ms,
+        "serving"
+    );
     http_server(components, settings.listen, None)?.await
 }
 

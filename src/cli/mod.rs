@@ -20,7 +20,8 @@ use crate::store::EventLog;
 ///
 /// Every setting can come from a flag, a DOCKET_* environment variable or a TOML file, in that
 /// order of precedence. The file is --config FILE, or docket.toml in the data directory.
-/// File keys: data_dir, database_url, listen, max_payload_bytes, max_batch_events, log.
+/// File keys: data_dir, database_url, listen, max_payload_bytes, max_batch_events, log,
+/// development, persisted_queries_only, read_your_writes_ms.
 #[derive(Debug, Parser)]
 #[command(name = "docket", version)]
 pub struct Cli {
@@ -56,11 +57,7 @@ enum Command {
     /// Create the data directory, database, first signing key and genesis event.
     Init,
     /// Serve HTTP (/healthz).
-    Serve {
-        /// Address to listen on [default: 127.0.0.1:8080].
-        #[arg(long, env = "DOCKET_LISTEN")]
-        listen: Option<String>,
-    },
+    Serve(ServeArgs),
     /// Check every hash, chain link, signature and key rotation of the whole log.
     Verify(verify::VerifyArgs),
     /// Signing keys.
@@ -81,22 +78,71 @@ enum Command {
     Demo,
 }
 
+/// `docket serve`'s settings (each also a `DOCKET_*` variable and a file key).
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "DOCKET_LISTEN")]
+    listen: Option<String>,
+    /// Development mode: also serve GraphiQL at /graphiql (`--dev=false` turns it off)
+    /// [default: false].
+    #[arg(
+        long = "dev",
+        env = "DOCKET_DEV",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    development: Option<bool>,
+    /// Run only GraphQL documents registered in <data-dir>/persisted-queries/ [default: false].
+    #[arg(
+        long,
+        env = "DOCKET_PERSISTED_QUERIES_ONLY",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    persisted_queries_only: Option<bool>,
+    /// How long a mutation waits for the read models to apply its events, 0 to 60000 ms
+    /// [default: 5000].
+    #[arg(long, env = "DOCKET_READ_YOUR_WRITES_MS", value_name = "MS")]
+    read_your_writes_ms: Option<u64>,
+}
+
+/// What `DOCKET_PERSISTED_QUERIES_ONLY` was called before. It is still honoured (when neither the
+/// flag nor the new variable is given), so that a deployment relying on it does not quietly
+/// start running arbitrary documents.
+const DEPRECATED_PERSISTED_ONLY: &str = "DOCKET_PERSISTED_ONLY";
+
 /// Runs the command line and returns the process exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let listen = match &cli.command {
-        Command::Serve { listen } => listen.clone(),
-        _ => None,
-    };
-    let overrides = Overrides {
+    let mut deprecated_persisted_only = false;
+    let mut overrides = Overrides {
         config: cli.config,
         data_dir: cli.data_dir,
         database_url: cli.database_url,
-        listen,
         max_payload_bytes: cli.max_payload_bytes,
         max_batch_events: cli.max_batch_events,
         log: cli.log,
+        ..Overrides::default()
     };
+    if let Command::Serve(serve) = &cli.command {
+        overrides.listen = serve.listen.clone();
+        overrides.development = serve.development;
+        overrides.read_your_writes_ms = serve.read_your_writes_ms;
+        overrides.persisted_queries_only = serve.persisted_queries_only;
+        if overrides.persisted_queries_only.is_none()
+            && let Ok(value) = std::env::var(DEPRECATED_PERSISTED_ONLY)
+        {
+            deprecated_persisted_only = true;
+            overrides.persisted_queries_only = Some(value == "1" || value == "true");
+        }
+    }
     let settings = match Settings::resolve(overrides) {
         Ok(settings) => settings,
         Err(error) => {
@@ -105,6 +151,12 @@ pub fn run() -> ExitCode {
         }
     };
     init_tracing(&settings.log);
+    if deprecated_persisted_only {
+        tracing::warn!(
+            "{DEPRECATED_PERSISTED_ONLY} is deprecated; set DOCKET_PERSISTED_QUERIES_ONLY, \
+             --persisted-queries-only or persisted_queries_only in the file instead"
+        );
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -136,7 +188,7 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
             },
             Err(error) => fail(error),
         },
-        Command::Serve { .. } => {
+        Command::Serve(_) => {
             let log = match EventLog::open(&settings.log_options()).await {
                 Ok(log) => Arc::new(log),
                 Err(error) => return fail(error),

@@ -90,6 +90,7 @@ impl DomainError {
             DomainError::AlreadyOnTeam => Some("userId"),
             DomainError::CustomFieldNotDefined => Some("key"),
             DomainError::OpenTasks { .. } => Some("force"),
+            DomainError::VersionConflict { .. } => Some("expectedVersion"),
             _ => None,
         }
     }

@@ -462,6 +462,15 @@ macro_rules! domain_events {
                 }))
             }
 
+            /// Decodes a payload text already at the current schema version, without an
+            /// intermediate JSON value.
+            fn from_current_text(event_type: &str, text: &str) -> Result<Option<Self>, serde_json::Error> {
+                Ok(Some(match event_type {
+                    $($name => DomainEvent::$variant(serde_json::from_str(text)?),)+
+                    _ => return Ok(None),
+                }))
+            }
+
             /// The schema version this code writes for `event_type`, if it is a domain event.
             pub fn current_version(event_type: &str) -> Option<u32> {
                 match event_type {
@@ -519,6 +528,14 @@ impl DomainEvent {
         let Some(current) = DomainEvent::current_version(&event.event_type) else {
             return Ok(None);
         };
+        if event.schema_version == current {
+            return DomainEvent::from_current_text(&event.event_type, &event.payload).map_err(
+                |error| DecodeError::Payload {
+                    position: event.position,
+                    detail: error.to_string(),
+                },
+            );
+        }
         let payload: Value =
             serde_json::from_str(&event.payload).map_err(|error| DecodeError::Payload {
                 position: event.position,

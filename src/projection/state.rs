@@ -85,6 +85,11 @@ pub async fn load_all(db: &ReadDb) -> Result<Vec<StateRow>, sqlx::Error> {
 
 /// Makes sure a projection has a state row, its tables and its views. A new projection starts
 /// at generation 1, position 0.
+///
+/// Views that exist are left alone: only a rebuild's swap re-points them, in the transaction
+/// that changes the generation. A rebuild may swap (and drop the old tables) between reading
+/// the row and creating its tables here; then whatever was re-created for the old generation
+/// is dropped again and the new generation is ensured instead.
 pub async fn ensure(db: &ReadDb, projection: &dyn Projection) -> Result<StateRow, sqlx::Error> {
     let mut connection = db.pool().acquire().await?;
     sqlx::query(
@@ -96,12 +101,26 @@ pub async fn ensure(db: &ReadDb, projection: &dyn Projection) -> Result<StateRow
     .bind(now())
     .execute(&mut *connection)
     .await?;
-    let row = load(&mut connection, projection.name())
+    let mut row = load(&mut connection, projection.name())
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
-    create_tables(&mut connection, projection, row.tables()).await?;
-    create_views(db, &mut connection, projection, row.tables(), false).await?;
-    Ok(row)
+    loop {
+        let made = match create_tables(&mut connection, projection, row.tables()).await {
+            Ok(()) => create_views(db, &mut connection, projection, row.tables(), false).await,
+            Err(error) => Err(error),
+        };
+        let current = load(&mut connection, projection.name())
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        if current.generation == row.generation {
+            made?;
+            return Ok(current);
+        }
+        // Superseded (what failed may have been the rebuild dropping the tables under us).
+        // Generations only grow, so the old one is never served again.
+        drop_tables(&mut connection, projection, row.tables()).await?;
+        row = current;
+    }
 }
 
 pub async fn create_tables(
@@ -135,7 +154,9 @@ pub async fn drop_tables(
     Ok(())
 }
 
-/// Points the projection's views at `tables`; with `replace`, existing views are replaced.
+/// Points the projection's views at `tables`. With `replace` (a rebuild's swap, inside its
+/// transaction), existing views are dropped and re-created; without it, only missing views are
+/// created and existing ones keep pointing wherever they point.
 pub async fn create_views(
     db: &ReadDb,
     connection: &mut AnyConnection,
@@ -150,20 +171,51 @@ pub async fn create_views(
             sqlx::query(AssertSqlSafe(format!("DROP VIEW IF EXISTS {view}")))
                 .execute(&mut *connection)
                 .await?;
+            let sql = format!("CREATE VIEW {view} AS SELECT * FROM {table}");
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut *connection)
+                .await?;
+            continue;
         }
-        let sql = match db.backend() {
+        match db.backend() {
             crate::store::Backend::Sqlite => {
-                format!("CREATE VIEW IF NOT EXISTS {view} AS SELECT * FROM {table}")
+                let sql = format!("CREATE VIEW IF NOT EXISTS {view} AS SELECT * FROM {table}");
+                sqlx::query(AssertSqlSafe(sql))
+                    .execute(&mut *connection)
+                    .await?;
             }
             crate::store::Backend::Postgres => {
-                format!("CREATE OR REPLACE VIEW {view} AS SELECT * FROM {table}")
+                // PostgreSQL has no CREATE VIEW IF NOT EXISTS, and CREATE OR REPLACE would
+                // point the view back at this (possibly just superseded) generation.
+                let exists: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM (SELECT 1) AS one WHERE to_regclass($1) IS NOT NULL",
+                )
+                .bind(&view)
+                .fetch_one(&mut *connection)
+                .await?;
+                if exists > 0 {
+                    continue;
+                }
+                let sql = format!("CREATE VIEW {view} AS SELECT * FROM {table}");
+                match sqlx::query(AssertSqlSafe(sql))
+                    .execute(&mut *connection)
+                    .await
+                {
+                    Ok(_) => {}
+                    // Another process created it first (or a swap did): it stays as it is.
+                    Err(sqlx::Error::Database(error)) if is_duplicate(error.code().as_deref()) => {}
+                    Err(error) => return Err(error),
+                }
             }
-        };
-        sqlx::query(AssertSqlSafe(sql))
-            .execute(&mut *connection)
-            .await?;
+        }
     }
     Ok(())
+}
+
+/// PostgreSQL's `duplicate_table` (42P07), or the `unique_violation` (23505) on its catalog
+/// that two concurrent creations of one name can end in.
+fn is_duplicate(code: Option<&str>) -> bool {
+    matches!(code, Some("42P07" | "23505"))
 }
 
 /// Moves the checkpoint from `from` to `to`, only if nobody else moved it: false when the row

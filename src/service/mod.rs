@@ -31,8 +31,8 @@ use crate::store::{AppendError, AppendRequest, EventLog};
 pub use aggregates::read_stream;
 pub use error::ServiceError;
 
-/// Largest document content accepted in one upload.
-pub const MAX_CONTENT_BYTES: usize = 16 * 1024 * 1024;
+/// Largest document content accepted in one upload: base64 in an 8 MiB GraphQL body.
+pub const MAX_CONTENT_BYTES: usize = 5 * 1024 * 1024;
 
 /// Who asks, and how the append is to be made.
 #[derive(Debug, Clone)]
@@ -143,12 +143,51 @@ impl Service {
         self.append(context, &stream, version, events).await
     }
 
+    /// Adds a document (or a version of one) with its bytes. The bytes are stored only once the
+    /// matter has accepted the command, so a refused upload leaves nothing behind.
+    pub async fn add_document_content(
+        &self,
+        context: &CommandContext,
+        number: &str,
+        command: &MatterCommand,
+        content: &[u8],
+    ) -> Result<Committed, ServiceError> {
+        let stream = MatterNumber::parse(number)?.stream();
+        if let Some(replayed) = self.replayed(context, &stream).await? {
+            return Ok(replayed);
+        }
+        let described = match command {
+            MatterCommand::AddDocument(add) => &add.content,
+            MatterCommand::AddDocumentVersion { content, .. } => content,
+            _ => return Err(DomainError::invalid("content", "not a document command").into()),
+        };
+        if described.content_hash != blake3::hash(content).to_hex().as_str() {
+            return Err(
+                DomainError::invalid("content", "the content does not match its hash").into(),
+            );
+        }
+        let (version, matter) = self.matters.load(&self.log, &stream).await?;
+        let matter = matter.ok_or(DomainError::MatterNotFound)?;
+        let events = matter.decide(command, &Lookups::default())?;
+        self.log
+            .store()
+            .put_blob(&described.content_hash, content)
+            .await?;
+        self.append(context, &stream, version, events).await
+    }
+
     /// Creates a contact; returns its id.
     pub async fn create_contact(
         &self,
         context: &CommandContext,
         command: &CreateContact,
     ) -> Result<(String, Committed), ServiceError> {
+        if let Some((stream, replayed)) = self.replayed_anywhere(context).await? {
+            return match stream.strip_prefix("contact:") {
+                Some(contact_id) => Ok((contact_id.to_owned(), replayed)),
+                None => Err(AppendError::IdempotencyKeyReused.into()),
+            };
+        }
         let event = contact::create(command)?;
         let DomainEvent::ContactCreated(created) = &event else {
             return Err(DomainError::ContactNotFound.into());
@@ -182,6 +221,9 @@ impl Service {
         command: &DefineCustomField,
     ) -> Result<Committed, ServiceError> {
         let stream = custom_field_stream(&command.key)?;
+        if let Some(replayed) = self.replayed(context, &stream).await? {
+            return Ok(replayed);
+        }
         let version = read_stream(&self.log, &stream, 1).await?.len() as u64;
         let event = custom_fields::define(command, version)?;
         match self.append(context, &stream, version, vec![event]).await {
@@ -192,7 +234,8 @@ impl Service {
         }
     }
 
-    /// Stores document bytes under their blake3 hash; the returned metadata goes into an
+    /// Stores document bytes under their blake3 hash (for callers that store first, such as
+    /// imports; the API uses [`Service::add_document_content`]); the returned metadata goes into an
     /// `AddDocument` or `AddDocumentVersion` command.
     pub async fn store_content(
         &self,
@@ -207,15 +250,12 @@ impl Service {
                 limit: MAX_CONTENT_BYTES,
             });
         }
-        let content_hash = blake3::hash(content).to_hex().to_string();
-        self.log.store().put_blob(&content_hash, content).await?;
-        Ok(UploadedContent {
-            content_hash,
-            size: content.len() as u64,
-            media_type: media_type.to_owned(),
-            filename,
-            uploaded_by: uploaded_by.to_owned(),
-        })
+        let described = describe_content(content, media_type, filename, uploaded_by)?;
+        self.log
+            .store()
+            .put_blob(&described.content_hash, content)
+            .await?;
+        Ok(described)
     }
 
     /// The bytes stored under a content hash.
@@ -237,19 +277,31 @@ impl Service {
         as_of: AsOf<'_>,
     ) -> Result<Option<Matter>, ServiceError> {
         let stream = MatterNumber::parse(number)?.stream();
-        let events = read_stream(&self.log, &stream, 1).await?;
         let cutoff = match as_of {
             AsOf::Time(time) => Some(parse_time(time)?),
             AsOf::Position(_) => None,
         };
-        let included = events.iter().take_while(|recorded| match (as_of, cutoff) {
-            (AsOf::Position(position), _) => recorded.position <= position,
-            (AsOf::Time(_), Some(cutoff)) => {
-                parse_time(&recorded.recorded_at).is_ok_and(|at| at <= cutoff)
+
+        // Fold while reading, and stop at the first event past the point asked for.
+        let events = self.log.stream_from(stream.as_str(), 1);
+        let mut events = std::pin::pin!(events);
+        let mut matter = None;
+        while let Some(event) = futures::TryStreamExt::try_next(&mut events).await? {
+            let past = match (as_of, cutoff) {
+                (AsOf::Position(position), _) => event.position > position,
+                (AsOf::Time(_), Some(cutoff)) => {
+                    parse_time(&event.recorded_at).map_or(true, |at| at > cutoff)
+                }
+                (AsOf::Time(_), None) => true,
+            };
+            if past {
+                break;
             }
-            (AsOf::Time(_), None) => false,
-        });
-        Ok(Matter::fold(included))
+            if let Some(recorded) = RecordedEvent::decode(&event)? {
+                Matter::apply(&mut matter, &recorded);
+            }
+        }
+        Ok(matter)
     }
 
     async fn lookups(&self, command: &MatterCommand) -> Result<Lookups, ServiceError> {
@@ -276,6 +328,20 @@ impl Service {
         context: &CommandContext,
         stream: &StreamId,
     ) -> Result<Option<Committed>, ServiceError> {
+        match self.replayed_anywhere(context).await? {
+            Some((recorded, _)) if recorded != stream.as_str() => {
+                Err(AppendError::IdempotencyKeyReused.into())
+            }
+            Some((_, committed)) => Ok(Some(committed)),
+            None => Ok(None),
+        }
+    }
+
+    /// The earlier result of a repeated idempotency key, on whichever stream it was used.
+    async fn replayed_anywhere(
+        &self,
+        context: &CommandContext,
+    ) -> Result<Option<(String, Committed)>, ServiceError> {
         let Some(key) = &context.idempotency_key else {
             return Ok(None);
         };
@@ -287,18 +353,18 @@ impl Service {
         let Some(record) = found.idempotency.get(key) else {
             return Ok(None);
         };
-        if record.stream != stream.as_str() {
-            return Err(AppendError::IdempotencyKeyReused.into());
-        }
         let projected = self.wait(record.last_position).await;
-        Ok(Some(Committed {
-            stream: record.stream.clone(),
-            first_position: record.first_position,
-            last_position: record.last_position,
-            version: record.last_version,
-            replayed: true,
-            projected,
-        }))
+        Ok(Some((
+            record.stream.clone(),
+            Committed {
+                stream: record.stream.clone(),
+                first_position: record.first_position,
+                last_position: record.last_position,
+                version: record.last_version,
+                replayed: true,
+                projected,
+            },
+        )))
     }
 
     async fn append(
@@ -373,4 +439,26 @@ fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, DomainError> 
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|at| at.with_timezone(&chrono::Utc))
         .map_err(|_| DomainError::invalid("asOf", "must be an RFC 3339 time"))
+}
+
+/// Checks document bytes and describes them (blake3 hash, size) without storing them.
+pub fn describe_content(
+    content: &[u8],
+    media_type: &str,
+    filename: Option<String>,
+    uploaded_by: &str,
+) -> Result<UploadedContent, ServiceError> {
+    if content.len() > MAX_CONTENT_BYTES {
+        return Err(ServiceError::ContentTooLarge {
+            actual: content.len(),
+            limit: MAX_CONTENT_BYTES,
+        });
+    }
+    Ok(UploadedContent {
+        content_hash: blake3::hash(content).to_hex().to_string(),
+        size: content.len() as u64,
+        media_type: media_type.to_owned(),
+        filename,
+        uploaded_by: uploaded_by.to_owned(),
+    })
 }

@@ -238,3 +238,214 @@ async fn serve_answers_healthz_with_the_head_of_the_log() {
     assert_eq!(body["backend"], "sqlite");
     assert_eq!(body["log"]["position"], 1);
 }
+
+/// Runs `docket serve` on a free loopback port with `configure`'s arguments and environment
+/// (the serving variables cleared first), sends each raw HTTP request, and returns the
+/// responses and what the server wrote on standard error.
+fn serve_and_ask(
+    test: &TestLog,
+    configure: impl FnOnce(&mut std::process::Command),
+    requests: &[String],
+) -> (Vec<String>, String) {
+    use std::io::{Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = test.docket_command();
+    for variable in [
+        "DOCKET_CONFIG",
+        "DOCKET_LISTEN",
+        "DOCKET_DEV",
+        "DOCKET_PERSISTED_QUERIES_ONLY",
+        "DOCKET_PERSISTED_ONLY",
+        "DOCKET_READ_YOUR_WRITES_MS",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("DOCKET_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    configure(&mut command);
+    let mut server = command.spawn().unwrap();
+    let mut ready = false;
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let responses = requests
+        .iter()
+        .map(|request| {
+            let mut response = String::new();
+            if ready {
+                let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                stream.write_all(request.as_bytes()).unwrap();
+                stream.read_to_string(&mut response).unwrap();
+            }
+            response
+        })
+        .collect();
+    server.kill().unwrap();
+    let output = server.wait_with_output().unwrap();
+    // Without colours: the log is coloured even when it is not a terminal.
+    let stderr = regex::Regex::new("\x1b\\[[0-9;]*m")
+        .unwrap()
+        .replace_all(&String::from_utf8_lossy(&output.stderr), "")
+        .into_owned();
+    assert!(ready, "the server did not start: {stderr}");
+    (responses, stderr)
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+}
+
+fn post_graphql(query: &str) -> String {
+    let body = serde_json::json!({ "query": query }).to_string();
+    format!(
+        "POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_settings_come_from_flags_over_the_environment_over_the_file() {
+    let test = TestLog::new(Backend::Sqlite).await;
+    let file = test.dir.path().join("docket.toml");
+    std::fs::write(
+        &file,
+        "development = true\npersisted_queries_only = true\nread_your_writes_ms = 250\n",
+    )
+    .unwrap();
+    let requests = [get("/graphiql"), post_graphql("{ __typename }")];
+    let status = |response: &str| response.lines().next().unwrap_or_default().to_owned();
+
+    // The environment beats the file; what it does not set comes from the file.
+    let (responses, _) = serve_and_ask(
+        &test,
+        |command| {
+            command.env("DOCKET_DEV", "0");
+        },
+        &requests,
+    );
+    assert!(status(&responses[0]).contains(" 404"), "{}", responses[0]);
+    assert!(
+        responses[1].contains("PERSISTED_QUERY_REQUIRED"),
+        "{}",
+        responses[1]
+    );
+
+    // Flags beat the environment.
+    let (responses, stderr) = serve_and_ask(
+        &test,
+        |command| {
+            command
+                .args(["--dev", "--persisted-queries-only=false"])
+                .args(["--read-your-writes-ms", "1500"])
+                .env("DOCKET_DEV", "0")
+                .env("DOCKET_PERSISTED_QUERIES_ONLY", "1")
+                .env("DOCKET_READ_YOUR_WRITES_MS", "20");
+        },
+        &requests,
+    );
+    assert!(status(&responses[0]).contains(" 200"), "{}", responses[0]);
+    assert!(
+        responses[1].contains(r#""__typename":"Query""#),
+        "{}",
+        responses[1]
+    );
+    assert!(stderr.contains("read_your_writes_ms=1500"), "{stderr}");
+    assert!(!stderr.contains("GraphiQL is off"), "{stderr}");
+
+    // Without the file: development is off (and says so), and the old name of the
+    // persisted-queries variable is still honoured, with a warning.
+    std::fs::remove_file(&file).unwrap();
+    let (responses, stderr) = serve_and_ask(
+        &test,
+        |command| {
+            command.env("DOCKET_PERSISTED_ONLY", "1");
+        },
+        &requests,
+    );
+    assert!(status(&responses[0]).contains(" 404"), "{}", responses[0]);
+    assert!(
+        responses[1].contains("PERSISTED_QUERY_REQUIRED"),
+        "{}",
+        responses[1]
+    );
+    assert!(stderr.contains("GraphiQL is off"), "{stderr}");
+    assert!(
+        stderr.contains("DOCKET_PERSISTED_ONLY is deprecated"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("read_your_writes_ms=5000"), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_bad_serving_settings_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(docket_binary());
+        command
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("serve")
+            .args(args)
+            .env_remove("DOCKET_DATABASE_URL")
+            .env_remove("DOCKET_DEV")
+            .env_remove("DOCKET_PERSISTED_QUERIES_ONLY")
+            .env_remove("DOCKET_READ_YOUR_WRITES_MS");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = serve(&["--read-your-writes-ms", "60001"], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("read_your_writes_ms is 60001; it must be between 0 and 60000"),
+        "{stderr}"
+    );
+    let (code, stderr) = serve(&[], &[("DOCKET_READ_YOUR_WRITES_MS", "-5")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, stderr) = serve(&[], &[("DOCKET_DEV", "maybe")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("DOCKET_DEV") || stderr.contains("--dev"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("docket.db").exists(),
+        "nothing is created when the settings are refused"
+    );
+
+    let help = std::process::Command::new(docket_binary())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for expected in [
+        "--dev",
+        "DOCKET_DEV",
+        "--persisted-queries-only",
+        "DOCKET_PERSISTED_QUERIES_ONLY",
+        "--read-your-writes-ms",
+        "DOCKET_READ_YOUR_WRITES_MS",
+    ] {
+        assert!(
+            help.contains(expected),
+            "serve --help does not mention {expected}"
+        );
+    }
+}

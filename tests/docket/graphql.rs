@@ -399,6 +399,84 @@ async fn history_verifies_and_time_travel_replays_the_log(backend: Backend) {
     );
 }
 
+async fn timeline_pages_forward_and_backward_with_cursors(backend: Backend) {
+    let api = Api::new(backend).await;
+    api.ok(OPEN, json!({"n": "2026-0005"})).await;
+    for k in 0..4 {
+        api.ok(
+            r#"mutation($b: String!) { addNote(number: "2026-0005", body: $b) { userErrors { code } } }"#,
+            json!({"b": format!("note {k}")}),
+        )
+        .await;
+    }
+    let page = r#"query($after: String) { matter(number: "2026-0005") {
+        timeline(first: 2, after: $after) { edges { node { version } }
+        pageInfo { hasNextPage hasPreviousPage endCursor } } } }"#;
+    let one = api.ok(page, json!({})).await;
+    let timeline = &one["matter"]["timeline"];
+    assert_eq!(timeline["edges"][0]["node"]["version"], json!(1));
+    assert_eq!(timeline["pageInfo"]["hasNextPage"], json!(true));
+    let cursor = timeline["pageInfo"]["endCursor"].clone();
+    let two = api.ok(page, json!({"after": cursor})).await;
+    assert_eq!(
+        two["matter"]["timeline"]["edges"][0]["node"]["version"],
+        json!(3)
+    );
+    assert_eq!(
+        two["matter"]["timeline"]["pageInfo"]["hasPreviousPage"],
+        json!(true)
+    );
+
+    let last = api
+        .ok(
+            r#"{ matter(number: "2026-0005") { timeline(last: 2) { edges { node { version } }
+                pageInfo { hasNextPage hasPreviousPage } } } }"#,
+            json!({}),
+        )
+        .await;
+    let timeline = &last["matter"]["timeline"];
+    assert_eq!(timeline["edges"][1]["node"]["version"], json!(6));
+    assert_eq!(timeline["pageInfo"]["hasPreviousPage"], json!(true));
+    assert_eq!(timeline["pageInfo"]["hasNextPage"], json!(false));
+}
+
+async fn retried_contact_creation_returns_the_first_contact(backend: Backend) {
+    let api = Api::new(backend).await;
+    let query = r#"mutation { createContact(kind: ORGANISATION, input: {displayName: "Brightline Ltd"},
+        options: {idempotencyKey: "contact-1"}) { contact { contactId } replayed userErrors { code } } }"#;
+    let first = api.ok(query, json!({})).await;
+    let second = api.ok(query, json!({})).await;
+    assert_eq!(second["createContact"]["replayed"], json!(true));
+    assert_eq!(
+        first["createContact"]["contact"]["contactId"],
+        second["createContact"]["contact"]["contactId"]
+    );
+}
+
+async fn a_refused_upload_stores_no_content(backend: Backend) {
+    let api = Api::new(backend).await;
+    api.ok(OPEN, json!({"n": "2026-0006"})).await;
+    api.ok(
+        r#"mutation { changeMatterStatus(number: "2026-0006", status: CLOSED) { userErrors { code } } }"#,
+        json!({}),
+    )
+    .await;
+    let bytes = b"never stored";
+    let refused = api
+        .ok(
+            r#"mutation($b: String!) { addDocument(number: "2026-0006", input: {documentType: "letter",
+                title: "Late", mediaType: "text/plain", contentBase64: $b}) { userErrors { code } } }"#,
+            json!({"b": base64_of(bytes)}),
+        )
+        .await;
+    assert_eq!(
+        refused["addDocument"]["userErrors"][0]["code"],
+        json!("MATTER_CLOSED")
+    );
+    let hash = blake3::hash(bytes).to_hex().to_string();
+    assert_eq!(api.docket.service.content(&hash).await.unwrap(), None);
+}
+
 on_both_backends!(
     opens_a_matter_and_reads_it_back,
     matter_detail_shows_parties_documents_and_deadlines,
@@ -407,6 +485,9 @@ on_both_backends!(
     lists_page_with_cursors_and_filter,
     responses_report_their_cost_and_expensive_queries_are_refused,
     history_verifies_and_time_travel_replays_the_log,
+    timeline_pages_forward_and_backward_with_cursors,
+    retried_contact_creation_returns_the_first_contact,
+    a_refused_upload_stores_no_content,
 );
 
 #[test]

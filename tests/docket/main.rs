@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod domain;
 mod graphql;
+mod http;
 mod multiprocess;
 mod projections;
 mod properties;

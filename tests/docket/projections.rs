@@ -11,7 +11,7 @@ use std::time::Duration;
 use docket::domain::commands::*;
 use docket::domain::events::*;
 use docket::projection::rebuild::{RebuildError, rebuild};
-use docket::projection::{ProjectionStatus, Projector, table_bases};
+use docket::projection::{Projection, ProjectionStatus, Projector, Tables, state, table_bases};
 use docket::service::{AsOf, Committed, Service};
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
@@ -31,6 +31,9 @@ on_both_backends!(
     matter_as_of_a_position_or_time_replays_the_log,
     a_command_reads_its_own_writes_without_catch_up,
     the_projections_and_demo_commands,
+    a_failed_projection_is_ok_after_a_rebuild_when_fresh_tables_accept_its_event,
+    a_changed_definition_rebuilds_on_open_with_the_same_contents,
+    opening_a_projector_never_points_a_view_back_at_an_old_generation,
 );
 
 const MATTER: &str = "2026-0001";
@@ -166,6 +169,34 @@ fn row_text(row: &AnyRow) -> Vec<String> {
                 .unwrap_or_else(|| "NULL".to_owned())
         })
         .collect()
+}
+
+/// The projection called `name`.
+fn projection(projector: &Projector, name: &str) -> Arc<dyn Projection> {
+    projector
+        .projections()
+        .iter()
+        .find(|p| p.name() == name)
+        .unwrap_or_else(|| panic!("no projection {name}"))
+        .clone()
+}
+
+/// The names of the read-model database's tables that start with `prefix`.
+async fn tables_like(test: &TestDocket, prefix: &str) -> Vec<String> {
+    let sql = match test.test.backend {
+        Backend::Sqlite => format!(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '{prefix}%' \
+             ORDER BY name"
+        ),
+        Backend::Postgres => format!(
+            "SELECT CAST(tablename AS TEXT) FROM pg_tables WHERE schemaname = current_schema() \
+             AND tablename LIKE '{prefix}%' ORDER BY tablename"
+        ),
+    };
+    sqlx::query_scalar::<_, String>(AssertSqlSafe(sql))
+        .fetch_all(test.pool())
+        .await
+        .expect("table names")
 }
 
 /// Total number of matter events (stream versions summed) according to the log.
@@ -1128,4 +1159,233 @@ async fn the_projections_and_demo_commands(backend: Backend) {
     assert_eq!(notes["failed_position"].as_u64(), report["head"].as_u64());
     let (code, stdout, stderr) = run(&["projections", "rebuild", "notes"]);
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+}
+
+async fn a_failed_projection_is_ok_after_a_rebuild_when_fresh_tables_accept_its_event(
+    backend: Backend,
+) {
+    let test = TestDocket::new(backend).await;
+    let service = test.service();
+    open_matter(service, MATTER, "Stray read-model row", "family").await;
+    test.projector().catch_up().await.expect("catch up");
+    let noted = change(service, MATTER, note("First", false)).await;
+    let note_id = service
+        .matter(MATTER)
+        .await
+        .unwrap()
+        .unwrap()
+        .notes
+        .into_keys()
+        .next()
+        .unwrap();
+    // The log is sound; the current notes table is not: it already holds a row with the id the
+    // next event adds (left behind by hand, say), so the table refuses that event.
+    let old = statuses(test.projector()).await["notes"].generation;
+    let stray = format!(
+        "INSERT INTO rm_notes_g{old} (note_id, matter_number, privileged, subject, body, author, \
+         position, created_at) VALUES ('{note_id}', 'stray', 0, NULL, 'left behind', \
+         'user:nobody', 0, '2026-01-01T00:00:00Z')"
+    );
+    sqlx::query(AssertSqlSafe(stray))
+        .execute(test.pool())
+        .await
+        .expect("stray row");
+    let progress = test.projector().catch_up().await.expect("catch up");
+    assert_eq!(progress.failed, vec!["notes".to_owned()]);
+    let failed = statuses(test.projector()).await["notes"].clone();
+    assert_eq!(failed.status, "failed");
+    assert_eq!(failed.failed_position, Some(noted.last_position));
+    assert!(
+        failed
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("database refused the change"),
+        "{failed:?}"
+    );
+
+    // A rebuild folds the same log into fresh tables, where the event applies after all.
+    let notes = projection(test.projector(), "notes");
+    let report = rebuild(test.projector(), notes.as_ref())
+        .await
+        .expect("the rebuild applies the event the old tables refused");
+    let head = head(&test).await;
+    assert_eq!(report.position, head);
+    let rebuilt = statuses(test.projector()).await["notes"].clone();
+    assert_eq!(
+        (
+            rebuilt.status.as_str(),
+            rebuilt.position,
+            rebuilt.lag,
+            rebuilt.generation
+        ),
+        ("ok", head, 0, report.generation)
+    );
+    assert!(rebuilt.generation > old);
+    assert_eq!((rebuilt.failed_position, rebuilt.error), (None, None));
+    let pool = test.pool();
+    assert_eq!(text(pool, "SELECT body FROM rm_notes").await, "First");
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_notes").await, 1);
+    assert_eq!(
+        tables_like(&test, "rm_notes_g").await,
+        vec![format!("rm_notes_g{}", report.generation)],
+        "the old generation, stray row and all, is dropped"
+    );
+
+    // The live projector carries on from the rebuilt checkpoint.
+    let live = test.projector().spawn();
+    change(service, MATTER, note("Second", true)).await;
+    let head = test.docket.log.head().await.unwrap().position;
+    assert_eq!(
+        test.projector()
+            .wait_for(head, Duration::from_secs(10))
+            .await,
+        docket::projection::WaitOutcome::Reached { failed: vec![] }
+    );
+    live.abort();
+    assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_notes").await, 2);
+    for status in statuses(test.projector()).await.values() {
+        assert_eq!(
+            (status.status.as_str(), status.position),
+            ("ok", head),
+            "{status:?}"
+        );
+    }
+}
+
+async fn a_changed_definition_rebuilds_on_open_with_the_same_contents(backend: Backend) {
+    let test = TestLog::new(backend).await;
+    let first = test.open_docket(Duration::ZERO).await;
+    populate(&first.service).await;
+    first.projector.catch_up().await.expect("catch up");
+    let before = first.projector.status().await.expect("status");
+    let contents = dump(first.projector.db().pool()).await;
+    // As if the timeline's DDL had changed since its tables were built.
+    sqlx::query("UPDATE projection_state SET definition = 'outdated' WHERE name = 'timeline'")
+        .execute(first.projector.db().pool())
+        .await
+        .expect("update");
+    drop(first);
+
+    let second = test.open_docket(Duration::ZERO).await;
+    let head = second.log.head().await.unwrap().position;
+    let after = second.projector.status().await.expect("status");
+    assert_eq!(before.len(), after.len());
+    for (old, new) in before.iter().zip(&after) {
+        assert_eq!(old.name, new.name);
+        assert_eq!((new.status.as_str(), new.position), ("ok", head), "{new:?}");
+        if new.name == "timeline" {
+            assert!(new.generation > old.generation, "timeline was rebuilt");
+        } else {
+            assert_eq!(
+                new.generation, old.generation,
+                "{} was not rebuilt",
+                new.name
+            );
+        }
+    }
+    let pool = second.projector.db().pool();
+    assert_eq!(
+        dump(pool).await,
+        contents,
+        "the rebuild has the same contents"
+    );
+    let definition = projection(&second.projector, "timeline").definition();
+    let sql = "SELECT definition FROM projection_state WHERE name = 'timeline'";
+    assert_eq!(text(pool, sql).await, definition);
+    let old = before.iter().find(|s| s.name == "timeline").unwrap();
+    let sql = format!("SELECT COUNT(*) FROM rm_timeline_g{}", old.generation);
+    assert!(
+        sqlx::query(AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await
+            .is_err(),
+        "the old generation is dropped"
+    );
+
+    // Opened again with the definition recorded, nothing is rebuilt.
+    drop(second);
+    let third = test.open_docket(Duration::ZERO).await;
+    let again = third.projector.status().await.expect("status");
+    for (rebuilt, reopened) in after.iter().zip(&again) {
+        assert_eq!(rebuilt.generation, reopened.generation, "{reopened:?}");
+    }
+}
+
+async fn opening_a_projector_never_points_a_view_back_at_an_old_generation(backend: Backend) {
+    let test = TestDocket::new(backend).await;
+    populate(test.service()).await;
+    test.projector().catch_up().await.expect("catch up");
+    let rows = count(test.pool(), "SELECT COUNT(*) FROM rm_timeline").await;
+    assert!(rows > 0);
+    let timeline = projection(test.projector(), "timeline");
+    let old = Tables {
+        generation: statuses(test.projector()).await["timeline"].generation,
+    };
+    let report = rebuild(test.projector(), timeline.as_ref())
+        .await
+        .expect("rebuild");
+
+    // What a projector that read the state row just before the swap does: it ensures the old
+    // generation's tables and views. The views must stay on the new generation, so that the
+    // old tables can still be dropped (PostgreSQL refuses to drop a table a view reads).
+    let db = test.projector().db();
+    let mut connection = db.pool().acquire().await.expect("connection");
+    state::create_tables(&mut connection, timeline.as_ref(), old)
+        .await
+        .expect("old tables");
+    state::create_views(db, &mut connection, timeline.as_ref(), old, false)
+        .await
+        .expect("views");
+    let current = format!("SELECT COUNT(*) FROM rm_timeline_g{}", report.generation);
+    assert_eq!(count(test.pool(), &current).await, rows);
+    assert_eq!(
+        count(test.pool(), "SELECT COUNT(*) FROM rm_timeline").await,
+        rows,
+        "the view still reads the new generation"
+    );
+    state::drop_tables(&mut connection, timeline.as_ref(), old)
+        .await
+        .expect("nothing depends on the old generation");
+    drop(connection);
+
+    // Projectors opening over and over while the timeline is rebuilt over and over.
+    let done = Arc::new(AtomicBool::new(false));
+    let opener = {
+        let db = db.clone();
+        let store = test.docket.log.store().clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut opened = 0u32;
+            while opened == 0 || !done.load(Ordering::SeqCst) {
+                Projector::open(db.clone(), store.clone())
+                    .await
+                    .expect("a projector opens during rebuilds");
+                opened += 1;
+            }
+            opened
+        })
+    };
+    let mut last = report;
+    for _ in 0..4 {
+        last = rebuild(test.projector(), timeline.as_ref())
+            .await
+            .expect("a rebuild while projectors open");
+    }
+    done.store(true, Ordering::SeqCst);
+    assert!(opener.await.expect("opener") > 0);
+    let status = statuses(test.projector()).await["timeline"].clone();
+    assert_eq!(
+        (status.status.as_str(), status.generation),
+        ("ok", last.generation)
+    );
+    assert_eq!(
+        count(test.pool(), "SELECT COUNT(*) FROM rm_timeline").await,
+        rows
+    );
+    assert_eq!(
+        tables_like(&test, "rm_timeline_g").await,
+        vec![format!("rm_timeline_g{}", last.generation)],
+        "only the served generation is left"
+    );
 }

@@ -48,19 +48,19 @@ pub async fn graphql(
     if !loopback {
         return error_response(403, "FORBIDDEN", "the API accepts local clients only");
     }
-    let content_type = request
+    let is_json = request
         .headers()
         .get("content-type")
         .and_then(|value| value.to_str().ok())
-        .unwrap_or("");
-    if !content_type.starts_with("application/json") {
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
         return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json");
     }
-    let user = request
-        .headers()
-        .get("x-docket-user")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("local");
+    let user = match request.headers().get("x-docket-user") {
+        None => "local",
+        Some(value) => value.to_str().unwrap_or(""),
+    };
     let Ok(actor) = Actor::parse(&format!("user:{user}")) else {
         return error_response(
             400,
@@ -99,7 +99,14 @@ pub async fn graphql(
     let graphql = with_loaders(graphql, &state.db)
         .data(Principal(actor))
         .data(request_id);
-    let response = state.schema.execute(graphql).await;
+    let mut response = state.schema.execute(graphql).await;
+    // Parse and validation errors (too deep, too costly, unknown fields) get a code too.
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "INVALID_QUERY");
+        }
+    }
     HttpResponse::Ok().json(response)
 }
 

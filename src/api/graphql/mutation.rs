@@ -243,7 +243,7 @@ pub struct DocumentInput {
     pub description: Option<String>,
     pub filename: Option<String>,
     pub media_type: String,
-    /// The bytes, base64 (standard alphabet), at most 16 MiB decoded.
+    /// The bytes, base64 (standard alphabet), at most 5 MiB decoded.
     pub content_base64: String,
 }
 
@@ -574,13 +574,14 @@ impl Mutation {
             Ok(content) => content,
             Err(error) => return Ok(failed(error)),
         };
+        let (content, bytes) = content;
         let command = MatterCommand::AddDocument(AddDocument {
             document_type: input.document_type,
             title: input.title,
             description: input.description,
             content,
         });
-        change(ctx, number, command, options).await
+        change_with_content(ctx, number, command, &bytes, options).await
     }
 
     /// Adds a new version of a document; earlier versions stay.
@@ -594,20 +595,15 @@ impl Mutation {
         content_base64: String,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<MatterPayload> {
-        let content = match upload(ctx, &content_base64, &media_type, filename).await? {
+        let (content, bytes) = match upload(ctx, &content_base64, &media_type, filename).await? {
             Ok(content) => content,
             Err(error) => return Ok(failed(error)),
         };
-        change(
-            ctx,
-            number,
-            MatterCommand::AddDocumentVersion {
-                document_id,
-                content,
-            },
-            options,
-        )
-        .await
+        let command = MatterCommand::AddDocumentVersion {
+            document_id,
+            content,
+        };
+        change_with_content(ctx, number, command, &bytes, options).await
     }
 
     async fn add_note(
@@ -877,7 +873,7 @@ async fn upload(
     content_base64: &str,
     media_type: &str,
     filename: Option<String>,
-) -> async_graphql::Result<Result<UploadedContent, UserError>> {
+) -> async_graphql::Result<Result<(UploadedContent, Vec<u8>), UserError>> {
     let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(content_base64) else {
         return Ok(Err(UserError {
             field: Some("contentBase64".into()),
@@ -885,11 +881,23 @@ async fn upload(
             message: "content is not valid base64".into(),
         }));
     };
-    let (service, _) = setup(ctx, None)?;
     let principal = ctx.data::<Principal>()?;
-    split(
-        service
-            .store_content(&bytes, media_type, filename, &principal.user_id())
-            .await,
-    )
+    let described =
+        crate::service::describe_content(&bytes, media_type, filename, &principal.user_id());
+    Ok(split(described)?.map(|described| (described, bytes)))
+}
+
+/// Like [`change`], storing the document bytes once the matter has accepted the command.
+async fn change_with_content(
+    ctx: &Context<'_>,
+    number: String,
+    command: MatterCommand,
+    bytes: &[u8],
+    options: Option<WriteOptions>,
+) -> async_graphql::Result<MatterPayload> {
+    let (service, context) = setup(ctx, options)?;
+    let result = service
+        .add_document_content(&context, &number, &command, bytes)
+        .await;
+    matter_payload(ctx, &number, result).await
 }

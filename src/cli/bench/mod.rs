@@ -6,7 +6,9 @@
 //! signatures on all cores. The log is left in `--data-dir` (one subdirectory per backend) so it
 //! can be inspected and verified afterwards with `docket verify`.
 
+mod api;
 mod baseline;
+mod http;
 mod report;
 mod workload;
 
@@ -29,8 +31,32 @@ pub enum BenchBackend {
     Both,
 }
 
+/// What to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Suite {
+    /// Appends and verification against raw baselines.
+    Log,
+    /// The matter API under load beside /healthz, projection rebuild and time travel.
+    Api,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// Which measurements to run.
+    #[arg(long, value_enum, default_value = "log")]
+    suite: Suite,
+    /// API suite: matters to seed.
+    #[arg(long, default_value_t = 10_000)]
+    matters: u64,
+    /// API suite: events in the seeded store (matters, contacts, notes, time entries).
+    #[arg(long, default_value_t = 1_000_000)]
+    api_events: u64,
+    /// API suite: events of the matter read as of past positions.
+    #[arg(long, default_value_t = 10_000)]
+    deep_events: u64,
+    /// API suite: seconds each load runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
     /// Events appended in each concurrent-writer run (16 and 64 writers).
     #[arg(long, default_value_t = 20_000)]
     events: u64,
@@ -68,6 +94,10 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> ExitCode {
         backends.push(Backend::Postgres);
     }
 
+    if args.suite == Suite::Api {
+        return run_api(settings, &args, &backends).await;
+    }
+
     let mut reports = Vec::new();
     for backend in backends {
         eprintln!("docket bench: {backend}");
@@ -87,6 +117,42 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> ExitCode {
         println!("{}", document.to_json());
     } else {
         print!("{}", document.to_table());
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run_api(settings: &Settings, args: &BenchArgs, backends: &[Backend]) -> ExitCode {
+    let plan = api::ApiPlan {
+        matters: args.matters,
+        events: args.api_events,
+        deep_events: args.deep_events,
+        seconds: args.seconds,
+    };
+    let mut reports = Vec::new();
+    for &backend in backends {
+        let data_dir = settings.data_dir.join(format!("api-{backend}"));
+        let mut options = LogOptions::new(&data_dir);
+        if backend == Backend::Postgres {
+            options.database_url = settings.database_url.clone();
+            if let Err(error) = remember_database(&data_dir, settings) {
+                return fail(error);
+            }
+        }
+        match api::run(&options, &plan).await {
+            Ok(report) => {
+                print!("{}", api::to_table(&report));
+                reports.push(report);
+            }
+            Err(error) => return fail(format!("{backend} API benchmark failed: {error}")),
+        }
+    }
+    let path = settings.data_dir.join("bench-api-report.json");
+    let json = serde_json::to_string_pretty(&reports).unwrap_or_default();
+    if let Err(error) = std::fs::write(&path, &json) {
+        return fail(format!("cannot write {}: {error}", path.display()));
+    }
+    if args.json {
+        println!("{json}");
     }
     ExitCode::SUCCESS
 }

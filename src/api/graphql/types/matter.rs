@@ -169,20 +169,30 @@ impl Matter {
             sql,
             true,
             "CAST(stream_version + 100000000000 AS TEXT)",
-            "position",
+            // Versions are unique within a matter: the tie-breaker never decides.
+            "matter_number",
             false,
             &request,
         )
         .await
         .map_err(internal)?;
+        let forward = request.direction == read::Direction::Forward;
         let mut connection = Connection::new(
-            request.cursor.is_some() && request.direction == read::Direction::Forward,
-            page.has_more,
+            if forward {
+                request.cursor.is_some()
+            } else {
+                page.has_more
+            },
+            if forward {
+                page.has_more
+            } else {
+                request.cursor.is_some()
+            },
         );
         connection.edges.extend(page.rows.into_iter().map(|row| {
             let cursor = encode_cursor(
                 &(row.stream_version + 100_000_000_000).to_string(),
-                &row.position.to_string(),
+                &row.matter_number,
             );
             Edge::new(cursor, TimelineEntry(row))
         }));
@@ -191,18 +201,18 @@ impl Matter {
 
     /// The matter's events straight from the signed log, each with its hash and signature and
     /// whether it verifies.
-    #[graphql(complexity = "connection_cost(first, None, child_complexity) * 2")]
+    #[graphql(complexity = "connection_cost(Some(first), None, child_complexity) * 2")]
     async fn history(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
+        #[graphql(desc = "How many events (1 to 100).", default = 20)] first: i32,
         #[graphql(
             desc = "Start after this stream version (0 for the beginning).",
             default = 0
         )]
         after_version: u64,
     ) -> async_graphql::Result<Vec<HistoryEvent>> {
-        let request = page_request(first, None, None, None)?;
+        let request = page_request(Some(first), None, None, None)?;
         let service = ctx.data::<std::sync::Arc<Service>>()?;
         let stream = crate::domain::ids::MatterNumber::parse(&self.0.number)
             .map_err(|error| internal(crate::service::ServiceError::from(error)))?
