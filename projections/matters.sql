@@ -23,6 +23,8 @@ CREATE INDEX IF NOT EXISTS rm_matters{g}_status ON rm_matters{g} (status, number
 CREATE INDEX IF NOT EXISTS rm_matters{g}_area ON rm_matters{g} (practice_area, number);
 CREATE INDEX IF NOT EXISTS rm_matters{g}_attorney ON rm_matters{g} (responsible_attorney, number);
 CREATE INDEX IF NOT EXISTS rm_matters{g}_opened ON rm_matters{g} (opened_on, number);
+CREATE INDEX IF NOT EXISTS rm_matters{g}_area_opened ON rm_matters{g} (practice_area, opened_on, number);
+CREATE INDEX IF NOT EXISTS rm_matters{g}_status_opened ON rm_matters{g} (status, opened_on, number);
 
 CREATE TABLE IF NOT EXISTS rm_matter_team{g} (
     matter_number TEXT NOT NULL,

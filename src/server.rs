@@ -167,6 +167,7 @@ pub fn http_server(
         schema: graphql::build(service.clone(), db.clone()),
         db: db.clone(),
         persisted,
+        documents: Default::default(),
     });
     let data = web::Data::from(log);
     let projector_data = web::Data::from(projector);

@@ -18,7 +18,7 @@ use crate::domain::DomainError;
 use crate::domain::commands::*;
 use crate::domain::events::*;
 use crate::log::Actor;
-use crate::projection::runner::PAGE;
+use crate::projection::apply::PAGE;
 use crate::service::{CommandContext, Service, ServiceError};
 use crate::store::EventLog;
 

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::fail;
 use crate::config::Settings;
-use crate::projection::rebuild::{RebuildReport, rebuild};
+use crate::projection::rebuild::RebuildReport;
 use crate::projection::{ProjectionStatus, Projector, ReadDb};
 use crate::store::{StoreError, open_existing_store};
 
@@ -127,7 +127,7 @@ async fn rebuild_named(projector: &Projector, name: Option<String>, as_json: boo
     };
     let mut failed = false;
     for projection in chosen {
-        match rebuild(projector, projection.as_ref()).await {
+        match projector.rebuild(projection.as_ref()).await {
             Ok(report) => {
                 if as_json {
                     println!("{}", json!({ "status": "rebuilt", "report": report }));

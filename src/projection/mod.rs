@@ -10,6 +10,7 @@
 //! (`rm_matters`). [`rebuild`] fills a fresh generation from the log while the current one keeps
 //! serving, then swaps the views and the checkpoint in one transaction.
 
+pub mod apply;
 pub mod db;
 pub mod models;
 pub mod rebuild;
@@ -44,6 +45,21 @@ pub trait Projection: Send + Sync + 'static {
         tables: &Tables,
         event: &RecordedEvent,
     ) -> Result<(), sqlx::Error>;
+
+    /// Folds a batch of events (in log order) into the tables. The default applies them one by
+    /// one; a projection may write several rows per statement instead. On a refusal the caller
+    /// rolls back and finds the event at fault with [`Projection::apply`].
+    async fn apply_batch(
+        &self,
+        connection: &mut AnyConnection,
+        tables: &Tables,
+        events: &[&RecordedEvent],
+    ) -> Result<(), sqlx::Error> {
+        for event in events {
+            self.apply(connection, tables, event).await?;
+        }
+        Ok(())
+    }
 
     /// Fingerprint of the definition: a change of it rebuilds the projection on start.
     fn definition(&self) -> String {

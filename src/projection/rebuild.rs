@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::runner::{ApplyFailure, Decoded, PAGE, Projector, apply_events, decode_page};
+use super::ReadDb;
+use super::apply::{ApplyFailure, Decoded, PAGE, Refused, apply_events, decode_page, locate};
 use super::state;
 use super::{Projection, Tables};
-use crate::store::StoreError;
+use crate::store::{LogStore, StoreError};
 
 /// What a rebuild did.
 #[derive(Debug, Clone, Serialize)]
@@ -47,11 +48,11 @@ impl From<sqlx::Error> for RebuildError {
 
 /// Rebuilds `projection` from the log and swaps it in.
 pub async fn rebuild(
-    projector: &Projector,
+    db: &ReadDb,
+    log: &dyn LogStore,
     projection: &dyn Projection,
 ) -> Result<RebuildReport, RebuildError> {
     let started = Instant::now();
-    let db = projector.db();
     let mut connection = db.pool().acquire().await?;
     let current = state::load(&mut connection, projection.name())
         .await?
@@ -70,7 +71,7 @@ pub async fn rebuild(
     let mut events = 0;
     loop {
         let folded = retrying(projection.name(), position, || {
-            fold_page(projector, projection, fresh, position)
+            fold_page(db, log, projection, fresh, position)
         })
         .await;
         match folded {
@@ -80,7 +81,7 @@ pub async fn rebuild(
             }
             Ok(None) => break,
             Err(error) => {
-                discard(projector, projection, fresh).await;
+                discard(db, projection, fresh).await;
                 return Err(error);
             }
         }
@@ -99,7 +100,7 @@ pub async fn rebuild(
     .await?;
     if !swapped {
         drop(transaction);
-        discard(projector, projection, fresh).await;
+        discard(db, projection, fresh).await;
         return Err(RebuildError::Superseded);
     }
     state::create_views(db, &mut transaction, projection, fresh, true).await?;
@@ -108,7 +109,6 @@ pub async fn rebuild(
     // The old generation is no longer read or written.
     let mut connection = db.pool().acquire().await?;
     state::drop_tables(&mut connection, projection, current.tables()).await?;
-    projector.notify();
 
     let seconds = started.elapsed().as_secs_f64();
     Ok(RebuildReport {
@@ -133,27 +133,37 @@ const PAGE_BACKOFF: Duration = Duration::from_millis(50);
 /// Folds the events after `position` (a page of them) into `fresh` in one transaction: the
 /// last position folded and how many events, or `None` at the head of the log.
 async fn fold_page(
-    projector: &Projector,
+    db: &ReadDb,
+    log: &dyn LogStore,
     projection: &dyn Projection,
     fresh: Tables,
     position: u64,
 ) -> Result<Option<(u64, u64)>, RebuildError> {
-    let head = projector.log().head().await?.position;
+    let head = log.head().await?.position;
     if position >= head {
         return Ok(None);
     }
-    let page = decode_page(projector.log().read_page(position + 1, PAGE).await?);
+    let events = log.read_page(position + 1, PAGE).await?;
+    let page = decode_page(events, |event_type| projection.handles(event_type));
     let Some(last) = page.last().map(|d| d.event.position) else {
         return Ok(None);
     };
     let pending: Vec<&Decoded> = page.iter().collect();
-    let mut transaction = projector.db().pool().begin().await?;
-    apply_events(&mut transaction, projection, fresh, &pending)
-        .await
-        .map_err(|failure| match failure {
-            ApplyFailure::Event { position, reason } => RebuildError::Event { position, reason },
-            ApplyFailure::Database(error) => RebuildError::Store(error),
-        })?;
+    let to_rebuild_error = |failure| match failure {
+        ApplyFailure::Event { position, reason } => RebuildError::Event { position, reason },
+        ApplyFailure::Database(error) => RebuildError::Store(error),
+    };
+    let mut transaction = db.pool().begin().await?;
+    match apply_events(&mut transaction, projection, fresh, &pending).await {
+        Ok(()) => {}
+        Err(Refused::Located(failure)) => return Err(to_rebuild_error(failure)),
+        Err(Refused::Batch) => {
+            drop(transaction);
+            return Err(to_rebuild_error(
+                locate(db, projection, fresh, &pending).await,
+            ));
+        }
+    }
     // A commit whose connection broke may have happened: that is not retried (it is not
     // transient), since the page's rows would then be written twice.
     transaction
@@ -191,8 +201,8 @@ where
     }
 }
 
-async fn discard(projector: &Projector, projection: &dyn Projection, tables: Tables) {
-    if let Ok(mut connection) = projector.db().pool().acquire().await
+async fn discard(db: &ReadDb, projection: &dyn Projection, tables: Tables) {
+    if let Ok(mut connection) = db.pool().acquire().await
         && let Err(error) = state::drop_tables(&mut connection, projection, tables).await
     {
         tracing::warn!(projection = projection.name(), %error, "could not drop rebuild tables");

@@ -15,33 +15,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 
+use super::apply::{ApplyFailure, Decoded, PAGE, apply_in_transaction, decode_page};
+use super::rebuild::{RebuildError, RebuildReport};
 use super::state::{self, ProjectionStatus, StateRow};
 use super::{Projection, ReadDb};
-use crate::domain::RecordedEvent;
-use crate::domain::events::DecodeError;
-use crate::log::Event;
 use crate::store::{LogStore, StoreError};
 
-/// Events read from the log per round.
-pub const PAGE: u32 = 2000;
 /// How often the projector looks for events appended by other processes.
 const POLL: Duration = Duration::from_millis(200);
-
-/// An event of a page, decoded once for all projections.
-pub struct Decoded {
-    pub event: Event,
-    pub domain: Result<Option<RecordedEvent>, DecodeError>,
-}
-
-pub fn decode_page(events: Vec<Event>) -> Vec<Decoded> {
-    events
-        .into_iter()
-        .map(|event| Decoded {
-            domain: RecordedEvent::decode(&event),
-            event,
-        })
-        .collect()
-}
 
 /// How far the projections have got.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,13 +41,6 @@ pub enum WaitOutcome {
         failed: Vec<String>,
     },
     TimedOut,
-}
-
-/// Why applying an event failed: the event's fault (the projection stops) or the database's
-/// (the round is retried).
-pub enum ApplyFailure {
-    Event { position: u64, reason: String },
-    Database(StoreError),
 }
 
 pub struct Projector {
@@ -96,7 +70,7 @@ impl Projector {
                     projection = projection.name(),
                     "definition changed; rebuilding"
                 );
-                if let Err(error) = super::rebuild::rebuild(&projector, projection.as_ref()).await {
+                if let Err(error) = projector.rebuild(projection.as_ref()).await {
                     tracing::error!(projection = projection.name(), %error, "rebuild failed");
                 }
             }
@@ -167,7 +141,12 @@ impl Projector {
             return Ok(false);
         };
 
-        let page = decode_page(self.log.read_page(from + 1, PAGE).await?);
+        let events = self.log.read_page(from + 1, PAGE).await?;
+        let page = decode_page(events, |event_type| {
+            behind
+                .iter()
+                .any(|(projection, _)| projection.handles(event_type))
+        });
         for (projection, row) in behind {
             let pending: Vec<&Decoded> = page
                 .iter()
@@ -269,6 +248,23 @@ impl Projector {
         }
     }
 
+    /// Rebuilds one projection from the log and swaps it in (see [`super::rebuild`]).
+    pub async fn rebuild(
+        &self,
+        projection: &dyn Projection,
+    ) -> Result<RebuildReport, RebuildError> {
+        let report = super::rebuild::rebuild(&self.db, self.log.as_ref(), projection).await?;
+        self.notify();
+        Ok(report)
+    }
+
+    /// The projection named `name`.
+    pub fn projection(&self, name: &str) -> Option<&Arc<dyn Projection>> {
+        self.projections
+            .iter()
+            .find(|projection| projection.name() == name)
+    }
+
     /// Every projection's checkpoint, lag and health.
     pub async fn status(&self) -> Result<Vec<ProjectionStatus>, StoreError> {
         let head = self.log.head().await?.position;
@@ -286,74 +282,4 @@ impl Projector {
             })
             .collect())
     }
-}
-
-/// Applies events and moves the checkpoint to the last; `Ok(None)` when the checkpoint had
-/// moved meanwhile (nothing is kept).
-///
-/// The checkpoint is moved first, so that the transaction holds the projection's state row
-/// (PostgreSQL's row lock; SQLite's write lock) before it writes any read-model row: a
-/// concurrent applier of the same events waits for it, then finds the checkpoint moved and
-/// writes nothing. (Applying first would let the loser run into the winner's rows, and take
-/// the duplicate key for a fault of the event.)
-pub async fn apply_in_transaction(
-    db: &ReadDb,
-    projection: &dyn Projection,
-    row: &StateRow,
-    pending: &[&Decoded],
-) -> Result<Option<u64>, ApplyFailure> {
-    let Some(last) = pending.last().map(|d| d.event.position) else {
-        return Ok(Some(row.position));
-    };
-    let database = |error: sqlx::Error| ApplyFailure::Database(StoreError::from(error));
-    let mut transaction = db.pool().begin().await.map_err(database)?;
-    if !state::advance(&mut transaction, row, last)
-        .await
-        .map_err(database)?
-    {
-        return Ok(None);
-    }
-    apply_events(&mut transaction, projection, row.tables(), pending).await?;
-    transaction.commit().await.map_err(database)?;
-    Ok(Some(last))
-}
-
-/// Applies events (those the projection handles) without touching the checkpoint.
-pub async fn apply_events(
-    connection: &mut sqlx::AnyConnection,
-    projection: &dyn Projection,
-    tables: super::Tables,
-    pending: &[&Decoded],
-) -> Result<(), ApplyFailure> {
-    for decoded in pending {
-        if !projection.handles(&decoded.event.event_type) {
-            continue;
-        }
-        let position = decoded.event.position;
-        let recorded = match &decoded.domain {
-            Ok(Some(recorded)) => recorded,
-            Ok(None) => continue,
-            Err(_) => {
-                return Err(ApplyFailure::Event {
-                    position,
-                    reason: format!(
-                        "payload of {} v{} does not match its schema",
-                        decoded.event.event_type, decoded.event.schema_version
-                    ),
-                });
-            }
-        };
-        if let Err(error) = projection.apply(connection, &tables, recorded).await {
-            return Err(match error {
-                sqlx::Error::Database(db) if !StoreError::from_database_is_transient(&*db) => {
-                    ApplyFailure::Event {
-                        position,
-                        reason: format!("database refused the change: {}", db.message()),
-                    }
-                }
-                other => ApplyFailure::Database(StoreError::from(other)),
-            });
-        }
-    }
-    Ok(())
 }

@@ -101,7 +101,8 @@ pub struct Page<T> {
 }
 
 /// Runs `sql` (which must end before ORDER BY) paged by (`sort`, `tie`), ascending or
-/// descending; the cursor compares on both columns.
+/// descending; the cursor compares on both. Both must be NOT NULL text expressions (wrap a
+/// nullable column in `COALESCE(column, '')`); a bare indexed column keeps the index usable.
 pub async fn page<T>(
     pool: &AnyPool,
     mut sql: Sql,
@@ -122,13 +123,13 @@ where
         let tie_value = sql.bind(Bind::Text(tie_value.clone()));
         let joiner = if has_where { " AND" } else { " WHERE" };
         sql.text.push_str(&format!(
-            "{joiner} (COALESCE({sort}, '') {operator} {key} OR (COALESCE({sort}, '') = {key} AND {tie} {operator} {tie_value}))"
+            "{joiner} ({sort} {operator} {key} OR ({sort} = {key} AND {tie} {operator} {tie_value}))"
         ));
     }
     let order = if ascending { "ASC" } else { "DESC" };
     let limit = sql.bind(Bind::Int(i64::try_from(request.size + 1).unwrap_or(101)));
     sql.text.push_str(&format!(
-        " ORDER BY COALESCE({sort}, '') {order}, {tie} {order} LIMIT {limit}"
+        " ORDER BY {sort} {order}, {tie} {order} LIMIT {limit}"
     ));
     let mut rows: Vec<T> = sql.fetch_all(pool).await?;
     let has_more = rows.len() > request.size;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use docket::domain::commands::*;
 use docket::domain::events::*;
-use docket::projection::rebuild::{RebuildError, rebuild};
+use docket::projection::rebuild::RebuildError;
 use docket::projection::{Projection, ProjectionStatus, Projector, Tables, state, table_bases};
 use docket::service::{AsOf, Committed, Service};
 use serde_json::{Value, json};
@@ -643,7 +643,8 @@ async fn a_rebuild_while_events_are_appended_keeps_the_contents_and_swaps_the_ge
     for _ in 0..2 {
         for projection in rebuilder.projections() {
             reports.push(
-                rebuild(&rebuilder, projection.as_ref())
+                rebuilder
+                    .rebuild(projection.as_ref())
                     .await
                     .expect("rebuild"),
             );
@@ -808,7 +809,7 @@ async fn an_event_a_projection_refuses_stops_only_that_projection(backend: Backe
         .find(|p| p.name() == "notes")
         .unwrap()
         .clone();
-    match rebuild(test.projector(), notes_projection.as_ref()).await {
+    match test.projector().rebuild(notes_projection.as_ref()).await {
         Err(RebuildError::Event { position, .. }) => assert_eq!(position, refused),
         other => panic!("rebuild should meet the refused event: {other:?}"),
     }
@@ -1206,7 +1207,9 @@ async fn a_failed_projection_is_ok_after_a_rebuild_when_fresh_tables_accept_its_
 
     // A rebuild folds the same log into fresh tables, where the event applies after all.
     let notes = projection(test.projector(), "notes");
-    let report = rebuild(test.projector(), notes.as_ref())
+    let report = test
+        .projector()
+        .rebuild(notes.as_ref())
         .await
         .expect("the rebuild applies the event the old tables refused");
     let head = head(&test).await;
@@ -1322,7 +1325,9 @@ async fn opening_a_projector_never_points_a_view_back_at_an_old_generation(backe
     let old = Tables {
         generation: statuses(test.projector()).await["timeline"].generation,
     };
-    let report = rebuild(test.projector(), timeline.as_ref())
+    let report = test
+        .projector()
+        .rebuild(timeline.as_ref())
         .await
         .expect("rebuild");
 
@@ -1368,7 +1373,9 @@ async fn opening_a_projector_never_points_a_view_back_at_an_old_generation(backe
     };
     let mut last = report;
     for _ in 0..4 {
-        last = rebuild(test.projector(), timeline.as_ref())
+        last = test
+            .projector()
+            .rebuild(timeline.as_ref())
             .await
             .expect("a rebuild while projectors open");
     }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use async_graphql::parser::types::ExecutableDocument;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -34,6 +35,37 @@ pub struct GraphqlState {
     pub schema: DocketSchema,
     pub db: ReadDb,
     pub persisted: PersistedQueries,
+    pub documents: DocumentCache,
+}
+
+/// Parsed query documents by their text, so that a front end sending the same few queries
+/// does not pay for parsing each time. Bounded: when full, it starts over.
+#[derive(Default)]
+pub struct DocumentCache {
+    parsed: std::sync::Mutex<std::collections::HashMap<String, ExecutableDocument>>,
+}
+
+/// Documents kept by [`DocumentCache`].
+const DOCUMENT_CACHE_LIMIT: usize = 512;
+
+impl DocumentCache {
+    /// The parsed document, or `None` when the text does not parse (the schema then reports
+    /// the syntax error as usual).
+    fn parse(&self, query: &str) -> Option<ExecutableDocument> {
+        if let Ok(parsed) = self.parsed.lock()
+            && let Some(document) = parsed.get(query)
+        {
+            return Some(document.clone());
+        }
+        let document = async_graphql::parser::parse_query(query).ok()?;
+        if let Ok(mut parsed) = self.parsed.lock() {
+            if parsed.len() >= DOCUMENT_CACHE_LIMIT {
+                parsed.clear();
+            }
+            parsed.insert(query.to_owned(), document.clone());
+        }
+        Some(document)
+    }
 }
 
 pub async fn graphql(
@@ -84,7 +116,11 @@ pub async fn graphql(
     };
 
     // Run it.
+    let parsed = state.documents.parse(&query);
     let mut graphql = async_graphql::Request::new(query);
+    if let Some(document) = parsed {
+        graphql.set_parsed_query(document);
+    }
     if let Some(name) = body.operation_name {
         graphql = graphql.operation_name(name);
     }

@@ -303,10 +303,17 @@ impl Query {
             let value = sql.bind(Bind::Text(assignee));
             sql.text.push_str(&format!(" AND assignee = {value}"));
         }
-        let page =
-            read::page::<read::TaskRow>(db.pool(), sql, true, "due_on", "task_id", false, &request)
-                .await
-                .map_err(internal)?;
+        let page = read::page::<read::TaskRow>(
+            db.pool(),
+            sql,
+            true,
+            "COALESCE(due_on, '')",
+            "task_id",
+            false,
+            &request,
+        )
+        .await
+        .map_err(internal)?;
         let mut connection = Connection::new(request.cursor.is_some(), page.has_more);
         connection.edges.extend(page.rows.into_iter().map(|row| {
             let cursor = encode_cursor(row.due_on.as_deref().unwrap_or(""), &row.task_id);

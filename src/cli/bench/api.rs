@@ -21,7 +21,6 @@ use crate::domain::DomainEvent;
 use crate::domain::events::*;
 use crate::domain::ids::{MatterNumber, contact_stream};
 use crate::log::{Actor, ExpectedVersion, StreamId};
-use crate::projection::rebuild::rebuild;
 use crate::projection::{Projector, ReadDb};
 use crate::server::{Components, http_server};
 use crate::service::{AsOf, Service};
@@ -111,7 +110,8 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
         .find(|projection| projection.name() == "timeline")
         .cloned()
         .ok_or_else(|| store_error("no timeline projection"))?;
-    let rebuilt = rebuild(&projector, timeline.as_ref())
+    let rebuilt = projector
+        .rebuild(timeline.as_ref())
         .await
         .map_err(store_error)?;
     let timeline_rebuild = Measurement::throughput(rebuilt.events, rebuilt.seconds);

@@ -32,167 +32,200 @@ impl Projection for Matters {
         t: &Tables,
         e: &RecordedEvent,
     ) -> Result<(), sqlx::Error> {
-        if let DomainEvent::CustomFieldDefined(field) = &e.event {
-            let sql = format!(
-                "INSERT INTO {} (key, label, kind, choices, sensitive) VALUES ($1, $2, $3, $4, $5)",
-                t.name("custom_fields")
-            );
-            let choices = serde_json::to_string(&field.choices).unwrap_or_default();
-            let query = sqlx::query(AssertSqlSafe(sql))
-                .bind(&field.key)
-                .bind(&field.label)
-                .bind(enum_name(&field.kind))
-                .bind(choices)
-                .bind(flag(field.sensitive));
-            return run(c, query).await;
+        self.apply_batch(c, t, &[e]).await
+    }
+
+    /// Applies each event, then moves each touched matter's version, position and update time
+    /// once, to its last event's.
+    async fn apply_batch(
+        &self,
+        c: &mut AnyConnection,
+        t: &Tables,
+        events: &[&RecordedEvent],
+    ) -> Result<(), sqlx::Error> {
+        let mut latest: Vec<(&str, &RecordedEvent)> = Vec::new();
+        for e in events {
+            if let Some(number) = apply_one(c, t, e).await? {
+                match latest.iter_mut().find(|(seen, _)| *seen == number) {
+                    Some(entry) => entry.1 = e,
+                    None => latest.push((number, e)),
+                }
+            }
         }
-        let Some(number) = matter_number(&e.stream) else {
-            return Ok(());
-        };
-        let matters = t.name("matters");
-        match &e.event {
-            DomainEvent::MatterOpened(opened) => {
-                let sql = format!(
-                    "INSERT INTO {matters} (number, title, title_folded, description, \
+        let sql = format!(
+            "UPDATE {} SET version = $2, position = $3, updated_at = $4 WHERE number = $1",
+            t.name("matters")
+        );
+        for (number, e) in latest {
+            let query = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(number)
+                .bind(pos(e.stream_version))
+                .bind(pos(e.position))
+                .bind(&e.recorded_at);
+            run(c, query).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Applies one event's own change; returns the matter whose version it moves, if any.
+async fn apply_one<'e>(
+    c: &mut AnyConnection,
+    t: &Tables,
+    e: &'e RecordedEvent,
+) -> Result<Option<&'e str>, sqlx::Error> {
+    if let DomainEvent::CustomFieldDefined(field) = &e.event {
+        let sql = format!(
+            "INSERT INTO {} (key, label, kind, choices, sensitive) VALUES ($1, $2, $3, $4, $5)",
+            t.name("custom_fields")
+        );
+        let choices = serde_json::to_string(&field.choices).unwrap_or_default();
+        let query = sqlx::query(AssertSqlSafe(sql))
+            .bind(&field.key)
+            .bind(&field.label)
+            .bind(enum_name(&field.kind))
+            .bind(choices)
+            .bind(flag(field.sensitive));
+        run(c, query).await?;
+        return Ok(None);
+    }
+    let Some(number) = matter_number(&e.stream) else {
+        return Ok(None);
+    };
+    let matters = t.name("matters");
+    match &e.event {
+        DomainEvent::MatterOpened(opened) => {
+            let sql = format!(
+                "INSERT INTO {matters} (number, title, title_folded, description, \
                      practice_area, status, responsible_attorney, originating_attorney, opened_on, \
                      closed_on, statute_of_limitations_on, custom_fields, version, position, \
                      created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, \
                      $10, '{{}}', $11, $12, $13, $13)"
-                );
-                let query = sqlx::query(AssertSqlSafe(sql))
-                    .bind(number)
-                    .bind(&opened.title)
-                    .bind(opened.title.to_lowercase())
-                    .bind(opened.private.description.clone())
-                    .bind(&opened.practice_area)
-                    .bind(opened.status.as_str())
-                    .bind(&opened.responsible_attorney)
-                    .bind(opened.originating_attorney.clone())
-                    .bind(&opened.opened_on)
-                    .bind(opened.statute_of_limitations_on.clone())
-                    .bind(pos(e.stream_version))
-                    .bind(pos(e.position))
-                    .bind(&e.recorded_at);
-                return run(c, query).await;
-            }
-            DomainEvent::MatterDetailsChanged(change) => {
-                let sql = format!(
-                    "UPDATE {matters} SET title = COALESCE($2, title), \
+            );
+            let query = sqlx::query(AssertSqlSafe(sql))
+                .bind(number)
+                .bind(&opened.title)
+                .bind(opened.title.to_lowercase())
+                .bind(opened.private.description.clone())
+                .bind(&opened.practice_area)
+                .bind(opened.status.as_str())
+                .bind(&opened.responsible_attorney)
+                .bind(opened.originating_attorney.clone())
+                .bind(&opened.opened_on)
+                .bind(opened.statute_of_limitations_on.clone())
+                .bind(pos(e.stream_version))
+                .bind(pos(e.position))
+                .bind(&e.recorded_at);
+            run(c, query).await?;
+            return Ok(None);
+        }
+        DomainEvent::MatterDetailsChanged(change) => {
+            let sql = format!(
+                "UPDATE {matters} SET title = COALESCE($2, title), \
                      title_folded = COALESCE($3, title_folded), \
                      practice_area = COALESCE($4, practice_area), \
                      responsible_attorney = COALESCE($5, responsible_attorney), \
                      originating_attorney = COALESCE($6, originating_attorney), \
                      statute_of_limitations_on = COALESCE($7, statute_of_limitations_on), \
                      description = COALESCE($8, description) WHERE number = $1"
-                );
-                let description = change.private.as_ref().and_then(|p| p.description.clone());
-                let query = sqlx::query(AssertSqlSafe(sql))
-                    .bind(number)
-                    .bind(change.title.clone())
-                    .bind(change.title.as_ref().map(|title| title.to_lowercase()))
-                    .bind(change.practice_area.clone())
-                    .bind(change.responsible_attorney.clone())
-                    .bind(change.originating_attorney.clone())
-                    .bind(change.statute_of_limitations_on.clone())
-                    .bind(description);
-                run(c, query).await?;
-            }
-            DomainEvent::MatterStatusChanged(change) => {
-                let closed_on = match change.to {
-                    MatterStatus::Closed => "$3",
-                    MatterStatus::Archived => "closed_on",
-                    _ => "NULL",
-                };
-                let sql = format!(
-                    "UPDATE {matters} SET status = $2, closed_on = {closed_on} WHERE number = $1"
-                );
-                let mut query = sqlx::query(AssertSqlSafe(sql))
-                    .bind(number)
-                    .bind(change.to.as_str());
-                if change.to == MatterStatus::Closed {
-                    query = query.bind(&change.effective_on);
-                }
-                run(c, query).await?;
-            }
-            DomainEvent::MatterCustomFieldSet(set) => {
-                let value = set
-                    .value
-                    .clone()
-                    .or_else(|| set.private.as_ref().map(|p| p.value.clone()))
-                    .unwrap_or(serde_json::Value::Null);
-                let current: Option<(String,)> = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT custom_fields FROM {matters} WHERE number = $1"
-                )))
+            );
+            let description = change.private.as_ref().and_then(|p| p.description.clone());
+            let query = sqlx::query(AssertSqlSafe(sql))
                 .bind(number)
-                .fetch_optional(&mut *c)
-                .await?;
-                let mut fields: serde_json::Map<String, serde_json::Value> = current
-                    .and_then(|(text,)| serde_json::from_str(&text).ok())
-                    .unwrap_or_default();
-                if value.is_null() {
-                    fields.remove(&set.key);
-                } else {
-                    fields.insert(set.key.clone(), value);
-                }
-                let text = serde_json::Value::Object(fields).to_string();
-                let sql = format!("UPDATE {matters} SET custom_fields = $2 WHERE number = $1");
-                run(c, sqlx::query(AssertSqlSafe(sql)).bind(number).bind(text)).await?;
-            }
-            DomainEvent::TeamMemberAdded(added) => {
-                let sql = format!(
-                    "INSERT INTO {} (matter_number, user_id, capacity) VALUES ($1, $2, $3)",
-                    t.name("matter_team")
-                );
-                let query = sqlx::query(AssertSqlSafe(sql))
-                    .bind(number)
-                    .bind(&added.user_id)
-                    .bind(enum_name(&added.capacity));
-                run(c, query).await?;
-            }
-            DomainEvent::TeamMemberRemoved(removed) => {
-                let sql = format!(
-                    "DELETE FROM {} WHERE matter_number = $1 AND user_id = $2",
-                    t.name("matter_team")
-                );
-                run(
-                    c,
-                    sqlx::query(AssertSqlSafe(sql))
-                        .bind(number)
-                        .bind(&removed.user_id),
-                )
-                .await?;
-            }
-            DomainEvent::ConflictCheckRecorded(check) => {
-                let sql = format!(
-                    "INSERT INTO {} (check_id, matter_number, outcome, reviewer, query, notes, hits, \
-                     position, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    t.name("conflict_checks")
-                );
-                let hits = serde_json::to_string(&check.hits).unwrap_or_default();
-                let query = sqlx::query(AssertSqlSafe(sql))
-                    .bind(&check.check_id)
-                    .bind(number)
-                    .bind(enum_name(&check.outcome))
-                    .bind(&check.reviewer)
-                    .bind(&check.private.query)
-                    .bind(check.private.notes.clone())
-                    .bind(hits)
-                    .bind(pos(e.position))
-                    .bind(&e.recorded_at);
-                run(c, query).await?;
-            }
-            _ => {}
+                .bind(change.title.clone())
+                .bind(change.title.as_ref().map(|title| title.to_lowercase()))
+                .bind(change.practice_area.clone())
+                .bind(change.responsible_attorney.clone())
+                .bind(change.originating_attorney.clone())
+                .bind(change.statute_of_limitations_on.clone())
+                .bind(description);
+            run(c, query).await?;
         }
-
-        // Every event of the matter moves its version and update time.
-        let sql = format!(
-            "UPDATE {matters} SET version = $2, position = $3, updated_at = $4 WHERE number = $1"
-        );
-        let query = sqlx::query(AssertSqlSafe(sql))
+        DomainEvent::MatterStatusChanged(change) => {
+            let closed_on = match change.to {
+                MatterStatus::Closed => "$3",
+                MatterStatus::Archived => "closed_on",
+                _ => "NULL",
+            };
+            let sql = format!(
+                "UPDATE {matters} SET status = $2, closed_on = {closed_on} WHERE number = $1"
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql))
+                .bind(number)
+                .bind(change.to.as_str());
+            if change.to == MatterStatus::Closed {
+                query = query.bind(&change.effective_on);
+            }
+            run(c, query).await?;
+        }
+        DomainEvent::MatterCustomFieldSet(set) => {
+            let value = set
+                .value
+                .clone()
+                .or_else(|| set.private.as_ref().map(|p| p.value.clone()))
+                .unwrap_or(serde_json::Value::Null);
+            let current: Option<(String,)> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT custom_fields FROM {matters} WHERE number = $1"
+            )))
             .bind(number)
-            .bind(pos(e.stream_version))
-            .bind(pos(e.position))
-            .bind(&e.recorded_at);
-        run(c, query).await
+            .fetch_optional(&mut *c)
+            .await?;
+            let mut fields: serde_json::Map<String, serde_json::Value> = current
+                .and_then(|(text,)| serde_json::from_str(&text).ok())
+                .unwrap_or_default();
+            if value.is_null() {
+                fields.remove(&set.key);
+            } else {
+                fields.insert(set.key.clone(), value);
+            }
+            let text = serde_json::Value::Object(fields).to_string();
+            let sql = format!("UPDATE {matters} SET custom_fields = $2 WHERE number = $1");
+            run(c, sqlx::query(AssertSqlSafe(sql)).bind(number).bind(text)).await?;
+        }
+        DomainEvent::TeamMemberAdded(added) => {
+            let sql = format!(
+                "INSERT INTO {} (matter_number, user_id, capacity) VALUES ($1, $2, $3)",
+                t.name("matter_team")
+            );
+            let query = sqlx::query(AssertSqlSafe(sql))
+                .bind(number)
+                .bind(&added.user_id)
+                .bind(enum_name(&added.capacity));
+            run(c, query).await?;
+        }
+        DomainEvent::TeamMemberRemoved(removed) => {
+            let sql = format!(
+                "DELETE FROM {} WHERE matter_number = $1 AND user_id = $2",
+                t.name("matter_team")
+            );
+            run(
+                c,
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(number)
+                    .bind(&removed.user_id),
+            )
+            .await?;
+        }
+        DomainEvent::ConflictCheckRecorded(check) => {
+            let sql = format!(
+                "INSERT INTO {} (check_id, matter_number, outcome, reviewer, query, notes, hits, \
+                     position, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                t.name("conflict_checks")
+            );
+            let hits = serde_json::to_string(&check.hits).unwrap_or_default();
+            let query = sqlx::query(AssertSqlSafe(sql))
+                .bind(&check.check_id)
+                .bind(number)
+                .bind(enum_name(&check.outcome))
+                .bind(&check.reviewer)
+                .bind(&check.private.query)
+                .bind(check.private.notes.clone())
+                .bind(hits)
+                .bind(pos(e.position))
+                .bind(&e.recorded_at);
+            run(c, query).await?;
+        }
+        _ => {}
     }
+    Ok(Some(number))
 }

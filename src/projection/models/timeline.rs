@@ -30,24 +30,53 @@ impl Projection for Timeline {
         t: &Tables,
         e: &RecordedEvent,
     ) -> Result<(), sqlx::Error> {
-        let Some(number) = matter_number(&e.stream) else {
-            return Ok(());
-        };
-        let sql = format!(
-            "INSERT INTO {} (position, matter_number, stream_version, event_type, actor, \
-             occurred_at, recorded_at, changed_fields) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            t.name("timeline")
-        );
-        let fields = serde_json::to_string(&e.event.changed_fields()).unwrap_or_default();
-        let query = sqlx::query(AssertSqlSafe(sql))
-            .bind(pos(e.position))
-            .bind(number)
-            .bind(pos(e.stream_version))
-            .bind(e.event.event_type())
-            .bind(&e.actor)
-            .bind(&e.occurred_at)
-            .bind(&e.recorded_at)
-            .bind(fields);
-        run(c, query).await
+        self.apply_batch(c, t, &[e]).await
+    }
+
+    /// Inserts the rows [`ROWS_PER_INSERT`] at a time.
+    async fn apply_batch(
+        &self,
+        c: &mut AnyConnection,
+        t: &Tables,
+        events: &[&RecordedEvent],
+    ) -> Result<(), sqlx::Error> {
+        let rows: Vec<(&str, &RecordedEvent)> = events
+            .iter()
+            .filter_map(|e| matter_number(&e.stream).map(|number| (number, *e)))
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let placeholders: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let first = row * 8 + 1;
+                    let columns: Vec<String> =
+                        (first..first + 8).map(|n| format!("${n}")).collect();
+                    format!("({})", columns.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO {} (position, matter_number, stream_version, event_type, actor, \
+                 occurred_at, recorded_at, changed_fields) VALUES {}",
+                t.name("timeline"),
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for (number, e) in chunk {
+                let fields = serde_json::to_string(&e.event.changed_fields()).unwrap_or_default();
+                query = query
+                    .bind(pos(e.position))
+                    .bind(*number)
+                    .bind(pos(e.stream_version))
+                    .bind(e.event.event_type())
+                    .bind(&e.actor)
+                    .bind(&e.occurred_at)
+                    .bind(&e.recorded_at)
+                    .bind(fields);
+            }
+            run(c, query).await?;
+        }
+        Ok(())
     }
 }
+
+/// Rows per multi-row INSERT: 800 parameters, well inside both databases' limits.
+const ROWS_PER_INSERT: usize = 100;
