@@ -282,24 +282,30 @@ impl Service {
             AsOf::Position(_) => None,
         };
 
-        // Fold while reading, and stop at the first event past the point asked for.
-        let events = self.log.stream_from(stream.as_str(), 1);
-        let mut events = std::pin::pin!(events);
+        // Read the stream's pages concurrently (decoding on the runtime's threads), then fold
+        // in order and stop at the first event past the point asked for.
+        let version = self
+            .log
+            .store()
+            .load_context(&[stream.to_string()], &[])
+            .await?
+            .tips
+            .get(stream.as_str())
+            .map_or(0, |tip| tip.version);
+        let pages = read_stream_concurrently(&self.log, &stream, version).await?;
         let mut matter = None;
-        while let Some(event) = futures::TryStreamExt::try_next(&mut events).await? {
+        for recorded in pages.iter().flatten() {
             let past = match (as_of, cutoff) {
-                (AsOf::Position(position), _) => event.position > position,
+                (AsOf::Position(position), _) => recorded.position > position,
                 (AsOf::Time(_), Some(cutoff)) => {
-                    parse_time(&event.recorded_at).map_or(true, |at| at > cutoff)
+                    parse_time(&recorded.recorded_at).map_or(true, |at| at > cutoff)
                 }
                 (AsOf::Time(_), None) => true,
             };
             if past {
                 break;
             }
-            if let Some(recorded) = RecordedEvent::decode(&event)? {
-                Matter::apply(&mut matter, &recorded);
-            }
+            Matter::apply(&mut matter, recorded);
         }
         Ok(matter)
     }
@@ -461,4 +467,43 @@ pub fn describe_content(
         filename,
         uploaded_by: uploaded_by.to_owned(),
     })
+}
+
+/// Versions per concurrent read of a stream.
+const STREAM_CHUNK: u64 = 2000;
+
+/// A stream's events up to `version`, read in chunks at once (the pool bounds how many run
+/// together) and decoded where they were read; in version order.
+async fn read_stream_concurrently(
+    log: &EventLog,
+    stream: &StreamId,
+    version: u64,
+) -> Result<Vec<Vec<RecordedEvent>>, ServiceError> {
+    let chunks = version.div_ceil(STREAM_CHUNK);
+    let reads = (0..chunks).map(|chunk| {
+        let store = log.store().clone();
+        let stream = stream.to_string();
+        tokio::spawn(async move {
+            let from = chunk * STREAM_CHUNK + 1;
+            let limit = u32::try_from(STREAM_CHUNK).unwrap_or(u32::MAX);
+            let events = store.read_stream_page(&stream, from, limit).await?;
+            let mut decoded = Vec::with_capacity(events.len());
+            for event in &events {
+                if let Some(recorded) = RecordedEvent::decode(event)? {
+                    decoded.push(recorded);
+                }
+            }
+            Ok::<_, ServiceError>(decoded)
+        })
+    });
+    let mut pages = Vec::new();
+    for read in futures::future::join_all(reads).await {
+        let page = read.map_err(|_| {
+            ServiceError::Store(crate::store::StoreError::Database {
+                detail: "a stream read task failed".into(),
+            })
+        })??;
+        pages.push(page);
+    }
+    Ok(pages)
 }

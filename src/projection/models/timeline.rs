@@ -45,11 +45,21 @@ impl Projection for Timeline {
             .filter_map(|e| matter_number(&e.stream).map(|number| (number, *e)))
             .collect();
         for chunk in rows.chunks(ROWS_PER_INSERT) {
+            // SQLite looks a `$N` name up in a list for every parameter, which is quadratic in a
+            // long VALUES list; anonymous `?` are bound in order at no cost.
+            let sqlite = c.backend_name() == "SQLite";
             let placeholders: Vec<String> = (0..chunk.len())
                 .map(|row| {
                     let first = row * 8 + 1;
-                    let columns: Vec<String> =
-                        (first..first + 8).map(|n| format!("${n}")).collect();
+                    let columns: Vec<String> = (first..first + 8)
+                        .map(|n| {
+                            if sqlite {
+                                "?".to_owned()
+                            } else {
+                                format!("${n}")
+                            }
+                        })
+                        .collect();
                     format!("({})", columns.join(", "))
                 })
                 .collect();
