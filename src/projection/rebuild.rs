@@ -87,6 +87,9 @@ pub async fn rebuild(
         }
     }
 
+    // Give the planner the new tables' statistics before they serve.
+    state::analyze(db, projection, fresh).await;
+
     // Swap the views and the checkpoint together.
     let mut transaction = db.pool().begin().await?;
     let swapped = state::swap(

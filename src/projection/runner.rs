@@ -49,7 +49,13 @@ pub struct Projector {
     projections: Vec<Arc<dyn Projection>>,
     progress: watch::Sender<Progress>,
     wake: Notify,
+    /// Events applied per projection since its tables' statistics were last refreshed.
+    since_analyze: std::sync::Mutex<std::collections::HashMap<&'static str, u64>>,
 }
+
+/// Events after which a projection's tables get fresh planner statistics: a read model filled
+/// from nothing would otherwise be planned as if empty.
+const ANALYZE_EVERY: u64 = 100_000;
 
 impl Projector {
     /// Prepares every projection's tables and state; projections whose definition changed
@@ -62,6 +68,7 @@ impl Projector {
             projections,
             progress: watch::Sender::new(Progress::default()),
             wake: Notify::new(),
+            since_analyze: Default::default(),
         });
         for projection in &projector.projections {
             let row = state::ensure(&projector.db, projection.as_ref()).await?;
@@ -171,7 +178,11 @@ impl Projector {
         pending: &[&Decoded],
     ) -> Result<(), StoreError> {
         match apply_in_transaction(&self.db, projection, row, pending).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.count_applied(projection, row, pending.len() as u64)
+                    .await;
+                Ok(())
+            }
             Err(ApplyFailure::Database(error)) => Err(error),
             Err(ApplyFailure::Event { position, reason }) => {
                 let before: Vec<&Decoded> = pending
@@ -245,6 +256,25 @@ impl Projector {
             {
                 self.publish(&rows, head.position);
             }
+        }
+    }
+
+    /// Refreshes a projection's planner statistics once enough events have gone into it.
+    async fn count_applied(&self, projection: &dyn Projection, row: &StateRow, events: u64) {
+        let due = match self.since_analyze.lock() {
+            Ok(mut counts) => {
+                let count = counts.entry(projection.name()).or_default();
+                *count += events;
+                let due = *count >= ANALYZE_EVERY;
+                if due {
+                    *count = 0;
+                }
+                due
+            }
+            Err(_) => false,
+        };
+        if due {
+            state::analyze(&self.db, projection, row.tables()).await;
         }
     }
 

@@ -299,3 +299,14 @@ fn strip_comments(statement: &str) -> String {
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
+
+/// Refreshes the planner statistics of a generation's tables (`ANALYZE`, on both databases).
+/// Failures are logged: statistics only make plans better.
+pub async fn analyze(db: &ReadDb, projection: &dyn Projection, tables: Tables) {
+    for base in table_bases(projection.ddl()) {
+        let sql = format!("ANALYZE {}", tables.name(base));
+        if let Err(error) = sqlx::query(AssertSqlSafe(sql)).execute(db.pool()).await {
+            tracing::warn!(projection = projection.name(), %error, "could not analyze tables");
+        }
+    }
+}

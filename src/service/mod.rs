@@ -282,8 +282,8 @@ impl Service {
             AsOf::Position(_) => None,
         };
 
-        // Read the stream's pages concurrently (decoding on the runtime's threads), then fold
-        // in order and stop at the first event past the point asked for.
+        // Fold chunk by chunk while the next chunk is read and decoded on another thread, and
+        // stop at the first event past the point asked for.
         let version = self
             .log
             .store()
@@ -292,20 +292,38 @@ impl Service {
             .tips
             .get(stream.as_str())
             .map_or(0, |tip| tip.version);
-        let pages = read_stream_concurrently(&self.log, &stream, version).await?;
+        let chunks = version.div_ceil(STREAM_CHUNK);
         let mut matter = None;
-        for recorded in pages.iter().flatten() {
-            let past = match (as_of, cutoff) {
-                (AsOf::Position(position), _) => recorded.position > position,
-                (AsOf::Time(_), Some(cutoff)) => {
-                    parse_time(&recorded.recorded_at).map_or(true, |at| at > cutoff)
-                }
-                (AsOf::Time(_), None) => true,
-            };
-            if past {
-                break;
+        let mut reading = std::collections::VecDeque::new();
+        let mut issued = 0;
+        while issued < chunks && reading.len() < CHUNKS_AHEAD {
+            reading.push_back(read_chunk(&self.log, &stream, issued));
+            issued += 1;
+        }
+        while let Some(next) = reading.pop_front() {
+            let page = next.await.map_err(|_| {
+                ServiceError::Store(crate::store::StoreError::Database {
+                    detail: "a stream read task failed".into(),
+                })
+            })??;
+            if issued < chunks {
+                reading.push_back(read_chunk(&self.log, &stream, issued));
+                issued += 1;
             }
-            Matter::apply(&mut matter, recorded);
+            for recorded in &page {
+                let past = match (as_of, cutoff) {
+                    (AsOf::Position(position), _) => recorded.position > position,
+                    (AsOf::Time(_), Some(cutoff)) => {
+                        parse_time(&recorded.recorded_at).map_or(true, |at| at > cutoff)
+                    }
+                    (AsOf::Time(_), None) => true,
+                };
+                if past {
+                    reading.iter().for_each(|task| task.abort());
+                    return Ok(matter);
+                }
+                Matter::apply(&mut matter, recorded);
+            }
         }
         Ok(matter)
     }
@@ -469,41 +487,29 @@ pub fn describe_content(
     })
 }
 
-/// Versions per concurrent read of a stream.
-const STREAM_CHUNK: u64 = 2000;
+/// Versions per read of a stream when replaying it.
+const STREAM_CHUNK: u64 = 1000;
+/// Chunks read ahead of the fold, on the reader pool's connections.
+const CHUNKS_AHEAD: usize = 3;
 
-/// A stream's events up to `version`, read in chunks at once (the pool bounds how many run
-/// together) and decoded where they were read; in version order.
-async fn read_stream_concurrently(
+/// Reads and decodes one chunk of a stream's versions on a task of its own.
+fn read_chunk(
     log: &EventLog,
     stream: &StreamId,
-    version: u64,
-) -> Result<Vec<Vec<RecordedEvent>>, ServiceError> {
-    let chunks = version.div_ceil(STREAM_CHUNK);
-    let reads = (0..chunks).map(|chunk| {
-        let store = log.store().clone();
-        let stream = stream.to_string();
-        tokio::spawn(async move {
-            let from = chunk * STREAM_CHUNK + 1;
-            let limit = u32::try_from(STREAM_CHUNK).unwrap_or(u32::MAX);
-            let events = store.read_stream_page(&stream, from, limit).await?;
-            let mut decoded = Vec::with_capacity(events.len());
-            for event in &events {
-                if let Some(recorded) = RecordedEvent::decode(event)? {
-                    decoded.push(recorded);
-                }
+    chunk: u64,
+) -> tokio::task::JoinHandle<Result<Vec<RecordedEvent>, ServiceError>> {
+    let store = log.store().clone();
+    let stream = stream.to_string();
+    tokio::spawn(async move {
+        let from = chunk * STREAM_CHUNK + 1;
+        let limit = u32::try_from(STREAM_CHUNK).unwrap_or(u32::MAX);
+        let events = store.read_stream_page(&stream, from, limit).await?;
+        let mut decoded = Vec::with_capacity(events.len());
+        for event in &events {
+            if let Some(recorded) = RecordedEvent::decode(event)? {
+                decoded.push(recorded);
             }
-            Ok::<_, ServiceError>(decoded)
-        })
-    });
-    let mut pages = Vec::new();
-    for read in futures::future::join_all(reads).await {
-        let page = read.map_err(|_| {
-            ServiceError::Store(crate::store::StoreError::Database {
-                detail: "a stream read task failed".into(),
-            })
-        })??;
-        pages.push(page);
-    }
-    Ok(pages)
+        }
+        Ok(decoded)
+    })
 }

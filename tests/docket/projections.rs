@@ -34,6 +34,7 @@ on_both_backends!(
     a_failed_projection_is_ok_after_a_rebuild_when_fresh_tables_accept_its_event,
     a_changed_definition_rebuilds_on_open_with_the_same_contents,
     opening_a_projector_never_points_a_view_back_at_an_old_generation,
+    a_rebuilt_projection_has_planner_statistics,
 );
 
 const MATTER: &str = "2026-0001";
@@ -1395,4 +1396,34 @@ async fn opening_a_projector_never_points_a_view_back_at_an_old_generation(backe
         vec![format!("rm_timeline_g{}", last.generation)],
         "only the served generation is left"
     );
+}
+
+async fn a_rebuilt_projection_has_planner_statistics(backend: Backend) {
+    let test = TestDocket::new(backend).await;
+    open_matter(test.service(), MATTER, "Okafor v Brightline", "employment").await;
+    test.projector().catch_up().await.unwrap();
+    let matters = projection(test.projector(), "matters");
+    let report = test.projector().rebuild(matters.as_ref()).await.unwrap();
+    let table = format!("rm_matters_g{}", report.generation);
+    let analyzed = match backend {
+        // ANALYZE records a row per analysed table and index in sqlite_stat1.
+        Backend::Sqlite => {
+            count(
+                test.pool(),
+                &format!("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = '{table}'"),
+            )
+            .await
+        }
+        // A table never analysed has reltuples = -1.
+        Backend::Postgres => {
+            count(
+                test.pool(),
+                &format!(
+                    "SELECT COUNT(*) FROM pg_class WHERE relname = '{table}' AND reltuples >= 0"
+                ),
+            )
+            .await
+        }
+    };
+    assert!(analyzed > 0, "{table} has no statistics");
 }

@@ -159,7 +159,6 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
             });
         }
     }
-    handle.stop(true).await;
 
     // Read the deep matter as of random positions, by replay.
     let mut latencies = Vec::new();
@@ -177,6 +176,9 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
         latencies.push(began.elapsed());
     }
     let as_of = Measurement::with_latencies(1, latencies, started.elapsed().as_secs_f64());
+    // Stopped last: with PostgreSQL, pooled connections opened on the server's worker threads
+    // stop working when those threads do.
+    handle.stop(true).await;
 
     Ok(ApiReport {
         backend: log.store().backend().to_string(),
