@@ -1,7 +1,10 @@
 //! Relay connection arguments: `first` or `last` (1 to 100) is required, as GitHub's API does,
 //! with `after` / `before` cursors.
 
-use crate::read::{Direction, PageRequest};
+use async_graphql::OutputType;
+use async_graphql::connection::{Connection, Edge};
+
+use crate::read::{Direction, Page, PageRequest};
 
 use super::errors::api_error;
 use super::ids::decode_cursor;
@@ -48,4 +51,25 @@ pub fn page_request(
 pub fn connection_cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
     let size = first.or(last).unwrap_or(0).clamp(0, MAX_PAGE);
     usize::try_from(size).unwrap_or(0) * child + 1
+}
+
+/// A Relay connection over a page: `pageInfo` says what lies beyond it in the direction asked
+/// for, and whether the page started from a cursor on the other side. `edge` gives each row its
+/// cursor and node.
+pub fn connection<R, N: OutputType>(
+    request: &PageRequest,
+    page: Page<R>,
+    edge: impl Fn(R) -> (String, N),
+) -> Connection<String, N> {
+    let from_cursor = request.cursor.is_some();
+    let (has_previous, has_next) = match request.direction {
+        Direction::Forward => (from_cursor, page.has_more),
+        Direction::Backward => (page.has_more, from_cursor),
+    };
+    let mut connection = Connection::new(has_previous, has_next);
+    connection.edges.extend(page.rows.into_iter().map(|row| {
+        let (cursor, node) = edge(row);
+        Edge::new(cursor, node)
+    }));
+    connection
 }

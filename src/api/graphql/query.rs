@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 
 use super::errors::{api_error, internal};
 use super::ids::{self, Kind, encode_cursor};
 use super::loaders::*;
-use super::paging::{connection_cost, page_request};
+use super::paging::{connection, connection_cost, page_request};
 use super::types::*;
 use crate::projection::ReadDb;
 use crate::read::matters::{self as read_matters, MatterFilter, MatterSort};
@@ -182,29 +182,15 @@ impl Query {
         let page = read_matters::matters(db.pool(), &filter, sort, descending, &request)
             .await
             .map_err(internal)?;
-        let forward = request.direction == read::Direction::Forward;
-        let mut connection = Connection::new(
-            if forward {
-                request.cursor.is_some()
-            } else {
-                page.has_more
-            },
-            if forward {
-                page.has_more
-            } else {
-                request.cursor.is_some()
-            },
-        );
-        connection.edges.extend(page.rows.into_iter().map(|row| {
+        Ok(connection(&request, page, |row| {
             let key = match sort {
                 MatterSort::Number => row.number.clone(),
                 MatterSort::OpenedOn => row.opened_on.clone(),
                 MatterSort::UpdatedAt => row.updated_at.clone(),
                 MatterSort::Title => row.title.to_lowercase(),
             };
-            Edge::new(encode_cursor(&key, &row.number), Matter(row))
-        }));
-        Ok(connection)
+            (encode_cursor(&key, &row.number), Matter(row))
+        }))
     }
 
     async fn contact(
@@ -233,24 +219,10 @@ impl Query {
         let page = read_matters::contacts(db.pool(), search.as_deref(), &request)
             .await
             .map_err(internal)?;
-        let forward = request.direction == read::Direction::Forward;
-        let mut connection = Connection::new(
-            if forward {
-                request.cursor.is_some()
-            } else {
-                page.has_more
-            },
-            if forward {
-                page.has_more
-            } else {
-                request.cursor.is_some()
-            },
-        );
-        connection.edges.extend(page.rows.into_iter().map(|row| {
+        Ok(connection(&request, page, |row| {
             let cursor = encode_cursor(&row.display_name.to_lowercase(), &row.contact_id);
-            Edge::new(cursor, Contact(row))
-        }));
-        Ok(connection)
+            (cursor, Contact(row))
+        }))
     }
 
     /// Searches parties across every matter of the firm by name (case, accents and word order
@@ -314,12 +286,10 @@ impl Query {
         )
         .await
         .map_err(internal)?;
-        let mut connection = Connection::new(request.cursor.is_some(), page.has_more);
-        connection.edges.extend(page.rows.into_iter().map(|row| {
+        Ok(connection(&request, page, |row| {
             let cursor = encode_cursor(row.due_on.as_deref().unwrap_or(""), &row.task_id);
-            Edge::new(cursor, Task(row))
-        }));
-        Ok(connection)
+            (cursor, Task(row))
+        }))
     }
 
     /// Calendar entries across matters from a date or time on, earliest first.
@@ -352,12 +322,12 @@ impl Query {
         )
         .await
         .map_err(internal)?;
-        let mut connection = Connection::new(request.cursor.is_some(), page.has_more);
-        connection.edges.extend(page.rows.into_iter().map(|row| {
-            let cursor = encode_cursor(&row.starts_at, &row.entry_id);
-            Edge::new(cursor, CalendarEntry(row))
-        }));
-        Ok(connection)
+        Ok(connection(&request, page, |row| {
+            (
+                encode_cursor(&row.starts_at, &row.entry_id),
+                CalendarEntry(row),
+            )
+        }))
     }
 
     /// A matter as it stood at a log position or a time, rebuilt by replaying its events from

@@ -1,6 +1,6 @@
 //! `Matter`: the matter detail, with its children loaded in batches.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use serde_json::Value;
 
@@ -11,7 +11,7 @@ use super::{
 use crate::api::graphql::errors::internal;
 use crate::api::graphql::ids::{Kind, encode, encode_cursor};
 use crate::api::graphql::loaders::*;
-use crate::api::graphql::paging::{connection_cost, page_request};
+use crate::api::graphql::paging::{connection, connection_cost, page_request};
 use crate::projection::ReadDb;
 use crate::read::{self, Bind, Sql};
 use crate::service::Service;
@@ -176,27 +176,13 @@ impl Matter {
         )
         .await
         .map_err(internal)?;
-        let forward = request.direction == read::Direction::Forward;
-        let mut connection = Connection::new(
-            if forward {
-                request.cursor.is_some()
-            } else {
-                page.has_more
-            },
-            if forward {
-                page.has_more
-            } else {
-                request.cursor.is_some()
-            },
-        );
-        connection.edges.extend(page.rows.into_iter().map(|row| {
+        Ok(connection(&request, page, |row| {
             let cursor = encode_cursor(
                 &(row.stream_version + 100_000_000_000).to_string(),
                 &row.matter_number,
             );
-            Edge::new(cursor, TimelineEntry(row))
-        }));
-        Ok(connection)
+            (cursor, TimelineEntry(row))
+        }))
     }
 
     /// The matter's events straight from the signed log, each with its hash and signature and
