@@ -67,20 +67,6 @@ impl ReadDb {
     pub fn backend(&self) -> Backend {
         self.backend
     }
-
-    /// `CREATE VIEW` that replaces an existing view, in this dialect.
-    pub fn replace_view(&self, view: &str, table: &str) -> Vec<String> {
-        match self.backend {
-            Backend::Postgres => vec![
-                format!("DROP VIEW IF EXISTS {view}"),
-                format!("CREATE VIEW {view} AS SELECT * FROM {table}"),
-            ],
-            Backend::Sqlite => vec![
-                format!("DROP VIEW IF EXISTS {view}"),
-                format!("CREATE VIEW {view} AS SELECT * FROM {table}"),
-            ],
-        }
-    }
 }
 
 /// Each projection's checkpoint and health. `generation` names the set of tables currently

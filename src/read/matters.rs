@@ -122,12 +122,14 @@ pub async fn matters_by_number(
     sql.fetch_all(pool).await
 }
 
-/// Rows of `view` whose `matter_number` is one of `numbers`, grouped by matter.
-pub async fn by_matter<T>(
+/// Rows of `view` whose `key_column` is one of `keys`, grouped by that key (`group` reads it
+/// back from a row), each group in `order`.
+pub async fn grouped_by<T>(
     pool: &AnyPool,
     view: &str,
     columns: &str,
-    numbers: &[String],
+    key_column: &str,
+    keys: &[String],
     order: &str,
     group: fn(&T) -> &str,
 ) -> Result<HashMap<String, Vec<T>>, StoreError>
@@ -135,9 +137,9 @@ where
     T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
 {
     let mut sql = Sql::new(String::new());
-    let list = sql.bind_list(numbers);
+    let list = sql.bind_list(keys);
     sql.text =
-        format!("SELECT {columns} FROM {view} WHERE matter_number IN ({list}) ORDER BY {order}");
+        format!("SELECT {columns} FROM {view} WHERE {key_column} IN ({list}) ORDER BY {order}");
     let rows: Vec<T> = sql.fetch_all(pool).await?;
     let mut grouped: HashMap<String, Vec<T>> = HashMap::new();
     for row in rows {

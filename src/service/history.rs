@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use futures::TryStreamExt;
 use serde_json::Value;
 
-use crate::domain::{DomainEvent, RecordedEvent};
+use crate::domain::RecordedEvent;
 use crate::log::canonical::compute_hash;
 use crate::log::keys::{parse_public_key, verify_event_signature};
 use crate::log::system_events::{GENESIS, KEY_ROTATED};
@@ -58,10 +58,9 @@ pub async fn stream_history(
     let mut previous_hash = None;
     let start = from_version.max(1);
     if start > 1 {
-        let before: Vec<Event> = log
-            .stream_from(stream.as_str(), start - 1)
-            .try_filter(|event| futures::future::ready(event.stream_version == start - 1))
-            .take_while_first()
+        let before = log
+            .store()
+            .read_stream_page(stream.as_str(), start - 1, 1)
             .await?;
         previous_hash = before.first().map(|event| event.hash);
     }
@@ -89,26 +88,4 @@ pub async fn stream_history(
         });
     }
     Ok(entries)
-}
-
-trait FirstOnly {
-    async fn take_while_first(self) -> Result<Vec<Event>, ServiceError>;
-}
-
-impl<S> FirstOnly for S
-where
-    S: futures::Stream<Item = Result<Event, crate::store::StoreError>> + Send,
-{
-    async fn take_while_first(self) -> Result<Vec<Event>, ServiceError> {
-        let mut stream = std::pin::pin!(self);
-        match stream.try_next().await? {
-            Some(event) => Ok(vec![event]),
-            None => Ok(Vec::new()),
-        }
-    }
-}
-
-/// Whether an event type belongs to the domain (for filters).
-pub fn is_domain_event(event_type: &str) -> bool {
-    DomainEvent::current_version(event_type).is_some()
 }

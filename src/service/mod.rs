@@ -451,14 +451,6 @@ impl Service {
     }
 }
 
-/// Decoded events of a stream, for replays that need them all.
-pub async fn stream_events(
-    log: &EventLog,
-    stream: &StreamId,
-) -> Result<Vec<RecordedEvent>, ServiceError> {
-    read_stream(log, stream, 1).await
-}
-
 fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, DomainError> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|at| at.with_timezone(&chrono::Utc))

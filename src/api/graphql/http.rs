@@ -4,8 +4,6 @@
 //! Limitation: until authentication lands, the API answers loopback clients only and takes the
 //! acting user from the `x-docket-user` header (default `local`).
 
-use std::sync::Arc;
-
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use async_graphql::parser::types::ExecutableDocument;
 use serde::Deserialize;
@@ -164,6 +162,3 @@ pub async fn graphiql() -> HttpResponse {
                 .finish(),
         )
 }
-
-/// Keeps the service alive for handlers that need it directly.
-pub type SharedService = Arc<crate::service::Service>;

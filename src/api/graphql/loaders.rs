@@ -8,14 +8,16 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 
 use crate::projection::ReadDb;
-use crate::read::matters::{by_matter, contacts_by_id, matters_by_number};
-use crate::read::{self, Sql};
+use crate::read;
+use crate::read::matters::{contacts_by_id, grouped_by, matters_by_number};
 use crate::store::StoreError;
 
 pub type LoadError = Arc<StoreError>;
 
-macro_rules! children_of_matters {
-    ($($loader:ident => $row:ty, $view:literal, $columns:literal, $order:literal;)+) => {$(
+macro_rules! grouped_loaders {
+    ($($(#[$doc:meta])* $loader:ident => $row:ty, $view:literal, $columns:literal,
+       by $key:ident, $order:literal;)+) => {$(
+        $(#[$doc])*
         pub struct $loader(pub ReadDb);
 
         impl Loader<String> for $loader {
@@ -23,7 +25,8 @@ macro_rules! children_of_matters {
             type Error = LoadError;
 
             async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-                by_matter(self.0.pool(), $view, $columns, keys, $order, |row: &$row| &row.matter_number)
+                let key = stringify!($key);
+                grouped_by(self.0.pool(), $view, $columns, key, keys, $order, |row: &$row| &row.$key)
                     .await
                     .map_err(Arc::new)
             }
@@ -31,28 +34,36 @@ macro_rules! children_of_matters {
     )+};
 }
 
-children_of_matters! {
-    TeamLoader => read::TeamRow, "rm_matter_team", "matter_number, user_id, capacity", "user_id";
+grouped_loaders! {
+    TeamLoader => read::TeamRow, "rm_matter_team", "matter_number, user_id, capacity", by matter_number, "user_id";
     PartiesLoader => read::PartyRow, "rm_parties",
-        "party_id, matter_number, contact_id, role, position, added_at", "position";
+        "party_id, matter_number, contact_id, role, position, added_at", by matter_number, "position";
     DocumentsLoader => read::DocumentRow, "rm_documents",
         "document_id, matter_number, document_type, title, description, latest_version, position, created_at, updated_at",
-        "position";
+        by matter_number, "position";
     TasksLoader => read::TaskRow, "rm_tasks",
         "task_id, matter_number, title, assignee, due_on, status, position, created_at, updated_at",
-        "position";
+        by matter_number, "position";
     CalendarLoader => read::CalendarRow, "rm_calendar",
         "entry_id, matter_number, kind, title, starts_at, ends_at, all_day, rule, location, cancelled, position",
-        "starts_at, entry_id";
+        by matter_number, "starts_at, entry_id";
     NotesLoader => read::NoteRow, "rm_notes",
         "note_id, matter_number, privileged, subject, body, author, position, created_at, edited_at",
-        "position";
+        by matter_number, "position";
     TimeEntriesLoader => read::TimeEntryRow, "rm_time_entries",
         "time_entry_id, matter_number, user_id, worked_on, minutes, billable, description, position, recorded_at",
-        "position";
+        by matter_number, "position";
     ConflictChecksLoader => read::ConflictCheckRow, "rm_conflict_checks",
         "check_id, matter_number, outcome, reviewer, query, notes, hits, position, recorded_at",
-        "position";
+        by matter_number, "position";
+    /// Parties of contacts, by contact id.
+    PartiesOfContactLoader => read::PartyRow, "rm_parties",
+        "party_id, matter_number, contact_id, role, position, added_at",
+        by contact_id, "position";
+    /// Versions of documents, by document id.
+    VersionsLoader => read::DocumentVersionRow, "rm_document_versions",
+        "document_id, version, content_hash, size, media_type, filename, uploaded_by, added_at",
+        by document_id, "document_id, version";
 }
 
 pub struct MatterLoader(pub ReadDb);
@@ -86,56 +97,5 @@ impl Loader<String> for ContactLoader {
             .into_iter()
             .map(|row| (row.contact_id.clone(), row))
             .collect())
-    }
-}
-
-/// Parties of contacts, by contact id.
-pub struct PartiesOfContactLoader(pub ReadDb);
-
-impl Loader<String> for PartiesOfContactLoader {
-    type Value = Vec<read::PartyRow>;
-    type Error = LoadError;
-
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let mut sql = Sql::new(String::new());
-        let list = sql.bind_list(keys);
-        sql.text = format!(
-            "SELECT party_id, matter_number, contact_id, role, position, added_at FROM rm_parties \
-             WHERE contact_id IN ({list}) ORDER BY position"
-        );
-        let rows: Vec<read::PartyRow> = sql.fetch_all(self.0.pool()).await.map_err(Arc::new)?;
-        let mut grouped: HashMap<String, Vec<read::PartyRow>> = HashMap::new();
-        for row in rows {
-            grouped.entry(row.contact_id.clone()).or_default().push(row);
-        }
-        Ok(grouped)
-    }
-}
-
-/// Versions of documents, by document id.
-pub struct VersionsLoader(pub ReadDb);
-
-impl Loader<String> for VersionsLoader {
-    type Value = Vec<read::DocumentVersionRow>;
-    type Error = LoadError;
-
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let mut sql = Sql::new(String::new());
-        let list = sql.bind_list(keys);
-        sql.text = format!(
-            "SELECT document_id, version, content_hash, size, media_type, filename, uploaded_by, \
-             added_at FROM rm_document_versions WHERE document_id IN ({list}) \
-             ORDER BY document_id, version"
-        );
-        let rows: Vec<read::DocumentVersionRow> =
-            sql.fetch_all(self.0.pool()).await.map_err(Arc::new)?;
-        let mut grouped: HashMap<String, Vec<read::DocumentVersionRow>> = HashMap::new();
-        for row in rows {
-            grouped
-                .entry(row.document_id.clone())
-                .or_default()
-                .push(row);
-        }
-        Ok(grouped)
     }
 }

@@ -51,14 +51,6 @@ impl PersistedQueries {
     pub fn is_registered(&self, document: &str) -> bool {
         self.by_hash.contains_key(&sha256_hex(document))
     }
-
-    pub fn len(&self) -> usize {
-        self.by_hash.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_hash.is_empty()
-    }
 }
 
 pub fn sha256_hex(text: &str) -> String {

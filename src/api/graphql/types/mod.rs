@@ -40,26 +40,7 @@ where
     loader
         .load_one(key.to_owned())
         .await
-        .map_err(|error| internal((*error).clone_for_client()))
-}
-
-trait CloneForClient {
-    fn clone_for_client(&self) -> crate::store::StoreError;
-}
-
-impl CloneForClient for crate::store::StoreError {
-    fn clone_for_client(&self) -> crate::store::StoreError {
-        match self {
-            crate::store::StoreError::Unavailable { detail } => {
-                crate::store::StoreError::Unavailable {
-                    detail: detail.clone(),
-                }
-            }
-            other => crate::store::StoreError::Database {
-                detail: other.to_string(),
-            },
-        }
-    }
+        .map_err(|error| internal((*error).clone()))
 }
 
 /// Upper-case GraphQL enum text of a stored snake_case value (`opposing_party` -> `OPPOSING_PARTY`).
