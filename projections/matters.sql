@@ -14,6 +14,7 @@ CREATE TABLE IF NOT EXISTS rm_matters{g} (
     closed_on                 TEXT,
     statute_of_limitations_on TEXT,
     custom_fields             TEXT   NOT NULL,
+    firm_visible              BIGINT NOT NULL DEFAULT 0,
     version                   BIGINT NOT NULL,
     position                  BIGINT NOT NULL,
     created_at                TEXT   NOT NULL,

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::access::chain::AccessChain;
 use crate::config::Settings;
+use crate::identity::Identity;
 use crate::projection::{Projector, ReadDb};
 use crate::service::Service;
 use crate::store::{EventLog, LogOptions, StoreError};
@@ -18,6 +20,10 @@ pub struct Docket {
     pub log: Arc<EventLog>,
     pub projector: Arc<Projector>,
     pub service: Arc<Service>,
+    /// Users, sessions, API clients and the directory the policy reads.
+    pub identity: Arc<Identity>,
+    /// The signed chain of access records.
+    pub access: Arc<AccessChain>,
 }
 
 impl Docket {
@@ -41,10 +47,18 @@ impl Docket {
             projector.clone(),
             read_your_writes,
         ));
+        let identity = Identity::open(log.clone(), options)
+            .await
+            .map_err(|error| StoreError::Database {
+                detail: error.to_string(),
+            })?;
+        let access = Arc::new(AccessChain::open(options).await?);
         Ok(Docket {
             log,
             projector,
             service,
+            identity,
+            access,
         })
     }
 }

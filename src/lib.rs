@@ -11,11 +11,13 @@
 //! - [`verification`] runs the verifier over a store; [`server`] serves HTTP; [`cli`] is the
 //!   `docket` binary's commands, its benchmark included.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod identity;
 pub mod keyring;
 pub mod log;
 pub mod projection;

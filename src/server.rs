@@ -14,11 +14,15 @@ use actix_web::{App, HttpResponse, HttpServer, get, web};
 use futures::FutureExt;
 use serde_json::json;
 
-use crate::api::graphql::http::{GraphqlState, graphiql, graphql};
+use crate::access::chain::AccessChain;
+use crate::access::policy::Part;
+use crate::api::graphql::caller::{Caller, fresh_matter_facts};
+use crate::api::graphql::http::{GraphqlState, authenticate, client_address, graphiql, graphql};
 use crate::api::graphql::mutation::RequestId;
 use crate::api::graphql::persisted::PersistedQueries;
 use crate::api::graphql::{self, MAX_BODY_BYTES};
 use crate::config::Settings;
+use crate::identity::Identity;
 use crate::projection::{Projector, ReadDb};
 use crate::service::Service as RecordsService;
 use crate::store::EventLog;
@@ -51,29 +55,32 @@ async fn healthz(log: web::Data<EventLog>, projector: web::Data<Projector>) -> H
     }
 }
 
-/// `GET /documents/{document_id}/versions/{version}/content`: the stored bytes.
+/// `GET /documents/{document_id}/versions/{version}/content`: the stored bytes, for a caller
+/// who may read the content of the document's matter. A document the caller may not read is
+/// answered exactly like a missing one, and the access record is durable before a byte leaves.
 async fn document_content(
     path: web::Path<(String, u32)>,
     request: actix_web::HttpRequest,
     db: web::Data<ReadDb>,
     service: web::Data<RecordsService>,
+    state: web::Data<GraphqlState>,
 ) -> HttpResponse {
-    if !request
-        .peer_addr()
-        .is_some_and(|peer| peer.ip().is_loopback())
-    {
-        return HttpResponse::Forbidden().finish();
-    }
+    let principal = match authenticate(&request, &state.identity).await {
+        Ok(Some(principal)) => principal,
+        Ok(None) => return HttpResponse::Unauthorized().finish(),
+        Err(response) => return response,
+    };
     let (document_id, version) = path.into_inner();
-    let found: Result<Option<(String, String)>, sqlx::Error> = sqlx::query_as(
-        "SELECT content_hash, media_type FROM rm_document_versions \
-         WHERE document_id = $1 AND version = $2",
+    let found: Result<Option<(String, String, String)>, sqlx::Error> = sqlx::query_as(
+        "SELECT v.content_hash, v.media_type, d.matter_number FROM rm_document_versions v \
+         JOIN rm_documents d ON d.document_id = v.document_id \
+         WHERE v.document_id = $1 AND v.version = $2",
     )
     .bind(&document_id)
     .bind(i64::from(version))
     .fetch_optional(db.pool())
     .await;
-    let (hash, media_type) = match found {
+    let (hash, media_type, matter_number) = match found {
         Ok(Some(found)) => found,
         Ok(None) => return HttpResponse::NotFound().finish(),
         Err(error) => {
@@ -81,6 +88,30 @@ async fn document_content(
             return HttpResponse::InternalServerError().finish();
         }
     };
+    let request_id = actix_web::HttpMessage::extensions(&request)
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let caller = Caller::new(
+        Some(principal),
+        state.identity.directory(),
+        request_id,
+        client_address(&request),
+        state.access.clone(),
+    );
+    let allowed = match document_allowed(&caller, &db, &matter_number, &document_id).await {
+        Ok(allowed) => allowed,
+        Err(error) => {
+            tracing::error!(error = %error.message, "document access check failed");
+            return HttpResponse::InternalServerError().finish();
+        }
+    };
+    if caller.flush("download document content").await.is_err() {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    if !allowed {
+        return HttpResponse::NotFound().finish();
+    }
     match service.content(&hash).await {
         Ok(Some(bytes)) => HttpResponse::Ok()
             .content_type(media_type)
@@ -96,6 +127,59 @@ async fn document_content(
     }
 }
 
+/// Whether the caller may read the content of documents in matter `number` (decided and noted).
+async fn document_allowed(
+    caller: &Caller,
+    db: &ReadDb,
+    number: &str,
+    document_id: &str,
+) -> async_graphql::Result<bool> {
+    let Some(row) = crate::read::matters::matters_by_number(db.pool(), &[number.to_owned()])
+        .await
+        .map_err(crate::api::graphql::errors::internal)?
+        .into_iter()
+        .next()
+    else {
+        return Ok(false);
+    };
+    let facts = fresh_matter_facts(db, &row).await?;
+    let access = caller.matter_access(&facts)?;
+    if !access.is_visible() {
+        return Ok(false);
+    }
+    let decision = access.decide(Part::DocumentContent);
+    caller.note(
+        Some(number),
+        "document",
+        Some(document_id),
+        Some(Part::DocumentContent.as_str()),
+        decision,
+    );
+    Ok(decision.is_allowed())
+}
+
+/// Headers every response carries: no sniffing, no framing, no referrer, no caching of client
+/// data, and a content security policy that allows nothing (GraphiQL, in development mode only,
+/// loads its page scripts and keeps the default).
+fn security_headers(headers: &mut actix_web::http::header::HeaderMap, path: &str) {
+    let mut set = |name: &'static str, value: &'static str| {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    };
+    set("x-content-type-options", "nosniff");
+    set("x-frame-options", "DENY");
+    set("referrer-policy", "no-referrer");
+    set("cache-control", "no-store");
+    if path != "/graphiql" {
+        set(
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        );
+    }
+}
+
 /// Everything the HTTP server serves from.
 pub struct Components {
     pub log: Arc<EventLog>,
@@ -103,7 +187,9 @@ pub struct Components {
     pub service: Arc<RecordsService>,
     pub db: ReadDb,
     pub persisted: PersistedQueries,
-    /// Serve GraphiQL.
+    pub identity: Arc<Identity>,
+    pub access: Arc<AccessChain>,
+    /// Serve GraphiQL (and let anonymous callers introspect the schema).
     pub development: bool,
 }
 
@@ -124,6 +210,12 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         projector.clone(),
         settings.read_your_writes(),
     ));
+    let options = settings.log_options();
+    let identity = Identity::open(log.clone(), &options)
+        .await
+        .map_err(|error| std::io::Error::other(error.to_string()))?;
+    identity.spawn_follower();
+    let access = Arc::new(AccessChain::open(&options).await.map_err(io)?);
     let persisted = PersistedQueries::load(
         &settings.data_dir.join("persisted-queries"),
         settings.persisted_queries_only,
@@ -134,6 +226,8 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         service,
         db,
         persisted,
+        identity,
+        access,
         development: settings.development,
     };
     if !settings.development {
@@ -161,13 +255,18 @@ pub fn http_server(
         service,
         db,
         persisted,
+        identity,
+        access,
         development,
     } = components;
     let state = web::Data::new(GraphqlState {
-        schema: graphql::build(service.clone(), db.clone()),
+        schema: graphql::build(service.clone(), db.clone(), identity.clone()),
         db: db.clone(),
         persisted,
         documents: Default::default(),
+        identity,
+        access,
+        public_introspection: development,
     });
     let data = web::Data::from(log);
     let projector_data = web::Data::from(projector);
@@ -203,6 +302,7 @@ pub fn http_server(
                             .headers_mut()
                             .insert(HeaderName::from_static("x-request-id"), value);
                     }
+                    security_headers(response.headers_mut(), &path);
                     Ok(response)
                 })
             })

@@ -1,14 +1,18 @@
 //! Verifying a stored log end to end: pages are read ahead by one task while the verifier
 //! checks the previous page on the blocking pool, so reading and checking overlap.
+//!
+//! The event log and the access chain (src/access/chain.rs) share the format, so both are
+//! verified by [`verify_log`]; [`verify_access_chain`] finds the access chain beside a log.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::access::chain::open_existing_access_store;
 use crate::log::verify::{FailureReason, RecordedHead, Verifier, VerifyFailure, VerifySummary};
 use crate::store::pages::{PAGE_SIZE, log_pages};
-use crate::store::{LogStore, StoreError};
+use crate::store::{LogOptions, LogStore, StoreError};
 
 /// How to verify.
 #[derive(Debug, Clone, Default)]
@@ -88,4 +92,18 @@ pub async fn verify_log(
         hash: recorded.hash,
     };
     Ok(verifier.finish(Some(head)))
+}
+
+/// Verifies the access chain kept beside the log that `options` describe, as [`verify_log`]
+/// does a log. `None` when there is no access chain (nothing was ever recorded); nothing is
+/// created.
+pub async fn verify_access_chain(
+    options: &LogOptions,
+    verify: VerifyOptions,
+    progress: impl Fn(u64) + Send,
+) -> Result<Option<Result<VerifySummary, VerifyFailure>>, StoreError> {
+    match open_existing_access_store(options).await? {
+        Some(store) => verify_log(store, verify, progress).await.map(Some),
+        None => Ok(None),
+    }
 }

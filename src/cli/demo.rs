@@ -42,6 +42,10 @@ pub async fn run(settings: &Settings) -> ExitCode {
     if let Err(error) = demo.write().await {
         return fail(format!("writing the demo data failed: {error}"));
     }
+    let users = match demo_users(&docket).await {
+        Ok(users) => users,
+        Err(error) => return fail(format!("adding the demo users failed: {error}")),
+    };
     let progress = match docket.projector.catch_up().await {
         Ok(progress) => progress,
         Err(error) => return fail(error),
@@ -55,6 +59,7 @@ pub async fn run(settings: &Settings) -> ExitCode {
     match summary(&docket, settings).await {
         Ok(text) => {
             print!("{text}");
+            print!("{users}");
             ExitCode::SUCCESS
         }
         Err(error) => fail(error),
@@ -76,6 +81,87 @@ async fn domain_events(log: &EventLog) -> Result<u64, crate::store::StoreError> 
             .count() as u64;
         from = last + 1;
     }
+}
+
+/// One enrolled user per role, matching the demo matters' teams.
+const DEMO_USERS: [(&str, &str, crate::domain::identity::Role); 6] = {
+    use crate::domain::identity::Role::*;
+    [
+        ("demo.admin", "Demo Admin", Admin),
+        ("a.okafor", "Adaeze Okafor", Partner),
+        ("j.lindqvist", "Johan Lindqvist", Attorney),
+        ("m.castellanos", "Marta Castellanos", Paralegal),
+        ("h.sato", "Hiro Sato", Staff),
+        ("demo.auditor", "Demo Auditor", Auditor),
+    ]
+};
+
+/// Adds and enrols the demo users and returns their credentials as text. For local
+/// exploration only: the passwords and TOTP secrets are printed.
+async fn demo_users(docket: &Docket) -> Result<String, crate::identity::IdentityError> {
+    use crate::identity::secret::{token, totp::TotpSecret};
+    use zeroize::Zeroizing;
+    let identity = &docket.identity;
+    let mut out = String::from(
+        "\ndemo users (for local exploration only; these credentials are now in your terminal):\n",
+    );
+    for (user_id, name, role) in DEMO_USERS {
+        let email = format!("{user_id}@demo.docket.example");
+        let added = identity
+            .add_user(
+                &Actor::system(),
+                None,
+                &email,
+                name,
+                role,
+                &[],
+                Some(user_id),
+            )
+            .await?;
+        let start = identity.begin_enrolment(&added.enrolment_token).await?;
+        let password = token::issue("")?.text;
+        let secret_bytes = base32_decode(&start.secret_base32).ok_or_else(|| {
+            crate::identity::IdentityError::Internal {
+                detail: "the demo secret is not base32".into(),
+            }
+        })?;
+        let secret = TotpSecret::from_bytes(secret_bytes)?;
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        identity
+            .complete_enrolment(
+                &added.enrolment_token,
+                Zeroizing::new(password.to_string()),
+                &secret.code_at(now),
+            )
+            .await?;
+        out.push_str(&format!(
+            "  {:<10} {email}\n             password {}\n             TOTP secret {} ({})\n",
+            role.as_str(),
+            password.as_str(),
+            start.secret_base32.as_str(),
+            start.otpauth_uri.as_str(),
+        ));
+    }
+    Ok(out)
+}
+
+/// RFC 4648 base32 (no padding) back to bytes.
+fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits = 0u64;
+    let mut count = 0u32;
+    let mut out = Vec::new();
+    for c in text.trim_end_matches('=').bytes() {
+        let value = ALPHABET.iter().position(|&a| a == c.to_ascii_uppercase())?;
+        bits = (bits << 5) | value as u64;
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    Some(out)
 }
 
 async fn summary(docket: &Docket, settings: &Settings) -> Result<String, String> {

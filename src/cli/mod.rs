@@ -5,6 +5,7 @@ pub mod bench;
 mod demo;
 mod keys;
 mod projections;
+mod users;
 mod verify;
 
 use std::path::PathBuf;
@@ -74,8 +75,14 @@ enum Command {
         #[command(subcommand)]
         command: projections::ProjectionsCommand,
     },
-    /// Fill an empty data directory with sample matters, contacts, documents and history.
+    /// Fill an empty data directory with sample matters, contacts, documents and history, and
+    /// one enrolled user per role (their credentials are printed: for local exploration only).
     Demo,
+    /// Users: add (with a one-time enrolment token), list, unlock, re-enrol, disable.
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
+    },
 }
 
 /// `docket serve`'s settings (each also a `DOCKET_*` variable and a file key).
@@ -204,6 +211,7 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
         Command::Bench(args) => bench::run(&settings, args).await,
         Command::Projections { command } => projections::run(&settings, command).await,
         Command::Demo => demo::run(&settings).await,
+        Command::Users { command } => users::run(&settings, command).await,
     }
 }
 

@@ -168,6 +168,10 @@ pub enum MatterCommand {
         reason: Option<String>,
     },
     RecordTime(RecordTime),
+    /// Makes the matter visible to every fee earner (walls still apply), or its team only.
+    SetVisibility {
+        firm_visible: bool,
+    },
 }
 
 #[derive(Debug, Clone)]

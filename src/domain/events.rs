@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::DomainError;
+use super::identity::*;
 use super::upcast;
 use crate::log::{Event, EventDraft};
 
@@ -509,6 +510,27 @@ domain_events! {
     ContactCreated(ContactCreated) = "contact.created" v 1,
     ContactUpdated(ContactUpdated) = "contact.updated" v 1,
     CustomFieldDefined(CustomFieldDefined) = "custom_field.defined" v 1,
+    MatterVisibilityChanged(MatterVisibilityChanged) = "matter.visibility_changed" v 1,
+    UserAdded(UserAdded) = "user.added" v 1,
+    EnrolmentIssued(EnrolmentIssued) = "user.enrolment_issued" v 1,
+    UserEnrolled(UserRef) = "user.enrolled" v 1,
+    RoleChanged(RoleChanged) = "user.role_changed" v 1,
+    UserLocked(UserLocked) = "user.locked" v 1,
+    UserUnlocked(UserRef) = "user.unlocked" v 1,
+    UserDisabled(UserDisabled) = "user.disabled" v 1,
+    UserEnabled(UserRef) = "user.enabled" v 1,
+    PasswordChanged(UserRef) = "user.password_changed" v 1,
+    LoginSucceeded(LoginSucceeded) = "auth.login_succeeded" v 1,
+    LoginFailed(LoginFailed) = "auth.login_failed" v 1,
+    SessionsRevoked(SessionsRevoked) = "auth.sessions_revoked" v 1,
+    GroupMembersSet(GroupMembersSet) = "group.members_set" v 1,
+    WallErected(WallErected) = "wall.erected" v 1,
+    WallLifted(WallLifted) = "wall.lifted" v 1,
+    BreakGlassOpened(BreakGlassOpened) = "access.break_glass_opened" v 1,
+    ApiClientRegistered(ApiClientRegistered) = "api_client.registered" v 1,
+    ApiKeyIssued(ApiKeyIssued) = "api_client.key_issued" v 1,
+    ApiKeyRevoked(ApiKeyRevoked) = "api_client.key_revoked" v 1,
+    FirmPolicySet(FirmPolicySet) = "firm.policy_set" v 1,
 }
 
 impl DomainEvent {

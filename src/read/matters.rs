@@ -12,7 +12,7 @@ use crate::store::StoreError;
 
 const MATTER_COLUMNS: &str = "number, title, description, practice_area, status, \
     responsible_attorney, originating_attorney, opened_on, closed_on, statute_of_limitations_on, \
-    custom_fields, version, position, created_at, updated_at";
+    custom_fields, firm_visible, version, position, created_at, updated_at";
 
 /// Filters of the matter list; every one present must hold.
 #[derive(Debug, Clone, Default)]
@@ -50,6 +50,7 @@ impl MatterSort {
 pub async fn matters(
     pool: &AnyPool,
     filter: &MatterFilter,
+    restrict: &(dyn Fn(&mut Sql) + Sync),
     sort: MatterSort,
     descending: bool,
     request: &PageRequest,
@@ -94,15 +95,17 @@ pub async fn matters(
             conditions.push(format!("title_folded LIKE {value} ESCAPE '\\'"));
         }
     }
-    let has_where = !conditions.is_empty();
-    if has_where {
-        sql.text.push_str(" WHERE ");
-        sql.text.push_str(&conditions.join(" AND "));
+    if conditions.is_empty() {
+        conditions.push("1 = 1".to_owned());
     }
+    sql.text.push_str(" WHERE ");
+    sql.text.push_str(&conditions.join(" AND "));
+    // The caller's access: only matters it may see anything of.
+    restrict(&mut sql);
     page(
         pool,
         sql,
-        has_where,
+        true,
         sort.column(),
         "number",
         descending,
@@ -158,22 +161,33 @@ pub async fn contacts_by_id(pool: &AnyPool, ids: &[String]) -> Result<Vec<Contac
     sql.fetch_all(pool).await
 }
 
-/// Contacts, optionally only those whose names contain every token of `search`.
+/// Contacts, optionally only those whose names contain every token of `search`, leaving out
+/// the contacts in `excluded` (clients a wall screens the caller from).
 pub async fn contacts(
     pool: &AnyPool,
     search: Option<&str>,
+    excluded: &[String],
     request: &PageRequest,
 ) -> Result<Page<ContactRow>, StoreError> {
     let mut sql = Sql::new(format!("SELECT {CONTACT_COLUMNS} FROM rm_contacts"));
     let tokens = search.map(name_tokens).unwrap_or_default();
-    let has_where = !tokens.is_empty();
-    if has_where {
+    let mut conditions = Vec::new();
+    if !tokens.is_empty() {
         let count = sql.bind(Bind::Int(tokens.len() as i64));
         let list = sql.bind_list(&tokens);
-        sql.text.push_str(&format!(
-            " WHERE contact_id IN (SELECT contact_id FROM rm_contact_tokens WHERE token IN ({list}) \
+        conditions.push(format!(
+            "contact_id IN (SELECT contact_id FROM rm_contact_tokens WHERE token IN ({list}) \
              GROUP BY contact_id HAVING COUNT(*) = {count})"
         ));
+    }
+    if !excluded.is_empty() {
+        let list = sql.bind_list(excluded);
+        conditions.push(format!("contact_id NOT IN ({list})"));
+    }
+    let has_where = !conditions.is_empty();
+    if has_where {
+        sql.text.push_str(" WHERE ");
+        sql.text.push_str(&conditions.join(" AND "));
     }
     page(
         pool,

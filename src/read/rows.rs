@@ -15,6 +15,7 @@ pub struct MatterRow {
     pub closed_on: Option<String>,
     pub statute_of_limitations_on: Option<String>,
     pub custom_fields: String,
+    pub firm_visible: i64,
     pub version: i64,
     pub position: i64,
     pub created_at: String,

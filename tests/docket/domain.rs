@@ -466,13 +466,14 @@ pub(crate) fn every_command() -> Vec<MatterCommand> {
             reason: None,
         },
         time(30),
+        MatterCommand::SetVisibility { firm_visible: true },
     ];
     let kinds: BTreeSet<&str> = commands.iter().map(command_kind).collect();
     assert_eq!(kinds.len(), COMMAND_KINDS, "one command of every kind");
     commands
 }
 
-const COMMAND_KINDS: usize = 17;
+const COMMAND_KINDS: usize = 18;
 
 /// Exhaustive on purpose: a new kind of command fails to compile here until it is counted.
 fn command_kind(command: &MatterCommand) -> &'static str {
@@ -494,6 +495,7 @@ fn command_kind(command: &MatterCommand) -> &'static str {
         MatterCommand::ScheduleCalendarEntry(_) => "ScheduleCalendarEntry",
         MatterCommand::CancelCalendarEntry { .. } => "CancelCalendarEntry",
         MatterCommand::RecordTime(_) => "RecordTime",
+        MatterCommand::SetVisibility { .. } => "SetVisibility",
     }
 }
 

@@ -3,19 +3,20 @@
 use std::time::Duration;
 
 use async_graphql::Request;
-use docket::api::graphql::mutation::Principal;
 use docket::api::graphql::{self, with_loaders};
 use docket::app::Docket;
-use docket::log::Actor;
+use docket::domain::identity::Role;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestLog};
+use crate::support::{Backend, SignedIn, TestLog, caller, sign_in};
 
 struct Api {
     _log: TestLog,
     docket: Docket,
     schema: graphql::DocketSchema,
+    /// The partner every request is made by (responsible attorney of the matters opened).
+    partner: SignedIn,
 }
 
 impl Api {
@@ -25,19 +26,26 @@ impl Api {
             .await
             .unwrap();
         docket.projector.spawn();
-        let schema = graphql::build(docket.service.clone(), docket.projector.db().clone());
+        let schema = graphql::build(
+            docket.service.clone(),
+            docket.projector.db().clone(),
+            docket.identity.clone(),
+        );
+        let partner = sign_in(&docket.identity, "a.okafor", Role::Partner).await;
         Api {
             _log: log,
             docket,
             schema,
+            partner,
         }
     }
 
     async fn run(&self, query: &str, variables: Value) -> Value {
         let request = Request::new(query).variables(async_graphql::Variables::from_json(variables));
-        let request = with_loaders(request, self.docket.projector.db())
-            .data(Principal(Actor::parse("user:a.okafor").unwrap()));
+        let caller = caller(&self.docket, Some(self.partner.principal.clone()));
+        let request = with_loaders(request, self.docket.projector.db()).data(caller.clone());
         let response = self.schema.execute(request).await;
+        caller.flush("test").await.unwrap();
         serde_json::to_value(&response).unwrap()
     }
 

@@ -19,7 +19,8 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestLog, one_event};
+use crate::support::{Backend, SignedIn, TEST_PASSWORD, TestLog, one_event, sign_in};
+use docket::domain::identity::Role;
 
 // ---- the client ----------------------------------------------------------------------------
 
@@ -156,6 +157,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 struct Served {
     _test: TestLog,
     docket: Docket,
+    /// Users signed in so far, by id (a.okafor, a partner, from the start).
+    users: tokio::sync::Mutex<std::collections::HashMap<String, SignedIn>>,
     address: SocketAddr,
     handle: ServerHandle,
     server: JoinHandle<io::Result<()>>,
@@ -186,6 +189,8 @@ impl Served {
                 service: docket.service.clone(),
                 db: docket.projector.db().clone(),
                 persisted: persisted.clone(),
+                identity: docket.identity.clone(),
+                access: docket.access.clone(),
                 development,
             };
             match http_server(components, address, Some(1)) {
@@ -198,9 +203,15 @@ impl Served {
         };
         let handle = server.handle();
         let server = tokio::spawn(server);
+        let partner = sign_in(&docket.identity, "a.okafor", Role::Partner).await;
+        let users = tokio::sync::Mutex::new(std::collections::HashMap::from([(
+            "a.okafor".to_owned(),
+            partner,
+        )]));
         Served {
             _test: test,
             docket,
+            users,
             address,
             handle,
             server,
@@ -214,35 +225,91 @@ impl Served {
         self.projecting.abort();
     }
 
+    /// `GET path` as a.okafor.
     async fn get(&self, path: &str) -> Reply {
+        let bearer = format!("Bearer {}", self.token("a.okafor").await);
+        send(
+            self.address,
+            "GET",
+            path,
+            &[("authorization", &bearer)],
+            b"",
+        )
+        .await
+        .expect("GET answered")
+    }
+
+    /// `GET path` without credentials.
+    async fn get_anonymously(&self, path: &str) -> Reply {
         send(self.address, "GET", path, &[], b"")
             .await
             .expect("GET answered")
     }
 
-    /// `POST /graphql` with these headers and raw body.
+    /// `POST /graphql` with these headers and raw body, as a.okafor unless the headers carry a
+    /// credential of their own.
     async fn post(&self, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let credential = headers
+            .iter()
+            .any(|(name, _)| *name == "authorization" || *name == "cookie");
+        let bearer = format!("Bearer {}", self.token("a.okafor").await);
+        let mut all = headers.to_vec();
+        if !credential {
+            all.push(("authorization", &bearer));
+        }
+        send(self.address, "POST", "/graphql", &all, body)
+            .await
+            .expect("POST answered")
+    }
+
+    /// `POST /graphql` without credentials.
+    async fn post_anonymously(&self, headers: &[(&str, &str)], body: &[u8]) -> Reply {
         send(self.address, "POST", "/graphql", headers, body)
             .await
             .expect("POST answered")
     }
 
-    /// A JSON GraphQL request, optionally as an `x-docket-user`.
-    async fn graphql(&self, user: Option<&str>, body: &Value) -> Reply {
-        let mut headers = vec![("content-type", "application/json")];
-        if let Some(user) = user {
-            headers.push(("x-docket-user", user));
+    /// The bearer token of `user` (a partner, signed in on first use).
+    async fn token(&self, user: &str) -> String {
+        let mut users = self.users.lock().await;
+        if !users.contains_key(user) {
+            let signed_in = sign_in(&self.docket.identity, user, Role::Partner).await;
+            users.insert(user.to_owned(), signed_in);
         }
-        self.post(&headers, body.to_string().as_bytes()).await
+        users[user].token.clone()
+    }
+
+    /// A JSON GraphQL request, as `user` (a bearer token) or anonymously.
+    async fn graphql(&self, user: Option<&str>, body: &Value) -> Reply {
+        let bearer = match user {
+            Some(user) => Some(format!("Bearer {}", self.token(user).await)),
+            None => None,
+        };
+        let mut headers = vec![("content-type", "application/json")];
+        match &bearer {
+            Some(bearer) => {
+                headers.push(("authorization", bearer.as_str()));
+                self.post(&headers, body.to_string().as_bytes()).await
+            }
+            None => {
+                self.post_anonymously(&headers, body.to_string().as_bytes())
+                    .await
+            }
+        }
     }
 
     /// Runs `query` as `a.okafor` and returns `data`, asserting 200 and no errors.
     async fn ok(&self, query: &str, variables: Value) -> Value {
+        self.ok_with("a.okafor", query, variables).await
+    }
+
+    async fn ok_as(&self, user: &str, query: &str) -> Value {
+        self.ok_with(user, query, json!({})).await
+    }
+
+    async fn ok_with(&self, user: &str, query: &str, variables: Value) -> Value {
         let reply = self
-            .graphql(
-                Some("a.okafor"),
-                &json!({"query": query, "variables": variables}),
-            )
+            .graphql(Some(user), &json!({"query": query, "variables": variables}))
             .await;
         assert_eq!(
             reply.status,
@@ -280,7 +347,12 @@ const OPEN: &str = r#"mutation($n: String!) {
 }"#;
 
 fn open_body(number: &str) -> Value {
-    json!({"query": OPEN, "variables": {"n": number}})
+    open_body_for(number, "a.okafor")
+}
+
+fn open_body_for(number: &str, attorney: &str) -> Value {
+    let query = OPEN.replace("\"a.okafor\"", &format!("\"{attorney}\""));
+    json!({"query": query, "variables": {"n": number}})
 }
 
 fn base64_of(bytes: &[u8]) -> String {
@@ -327,7 +399,7 @@ async fn a_json_post_runs_and_the_response_carries_a_request_id(backend: Backend
 
     // Every response gets an id of its own, errors and other paths included.
     let again = served
-        .graphql(None, &json!({"query": "{ projections { name } }"}))
+        .graphql(Some("a.okafor"), &json!({"query": "{ me { userId } }"}))
         .await;
     let health = served.get("/healthz").await;
     let missing = served.get("/no/such/path").await;
@@ -342,20 +414,28 @@ async fn a_json_post_runs_and_the_response_carries_a_request_id(backend: Backend
     served.stop().await;
 }
 
-async fn events_record_the_x_docket_user_as_their_actor(backend: Backend) {
+async fn events_record_the_signed_in_user_as_their_actor(backend: Backend) {
     let served = Served::start(backend).await;
     let opened = served
-        .graphql(Some("s.whitfield"), &open_body("2026-0043"))
-        .await;
-    assert_eq!(opened.json()["data"]["openMatter"]["userErrors"], json!([]));
-    let noted = served
         .graphql(
-            None,
-            &json!({"query": r#"mutation { addNote(number: "2026-0043", body: "Called the client") {
-                userErrors { code } } }"#}),
+            Some("s.whitfield"),
+            &open_body_for("2026-0043", "s.whitfield"),
         )
         .await;
+    assert_eq!(opened.json()["data"]["openMatter"]["userErrors"], json!([]));
+    let note = json!({"query": r#"mutation { addNote(number: "2026-0043", body: "Called the client") {
+        userErrors { code } } }"#});
+    let noted = served.graphql(Some("s.whitfield"), &note).await;
     assert_eq!(noted.json()["data"]["addNote"]["userErrors"], json!([]));
+    // Without a credential the same mutation is refused and nothing is written.
+    let head = served.head().await;
+    let anonymous = served.graphql(None, &note).await;
+    assert_eq!(
+        anonymous.json()["errors"][0]["extensions"]["code"],
+        json!("UNAUTHENTICATED")
+    );
+    assert!(anonymous.json()["data"].is_null());
+    assert_eq!(served.head().await, head, "nothing was appended");
 
     let actors: Vec<String> = served
         .matter_events("2026-0043")
@@ -365,15 +445,15 @@ async fn events_record_the_x_docket_user_as_their_actor(backend: Backend) {
         .collect();
     assert_eq!(
         actors,
-        ["user:s.whitfield", "user:s.whitfield", "user:local"],
-        "matter.opened and team_member_added by the header's user, the note by the default"
+        ["user:s.whitfield", "user:s.whitfield", "user:s.whitfield"],
+        "matter.opened, team_member_added and the note, by the signed-in user"
     );
 
     // The history the API serves from the log says the same.
     let data = served
-        .ok(
+        .ok_as(
+            "s.whitfield",
             r#"{ matter(number: "2026-0043") { history(first: 10) { actor eventType verified } } }"#,
-            json!({}),
         )
         .await;
     let history = data["matter"]["history"].as_array().unwrap();
@@ -414,7 +494,7 @@ async fn a_content_type_other_than_json_is_refused_with_415(backend: Backend) {
     let reply = served
         .post(
             &[("content-type", "application/json; charset=utf-8")],
-            b"{\"query\": \"{ projections { name } }\"}",
+            b"{\"query\": \"{ me { userId } }\"}",
         )
         .await;
     assert_eq!(reply.status, 200);
@@ -430,7 +510,7 @@ async fn a_malformed_body_is_refused_with_400_invalid_request(backend: Backend) 
         &b"{\"query\": \"mutation { openMatter"[..],
         b"query=%7B%20projections%20%7B%20name%20%7D%20%7D",
         b"{\"query\": 42}",
-        b"[{\"query\": \"{ projections { name } }\"}]",
+        b"[{\"query\": \"{ me { userId } }\"}]",
         b"",
         b"\xff\xfe{}",
     ] {
@@ -447,18 +527,90 @@ async fn a_malformed_body_is_refused_with_400_invalid_request(backend: Backend) 
     served.stop().await;
 }
 
-async fn an_invalid_x_docket_user_is_refused_with_400(backend: Backend) {
+async fn a_credential_that_proves_nobody_is_refused_with_401(backend: Backend) {
     let served = Served::start(backend).await;
     let head = served.head().await;
-    let long = "a".repeat(1000);
-    for user in ["a okafor", "", long.as_str()] {
-        let reply = served.graphql(Some(user), &open_body("2026-0045")).await;
-        assert_eq!(reply.status, 400, "{user:?}");
-        assert_eq!(reply.code(), json!("INVALID_REQUEST"), "{user:?}");
-        let message = reply.json()["errors"][0]["message"].clone();
-        assert_eq!(message, json!("x-docket-user is not a valid user id"));
+    let long = format!("dks_{}", "a".repeat(1000));
+    for bearer in [
+        "Bearer dks_bogus",
+        "Bearer ",
+        "Bearer dkt_aaaaaaaaaaaa_bbbb",
+        long.as_str(),
+    ] {
+        let reply = served
+            .post(
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", bearer),
+                ],
+                open_body("2026-0045").to_string().as_bytes(),
+            )
+            .await;
+        assert_eq!(reply.status, 401, "{bearer:?}");
+        assert_eq!(reply.code(), json!("UNAUTHENTICATED"), "{bearer:?}");
     }
     assert_eq!(served.head().await, head, "nothing was appended");
+    served.stop().await;
+}
+
+async fn a_session_cookie_needs_the_csrf_header(backend: Backend) {
+    let served = Served::start(backend).await;
+    let token = served.token("a.okafor").await;
+    let cookie = format!("docket_session={token}");
+    let body = json!({"query": "{ me { userId role } }"}).to_string();
+    let without = served
+        .post(
+            &[("content-type", "application/json"), ("cookie", &cookie)],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(without.status, 403);
+    assert_eq!(without.code(), json!("CSRF_HEADER_REQUIRED"));
+    let with = served
+        .post(
+            &[
+                ("content-type", "application/json"),
+                ("cookie", &cookie),
+                ("x-docket-csrf", "1"),
+            ],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(with.status, 200);
+    assert_eq!(
+        with.json()["data"]["me"],
+        json!({"userId": "a.okafor", "role": "PARTNER"})
+    );
+    served.stop().await;
+}
+
+async fn a_browser_login_sets_a_strict_http_only_cookie(backend: Backend) {
+    let served = Served::start(backend).await;
+    let (email, code) = {
+        let users = served.users.lock().await;
+        let user = &users["a.okafor"];
+        (user.email.clone(), user.code(1))
+    };
+    let login = json!({"query": r#"mutation($e: String!, $p: String!, $c: String!) {
+        login(input: {email: $e, password: $p, totpCode: $c, cookie: true}) {
+          session { sessionId token } userErrors { code } } }"#,
+        "variables": {"e": email, "p": TEST_PASSWORD, "c": code}});
+    let reply = served
+        .post_anonymously(
+            &[("content-type", "application/json")],
+            login.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(reply.json()["data"]["login"]["userErrors"], json!([]));
+    assert!(
+        reply.json()["data"]["login"]["session"]["token"].is_null(),
+        "not in the body"
+    );
+    let cookie = reply.header("set-cookie").expect("a cookie").to_owned();
+    assert!(cookie.starts_with("docket_session=dks_"), "{cookie}");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+    }
     served.stop().await;
 }
 
@@ -473,7 +625,7 @@ async fn a_registered_document_runs_by_its_sha256_hash(backend: Backend) {
     let open_hash = persisted.register(OPEN);
     let served = Served::with(backend, persisted, false).await;
 
-    // A mutation by hash writes, as the header's user.
+    // A mutation by hash writes, as the signed-in user (not on the matter's team: it names a.okafor).
     let reply = served
         .graphql(
             Some("h.sato"),
@@ -495,7 +647,7 @@ async fn a_registered_document_runs_by_its_sha256_hash(backend: Backend) {
     for sent in [hash.clone(), hash.to_ascii_uppercase()] {
         let reply = served
             .graphql(
-                None,
+                Some("a.okafor"),
                 &json!({"operationName": "MatterTitle", "variables": {"n": "2026-0046"},
                         "extensions": {"persistedQuery": {"version": 1, "sha256Hash": sent}}}),
             )
@@ -516,10 +668,10 @@ async fn an_unknown_hash_is_persisted_query_not_found(backend: Backend) {
     let mut persisted = PersistedQueries::default();
     persisted.register(MATTER_TITLE);
     let served = Served::with(backend, persisted, false).await;
-    let unknown = sha256_hex("{ projections { name } }");
+    let unknown = sha256_hex("{ me { userId } }");
     let reply = served
         .graphql(
-            None,
+            Some("a.okafor"),
             &json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": unknown}}}),
         )
         .await;
@@ -535,13 +687,13 @@ async fn an_unknown_hash_is_persisted_query_not_found(backend: Backend) {
     // Sending the text with the hash runs the text (outside registered-only mode).
     let reply = served
         .graphql(
-            None,
-            &json!({"query": "{ projections { name } }",
+            Some("a.okafor"),
+            &json!({"query": "{ me { userId } }",
                     "extensions": {"persistedQuery": {"version": 1, "sha256Hash": unknown}}}),
         )
         .await;
     assert_eq!(reply.status, 200);
-    assert!(reply.json()["data"]["projections"].is_array());
+    assert!(reply.json()["data"]["me"].is_object());
     served.stop().await;
 }
 
@@ -554,11 +706,11 @@ async fn registered_only_mode_runs_registered_documents_only(backend: Backend) {
 
     // An unregistered text, query or mutation, is refused before it runs.
     for body in [
-        json!({"query": "{ projections { name } }"}),
+        json!({"query": "{ me { userId } }"}),
         open_body("2026-0047"),
         json!({"query": format!("{MATTER_TITLE} "), "variables": {"n": "2026-0047"}}),
     ] {
-        let reply = served.graphql(None, &body).await;
+        let reply = served.graphql(Some("a.okafor"), &body).await;
         assert_eq!(reply.status, 200);
         assert_eq!(reply.code(), json!("PERSISTED_QUERY_REQUIRED"), "{body}");
         assert!(reply.json()["data"].is_null());
@@ -571,7 +723,7 @@ async fn registered_only_mode_runs_registered_documents_only(backend: Backend) {
         json!({"variables": {"n": "2026-0047"},
                "extensions": {"persistedQuery": {"version": 1, "sha256Hash": hash}}}),
     ] {
-        let reply = served.graphql(None, &body).await;
+        let reply = served.graphql(Some("a.okafor"), &body).await;
         assert_eq!(reply.status, 200);
         let response = reply.json();
         assert!(response.get("errors").is_none(), "{response}");
@@ -755,6 +907,21 @@ async fn document_content_downloads_byte_for_byte_with_its_hash(backend: Backend
     assert_eq!(newer.body, second);
     assert_eq!(served.get(path).await.body, content);
 
+    // Without a credential: 401. For a user off the matter's team: 404, like a missing one.
+    assert_eq!(served.get_anonymously(path).await.status, 401);
+    let outsider = format!("Bearer {}", served.token("r.outsider").await);
+    let refused = send(
+        served.address,
+        "GET",
+        path,
+        &[("authorization", &outsider)],
+        b"",
+    )
+    .await
+    .expect("GET answered");
+    assert_eq!(refused.status, 404);
+    assert!(refused.body.is_empty());
+
     // Unknown versions and documents are 404.
     for missing in [
         format!("/documents/{document_id}/versions/3/content"),
@@ -820,10 +987,12 @@ async fn a_body_over_the_limit_is_refused_and_appends_nothing(backend: Backend) 
 
 on_both_backends!(
     a_json_post_runs_and_the_response_carries_a_request_id,
-    events_record_the_x_docket_user_as_their_actor,
+    events_record_the_signed_in_user_as_their_actor,
     a_content_type_other_than_json_is_refused_with_415,
     a_malformed_body_is_refused_with_400_invalid_request,
-    an_invalid_x_docket_user_is_refused_with_400,
+    a_credential_that_proves_nobody_is_refused_with_401,
+    a_session_cookie_needs_the_csrf_header,
+    a_browser_login_sets_a_strict_http_only_cookie,
     a_registered_document_runs_by_its_sha256_hash,
     an_unknown_hash_is_persisted_query_not_found,
     registered_only_mode_runs_registered_documents_only,

@@ -8,9 +8,13 @@
 
 mod support;
 
+mod access;
+mod access_chain;
+mod accounts;
 mod appends;
 mod cli;
 mod crash;
+mod credentials;
 mod domain;
 mod graphql;
 mod http;

@@ -304,3 +304,99 @@ impl TestLog {
 pub fn as_user(id: &str) -> docket::service::CommandContext {
     docket::service::CommandContext::new(Actor::parse(&format!("user:{id}")).expect("actor"))
 }
+
+/// A user enrolled through the real flow (password and TOTP), with an open session.
+pub struct SignedIn {
+    pub principal: docket::access::Principal,
+    pub token: String,
+    pub email: String,
+    pub password: String,
+    pub totp: docket::identity::secret::totp::TotpSecret,
+    /// The ten single-use recovery codes enrolment handed out.
+    pub recovery_codes: Vec<String>,
+}
+
+impl SignedIn {
+    /// A code of this user's authenticator `steps_ahead` steps from now (each step is accepted
+    /// once, so use a fresh one each time).
+    pub fn code(&self, steps_ahead: u64) -> String {
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+        self.totp.code_at(now + 30 * steps_ahead)
+    }
+}
+
+/// The password every test user enrols with.
+pub const TEST_PASSWORD: &str = "Plover-Quartz-Meridian-77";
+
+/// Adds `user_id` with `role`, enrols them (password and first TOTP code) and opens a session.
+pub async fn sign_in(
+    identity: &docket::identity::Identity,
+    user_id: &str,
+    role: docket::domain::identity::Role,
+) -> SignedIn {
+    let email = format!("{user_id}@firm.example");
+    let added = identity
+        .add_user(
+            &Actor::system(),
+            None,
+            &email,
+            &format!("Test {}", role.as_str()),
+            role,
+            &[],
+            Some(user_id),
+        )
+        .await
+        .expect("user added");
+    let start = identity
+        .begin_enrolment(&added.enrolment_token)
+        .await
+        .expect("enrolment begins");
+    let bytes = totp_rs::Secret::try_from_base32(start.secret_base32.as_str())
+        .expect("base32 secret")
+        .as_bytes()
+        .to_vec();
+    let totp = docket::identity::secret::totp::TotpSecret::from_bytes(bytes).expect("secret");
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    let recovery_codes = identity
+        .complete_enrolment(
+            &added.enrolment_token,
+            zeroize::Zeroizing::new(TEST_PASSWORD.to_owned()),
+            &totp.code_at(now),
+        )
+        .await
+        .expect("enrolment completes")
+        .into_iter()
+        .map(|code| code.to_string())
+        .collect();
+    let session = identity
+        .open_session(user_id, Some("127.0.0.1"), chrono::Utc::now())
+        .await
+        .expect("session");
+    let principal = identity
+        .authenticate(&session.token)
+        .await
+        .expect("authenticates")
+        .expect("a principal");
+    SignedIn {
+        principal,
+        token: session.token.to_string(),
+        email,
+        password: TEST_PASSWORD.to_owned(),
+        totp,
+        recovery_codes,
+    }
+}
+
+/// The caller of one GraphQL request made by `principal` (or anonymously).
+pub fn caller(
+    docket: &docket::app::Docket,
+    principal: Option<docket::access::Principal>,
+) -> std::sync::Arc<docket::api::graphql::caller::Caller> {
+    std::sync::Arc::new(docket::api::graphql::caller::Caller::new(
+        principal,
+        docket.identity.directory(),
+        uuid::Uuid::now_v7().to_string(),
+        Some("127.0.0.1".to_owned()),
+        docket.access.clone(),
+    ))
+}

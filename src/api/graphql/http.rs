@@ -1,18 +1,27 @@
 //! `POST /graphql`: JSON bodies only (so a cross-site form cannot post one), persisted-query
-//! resolution, the caller's identity and request id attached, errors without internals.
+//! resolution, the caller authenticated and its request id attached, errors without internals,
+//! and the request's access record written before the response leaves.
 //!
-//! Limitation: until authentication lands, the API answers loopback clients only and takes the
-//! acting user from the `x-docket-user` header (default `local`).
+//! Credentials: `Authorization: Bearer <session token or API key>` for applications, or the
+//! `docket_session` cookie (HttpOnly, Secure, SameSite=Strict) for browsers, which must then also
+//! send the `x-docket-csrf` header (a cross-site page cannot add one without a CORS preflight,
+//! which Docket never grants). A credential that does not prove a principal is answered with
+//! 401, whatever the query; no credential at all makes an anonymous caller, who may only sign in.
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use async_graphql::parser::types::ExecutableDocument;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::mutation::{Principal, RequestId};
+use std::sync::Arc;
+
+use super::caller::{Caller, CookieChange};
+use super::mutation::RequestId;
 use super::persisted::{PersistedQueries, resolve};
 use super::{DocketSchema, with_loaders};
-use crate::log::Actor;
+use crate::access::chain::AccessChain;
+use crate::access::principal::Principal;
+use crate::identity::Identity;
 use crate::projection::ReadDb;
 
 /// A GraphQL-over-HTTP request body.
@@ -34,6 +43,93 @@ pub struct GraphqlState {
     pub db: ReadDb,
     pub persisted: PersistedQueries,
     pub documents: DocumentCache,
+    pub identity: Arc<Identity>,
+    pub access: Arc<AccessChain>,
+    /// Whether anonymous callers may introspect the schema.
+    pub public_introspection: bool,
+}
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "docket_session";
+/// The header a browser using the cookie must send with every request.
+pub const CSRF_HEADER: &str = "x-docket-csrf";
+
+/// Who a request's credential proves: `Ok(None)` when it carries none, `Err` with the response
+/// to send when it carries one that proves nobody (or a cookie without the CSRF header).
+pub async fn authenticate(
+    request: &HttpRequest,
+    identity: &Identity,
+) -> Result<Option<Principal>, HttpResponse> {
+    let refused = || {
+        error_response(
+            401,
+            "UNAUTHENTICATED",
+            "the session or key is not valid (it may have expired or been revoked)",
+        )
+    };
+    // An Authorization header must be a bearer credential; anything else proves nobody.
+    let bearer = match request.headers().get("authorization") {
+        None => None,
+        Some(value) => match value
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+        {
+            Some(token) => Some(token.to_owned()),
+            None => return Err(refused()),
+        },
+    };
+    let secret = match bearer {
+        Some(token) => Some(token),
+        None => match session_cookie(request) {
+            Some(cookie) => {
+                if request.headers().get(CSRF_HEADER).is_none() {
+                    return Err(error_response(
+                        403,
+                        "CSRF_HEADER_REQUIRED",
+                        "requests authenticated by cookie must send the x-docket-csrf header",
+                    ));
+                }
+                Some(cookie)
+            }
+            None => None,
+        },
+    };
+    let Some(secret) = secret else {
+        return Ok(None);
+    };
+    let secret = zeroize::Zeroizing::new(secret);
+    match identity.authenticate(&secret).await {
+        Ok(Some(principal)) => Ok(Some(principal)),
+        Ok(None) => Err(refused()),
+        Err(error) => {
+            tracing::error!(error = %error, "authentication failed");
+            Err(error_response(
+                503,
+                "UNAVAILABLE",
+                "the service is briefly unavailable; try again",
+            ))
+        }
+    }
+}
+
+/// The value of the session cookie, if the request carries one.
+fn session_cookie(request: &HttpRequest) -> Option<String> {
+    request
+        .headers()
+        .get_all("cookie")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+}
+
+/// The client's address as the server saw it.
+pub fn client_address(request: &HttpRequest) -> Option<String> {
+    request.peer_addr().map(|peer| peer.ip().to_string())
 }
 
 /// Parsed query documents by their text, so that a front end sending the same few queries
@@ -71,13 +167,7 @@ pub async fn graphql(
     request: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    // Check the caller.
-    let loopback = request
-        .peer_addr()
-        .is_some_and(|peer| peer.ip().is_loopback());
-    if !loopback {
-        return error_response(403, "FORBIDDEN", "the API accepts local clients only");
-    }
+    // Mutations come only as JSON POSTs (this route), so a cross-site form cannot send one.
     let is_json = request
         .headers()
         .get("content-type")
@@ -87,16 +177,9 @@ pub async fn graphql(
     if !is_json {
         return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json");
     }
-    let user = match request.headers().get("x-docket-user") {
-        None => "local",
-        Some(value) => value.to_str().unwrap_or(""),
-    };
-    let Ok(actor) = Actor::parse(&format!("user:{user}")) else {
-        return error_response(
-            400,
-            "INVALID_REQUEST",
-            "x-docket-user is not a valid user id",
-        );
+    let principal = match authenticate(&request, &state.identity).await {
+        Ok(principal) => principal,
+        Err(response) => return response,
     };
 
     // Parse the body and resolve a persisted query.
@@ -130,10 +213,34 @@ pub async fn graphql(
         .get::<RequestId>()
         .cloned()
         .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string()));
+    let anonymous = principal.is_none();
+    if anonymous && !state.public_introspection {
+        graphql = graphql.disable_introspection();
+    }
+    let operation = format!(
+        "graphql {}",
+        graphql.operation_name.as_deref().unwrap_or("(unnamed)")
+    );
+    let caller = Arc::new(Caller::new(
+        principal,
+        state.identity.directory(),
+        request_id.0.clone(),
+        client_address(&request),
+        state.access.clone(),
+    ));
     let graphql = with_loaders(graphql, &state.db)
-        .data(Principal(actor))
+        .data(caller.clone())
         .data(request_id);
     let mut response = state.schema.execute(graphql).await;
+    // Fail closed: nothing leaves unless its access record is durable.
+    if let Err(error) = caller.flush(&operation).await {
+        let _ = error;
+        return error_response(
+            503,
+            "ACCESS_RECORD_UNAVAILABLE",
+            "the access could not be recorded, so nothing is returned; try again",
+        );
+    }
     // Parse and validation errors (too deep, too costly, unknown fields) get a code too.
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
@@ -141,7 +248,26 @@ pub async fn graphql(
             extensions.set("code", "INVALID_QUERY");
         }
     }
-    HttpResponse::Ok().json(response)
+    let mut reply = HttpResponse::Ok();
+    match caller.take_cookie() {
+        Some(CookieChange::Set { token, max_age }) => {
+            reply.insert_header((
+                "set-cookie",
+                format!(
+                    "{SESSION_COOKIE}={}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict",
+                    token.as_str()
+                ),
+            ));
+        }
+        Some(CookieChange::Clear) => {
+            reply.insert_header((
+                "set-cookie",
+                format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"),
+            ));
+        }
+        None => {}
+    }
+    reply.json(response)
 }
 
 fn error_response(status: u16, code: &str, message: &str) -> HttpResponse {

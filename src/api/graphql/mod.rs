@@ -3,8 +3,11 @@
 //! Limits are on from the start: depth, complexity (cost) and body size; the cost of every
 //! response is reported in `extensions.cost`.
 
+pub mod account;
+pub mod caller;
 pub mod cost;
 pub mod errors;
+pub mod guard;
 pub mod http;
 pub mod ids;
 pub mod loaders;
@@ -17,15 +20,26 @@ pub mod types;
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
+use crate::identity::Identity;
 use crate::projection::ReadDb;
 use crate::service::Service;
 use loaders::*;
 use mutation::Mutation;
 use query::Query;
 
-pub type DocketSchema = Schema<Query, Mutation, EmptySubscription>;
+/// The query root: matters and records, and accounts and audit.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(Query, account::AccountQuery);
+
+/// The mutation root.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(Mutation, account::AccountMutation);
+
+pub type DocketSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Deepest selection accepted.
 pub const MAX_DEPTH: usize = 12;
@@ -37,26 +51,37 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// The schema with its limits, without request data (enough for the SDL).
 pub fn schema() -> DocketSchema {
-    Schema::build(Query, Mutation, EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COST)
-        .limit_recursive_depth(32)
-        .limit_directives(8)
-        .extension(cost::Cost { maximum: MAX_COST })
-        .finish()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COST)
+    .limit_recursive_depth(32)
+    .limit_directives(8)
+    .extension(cost::Cost { maximum: MAX_COST })
+    .extension(guard::Guard)
+    .finish()
 }
 
 /// The schema served: with the service and the read models.
-pub fn build(service: Arc<Service>, db: ReadDb) -> DocketSchema {
-    Schema::build(Query, Mutation, EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COST)
-        .limit_recursive_depth(32)
-        .limit_directives(8)
-        .extension(cost::Cost { maximum: MAX_COST })
-        .data(service)
-        .data(db)
-        .finish()
+pub fn build(service: Arc<Service>, db: ReadDb, identity: Arc<Identity>) -> DocketSchema {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COST)
+    .limit_recursive_depth(32)
+    .limit_directives(8)
+    .extension(cost::Cost { maximum: MAX_COST })
+    .extension(guard::Guard)
+    .data(service)
+    .data(db)
+    .data(identity)
+    .finish()
 }
 
 /// The SDL as committed in schema/docket.graphql.

@@ -5,16 +5,19 @@ use std::sync::Arc;
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 
+use super::caller::{Caller, admit_matter, admit_part, matter_facts};
 use super::errors::{api_error, internal};
 use super::ids::{self, Kind, encode_cursor};
 use super::loaders::*;
 use super::paging::{connection, connection_cost, page_request};
 use super::types::*;
+use crate::access::policy::{self, Capability, Decision, MatterAccess, Part};
 use crate::projection::ReadDb;
 use crate::read::matters::{self as read_matters, MatterFilter, MatterSort};
 use crate::read::{self, Bind, Sql};
 use crate::service::{AsOf, Service};
 
+#[derive(Default)]
 pub struct Query;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +98,7 @@ pub struct ProjectionState {
     pub error: Option<String>,
 }
 
-#[Object]
+#[Object(name = "RecordsQuery")]
 impl Query {
     /// Any object by its global id.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
@@ -103,27 +106,86 @@ impl Query {
             return Ok(None);
         };
         let db = ctx.data::<ReadDb>()?;
+        // A thing inside a matter is found only when the caller may read that part of it;
+        // otherwise the answer is the same as for an id that names nothing.
         Ok(match kind {
-            Kind::Matter => load_one::<MatterLoader>(ctx, &key).await?.map(|row| Node::Matter(Matter(row))),
-            Kind::Contact => load_one::<ContactLoader>(ctx, &key).await?.map(|row| Node::Contact(Contact(row))),
-            Kind::Party => one(db, "rm_parties", "party_id, matter_number, contact_id, role, position, added_at", "party_id", &key)
+            Kind::Matter => match load_one::<MatterLoader>(ctx, &key).await? {
+                Some(row) => admit_matter(ctx, row).await?.map(Node::Matter),
+                None => None,
+            },
+            Kind::Contact => {
+                let caller = Caller::of(ctx)?;
+                caller.require(Capability::ReadContacts)?;
+                let principal = caller.signed()?;
+                if policy::contact_walled(&caller.directory, principal, &key) {
+                    caller.note(
+                        None,
+                        "contact",
+                        Some(&key),
+                        None,
+                        Decision::Denied("walled"),
+                    );
+                    None
+                } else {
+                    load_one::<ContactLoader>(ctx, &key)
+                        .await?
+                        .map(|row| Node::Contact(Contact(row)))
+                }
+            }
+            Kind::Party => {
+                let row: Option<read::PartyRow> = one(
+                    db,
+                    "rm_parties",
+                    "party_id, matter_number, contact_id, role, position, added_at",
+                    "party_id",
+                    &key,
+                )
+                .await?;
+                admitted(ctx, row, |row| &row.matter_number, |_| Part::Parties)
+                    .await?
+                    .map(|row| Node::Party(Party(row)))
+            }
+            Kind::Document => {
+                let row: Option<read::DocumentRow> = one(db, "rm_documents", "document_id, matter_number, document_type, title, description, latest_version, position, created_at, updated_at", "document_id", &key).await?;
+                admitted(ctx, row, |row| &row.matter_number, |_| Part::Documents)
+                    .await?
+                    .map(|row| Node::Document(Document(row)))
+            }
+            Kind::Task => {
+                let row: Option<read::TaskRow> = one(db, "rm_tasks", "task_id, matter_number, title, assignee, due_on, status, position, created_at, updated_at", "task_id", &key).await?;
+                admitted(ctx, row, |row| &row.matter_number, |_| Part::Work)
+                    .await?
+                    .map(|row| Node::Task(Task(row)))
+            }
+            Kind::CalendarEntry => {
+                let row: Option<read::CalendarRow> = one(db, "rm_calendar", "entry_id, matter_number, kind, title, starts_at, ends_at, all_day, rule, location, cancelled, position", "entry_id", &key).await?;
+                admitted(ctx, row, |row| &row.matter_number, |_| Part::Work)
+                    .await?
+                    .map(|row| Node::CalendarEntry(CalendarEntry(row)))
+            }
+            Kind::Note => {
+                let row: Option<read::NoteRow> = one(db, "rm_notes", "note_id, matter_number, privileged, subject, body, author, position, created_at, edited_at", "note_id", &key).await?;
+                admitted(
+                    ctx,
+                    row,
+                    |row| &row.matter_number,
+                    |row| {
+                        if row.privileged != 0 {
+                            Part::PrivilegedNotes
+                        } else {
+                            Part::Notes
+                        }
+                    },
+                )
                 .await?
-                .map(|row| Node::Party(Party(row))),
-            Kind::Document => one(db, "rm_documents", "document_id, matter_number, document_type, title, description, latest_version, position, created_at, updated_at", "document_id", &key)
-                .await?
-                .map(|row| Node::Document(Document(row))),
-            Kind::Task => one(db, "rm_tasks", "task_id, matter_number, title, assignee, due_on, status, position, created_at, updated_at", "task_id", &key)
-                .await?
-                .map(|row| Node::Task(Task(row))),
-            Kind::CalendarEntry => one(db, "rm_calendar", "entry_id, matter_number, kind, title, starts_at, ends_at, all_day, rule, location, cancelled, position", "entry_id", &key)
-                .await?
-                .map(|row| Node::CalendarEntry(CalendarEntry(row))),
-            Kind::Note => one(db, "rm_notes", "note_id, matter_number, privileged, subject, body, author, position, created_at, edited_at", "note_id", &key)
-                .await?
-                .map(|row| Node::Note(Note(row))),
-            Kind::TimeEntry => one(db, "rm_time_entries", "time_entry_id, matter_number, user_id, worked_on, minutes, billable, description, position, recorded_at", "time_entry_id", &key)
-                .await?
-                .map(|row| Node::TimeEntry(TimeEntry(row))),
+                .map(|row| Node::Note(Note(row)))
+            }
+            Kind::TimeEntry => {
+                let row: Option<read::TimeEntryRow> = one(db, "rm_time_entries", "time_entry_id, matter_number, user_id, worked_on, minutes, billable, description, position, recorded_at", "time_entry_id", &key).await?;
+                admitted(ctx, row, |row| &row.matter_number, |_| Part::Time)
+                    .await?
+                    .map(|row| Node::TimeEntry(TimeEntry(row)))
+            }
         })
     }
 
@@ -134,7 +196,10 @@ impl Query {
         number: String,
     ) -> async_graphql::Result<Option<Matter>> {
         let number = number.trim().to_ascii_uppercase();
-        Ok(load_one::<MatterLoader>(ctx, &number).await?.map(Matter))
+        match load_one::<MatterLoader>(ctx, &number).await? {
+            Some(row) => admit_matter(ctx, row).await,
+            None => Ok(None),
+        }
     }
 
     /// Matters, filtered and sorted (by number unless `orderBy` says otherwise).
@@ -179,17 +244,20 @@ impl Query {
             None => (MatterSort::Number, false),
         };
         let db = ctx.data::<ReadDb>()?;
-        let page = read_matters::matters(db.pool(), &filter, sort, descending, &request)
+        let scope = Caller::of(ctx)?.scope()?;
+        let restrict = |sql: &mut Sql| scope.restrict(sql, "number");
+        let page = read_matters::matters(db.pool(), &filter, &restrict, sort, descending, &request)
             .await
             .map_err(internal)?;
-        Ok(connection(&request, page, |row| {
+        let page = admit_page(ctx, page).await?;
+        Ok(connection(&request, page, |(row, access)| {
             let key = match sort {
                 MatterSort::Number => row.number.clone(),
                 MatterSort::OpenedOn => row.opened_on.clone(),
                 MatterSort::UpdatedAt => row.updated_at.clone(),
                 MatterSort::Title => row.title.to_lowercase(),
             };
-            (encode_cursor(&key, &row.number), Matter(row))
+            (encode_cursor(&key, &row.number), Matter { row, access })
         }))
     }
 
@@ -198,9 +266,29 @@ impl Query {
         ctx: &Context<'_>,
         contact_id: String,
     ) -> async_graphql::Result<Option<Contact>> {
-        Ok(load_one::<ContactLoader>(ctx, &contact_id)
-            .await?
-            .map(Contact))
+        let caller = Caller::of(ctx)?;
+        let principal = caller.signed()?;
+        if policy::contact_walled(&caller.directory, principal, &contact_id) {
+            caller.note(
+                None,
+                "contact",
+                Some(&contact_id),
+                None,
+                Decision::Denied("walled"),
+            );
+            return Ok(None);
+        }
+        let contact = load_one::<ContactLoader>(ctx, &contact_id).await?;
+        if contact.is_some() {
+            caller.note(
+                None,
+                "contact",
+                Some(&contact_id),
+                Some("contact.details"),
+                Decision::Allowed("role"),
+            );
+        }
+        Ok(contact.map(Contact))
     }
 
     /// Contacts by name; `search` keeps those whose names contain every word given.
@@ -216,9 +304,20 @@ impl Query {
     ) -> async_graphql::Result<Connection<String, Contact>> {
         let request = page_request(first, last, after, before)?;
         let db = ctx.data::<ReadDb>()?;
-        let page = read_matters::contacts(db.pool(), search.as_deref(), &request)
+        let caller = Caller::of(ctx)?;
+        let walled = caller.scope()?.walled_clients;
+        let page = read_matters::contacts(db.pool(), search.as_deref(), &walled, &request)
             .await
             .map_err(internal)?;
+        for row in &page.rows {
+            caller.note(
+                None,
+                "contact",
+                Some(&row.contact_id),
+                Some("contact.details"),
+                Decision::Allowed("role"),
+            );
+        }
         Ok(connection(&request, page, |row| {
             let cursor = encode_cursor(&row.display_name.to_lowercase(), &row.contact_id);
             (cursor, Contact(row))
@@ -243,6 +342,25 @@ impl Query {
         let rows = read_matters::conflict_matches(db.pool(), &name, 100)
             .await
             .map_err(internal)?;
+        // Firm-wide by design (walls included): it reveals only what a conflict check needs,
+        // and each match is recorded.
+        let caller = Caller::of(ctx)?;
+        caller.note(
+            None,
+            "conflict_search",
+            None,
+            Some("conflict.search"),
+            Decision::Allowed("role"),
+        );
+        for row in &rows {
+            caller.note(
+                Some(&row.matter_number),
+                "conflict_match",
+                Some(&row.party_id),
+                Some("conflict.match"),
+                Decision::Allowed("conflict_search"),
+            );
+        }
         Ok(rows
             .into_iter()
             .map(|row| ConflictMatch {
@@ -271,6 +389,8 @@ impl Query {
             "SELECT task_id, matter_number, title, assignee, due_on, status, position, created_at, \
              updated_at FROM rm_tasks WHERE status = 'open'",
         );
+        let caller = Caller::of(ctx)?;
+        caller.scope()?.restrict(&mut sql, "matter_number");
         if let Some(assignee) = assignee {
             let value = sql.bind(Bind::Text(assignee));
             sql.text.push_str(&format!(" AND assignee = {value}"));
@@ -286,6 +406,15 @@ impl Query {
         )
         .await
         .map_err(internal)?;
+        for row in &page.rows {
+            caller.note(
+                Some(&row.matter_number),
+                "matter",
+                None,
+                Some(Part::Work.as_str()),
+                Decision::Allowed("scope"),
+            );
+        }
         Ok(connection(&request, page, |row| {
             let cursor = encode_cursor(row.due_on.as_deref().unwrap_or(""), &row.task_id);
             (cursor, Task(row))
@@ -307,6 +436,8 @@ impl Query {
             "SELECT entry_id, matter_number, kind, title, starts_at, ends_at, all_day, rule, \
              location, cancelled, position FROM rm_calendar WHERE cancelled = 0",
         );
+        let caller = Caller::of(ctx)?;
+        caller.scope()?.restrict(&mut sql, "matter_number");
         if let Some(from) = from {
             let value = sql.bind(Bind::Text(from));
             sql.text.push_str(&format!(" AND starts_at >= {value}"));
@@ -322,6 +453,15 @@ impl Query {
         )
         .await
         .map_err(internal)?;
+        for row in &page.rows {
+            caller.note(
+                Some(&row.matter_number),
+                "matter",
+                None,
+                Some(Part::Work.as_str()),
+                Decision::Allowed("scope"),
+            );
+        }
         Ok(connection(&request, page, |row| {
             (
                 encode_cursor(&row.starts_at, &row.entry_id),
@@ -351,6 +491,11 @@ impl Query {
                 ));
             }
         };
+        // Time travel shows content: the caller needs the matter's content as of now.
+        let number = number.trim().to_ascii_uppercase();
+        if !admit_part(ctx, &number, Part::Core).await? {
+            return Ok(None);
+        }
         match service.matter_as_of(&number, as_of).await {
             Ok(matter) => Ok(matter.map(MatterSnapshot)),
             Err(error) if error.is_user_error() => {
@@ -393,4 +538,42 @@ where
     sql.text = format!("SELECT {columns} FROM {view} WHERE {key_column} = {value}");
     let rows: Vec<T> = sql.fetch_all(db.pool()).await.map_err(internal)?;
     Ok(rows.into_iter().next())
+}
+
+/// A row that belongs to a matter, if the caller may read `part_of(row)` of that matter.
+async fn admitted<T>(
+    ctx: &Context<'_>,
+    row: Option<T>,
+    matter_of: impl Fn(&T) -> &String,
+    part_of: impl Fn(&T) -> Part,
+) -> async_graphql::Result<Option<T>> {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let number = matter_of(&row).clone();
+    Ok(admit_part(ctx, &number, part_of(&row))
+        .await?
+        .then_some(row))
+}
+
+/// A page of matters the SQL scope let through, each with the caller's access (decided and
+/// recorded per matter; the scope and the policy agree, so none is dropped here in practice).
+async fn admit_page(
+    ctx: &Context<'_>,
+    page: read::Page<read::MatterRow>,
+) -> async_graphql::Result<read::Page<(read::MatterRow, MatterAccess)>> {
+    let caller = Caller::of(ctx)?;
+    let facts =
+        futures::future::try_join_all(page.rows.iter().map(|row| matter_facts(ctx, row))).await?;
+    let mut rows = Vec::with_capacity(page.rows.len());
+    for (row, facts) in page.rows.into_iter().zip(facts) {
+        let access = caller.matter_access(&facts)?;
+        if access.is_visible() {
+            rows.push((row, access));
+        }
+    }
+    Ok(read::Page {
+        rows,
+        has_more: page.has_more,
+    })
 }

@@ -118,6 +118,10 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
 
     // Serve it.
     let service = Arc::new(Service::new(log.clone(), projector.clone(), Duration::ZERO));
+    let identity = crate::identity::Identity::open(log.clone(), options)
+        .await
+        .map_err(store_error)?;
+    let access = Arc::new(crate::access::chain::AccessChain::open(options).await?);
     let address = free_address()?;
     let server = http_server(
         Components {
@@ -126,6 +130,8 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
             service: service.clone(),
             db,
             persisted: PersistedQueries::default(),
+            identity,
+            access,
             development: false,
         },
         address,

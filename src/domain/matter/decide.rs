@@ -253,6 +253,19 @@ impl Matter {
                     reason: optional_text("reason", reason.as_deref(), LONG_TEXT_MAX)?,
                 })
             }
+            MatterCommand::SetVisibility { firm_visible } => {
+                if *firm_visible == self.firm_visible {
+                    return Err(DomainError::invalid(
+                        "firmVisible",
+                        "the matter already has this visibility",
+                    ));
+                }
+                DomainEvent::MatterVisibilityChanged(
+                    crate::domain::identity::MatterVisibilityChanged {
+                        firm_visible: *firm_visible,
+                    },
+                )
+            }
             MatterCommand::RecordTime(time) => {
                 check_user_id("userId", &time.user_id)?;
                 if time.minutes == 0 || time.minutes > 24 * 60 {

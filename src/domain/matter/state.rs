@@ -106,6 +106,8 @@ pub struct Matter {
     pub statute_of_limitations_on: Option<String>,
     pub custom_fields: BTreeMap<String, Value>,
     pub team: BTreeMap<String, TeamCapacity>,
+    /// Visible to every fee earner of the firm, not only the team (walls still apply).
+    pub firm_visible: bool,
     pub parties: BTreeMap<String, Party>,
     pub conflict_checks: Vec<ConflictCheck>,
     pub documents: BTreeMap<String, Document>,
@@ -146,6 +148,7 @@ impl Matter {
                 statute_of_limitations_on: opened.statute_of_limitations_on.clone(),
                 custom_fields: BTreeMap::new(),
                 team: BTreeMap::new(),
+                firm_visible: false,
                 parties: BTreeMap::new(),
                 conflict_checks: Vec::new(),
                 documents: BTreeMap::new(),
@@ -325,10 +328,11 @@ impl Matter {
                 };
                 self.time_entries.insert(time.time_entry_id.clone(), entry);
             }
-            DomainEvent::MatterOpened(_)
-            | DomainEvent::ContactCreated(_)
-            | DomainEvent::ContactUpdated(_)
-            | DomainEvent::CustomFieldDefined(_) => {}
+            DomainEvent::MatterVisibilityChanged(change) => {
+                self.firm_visible = change.firm_visible;
+            }
+            // Not a matter's events (identity events live on the directory stream).
+            _ => {}
         }
     }
 

@@ -158,6 +158,13 @@ async fn apply_one<'e>(
             }
             run(c, query).await?;
         }
+        DomainEvent::MatterVisibilityChanged(change) => {
+            let sql = format!("UPDATE {matters} SET firm_visible = $2 WHERE number = $1");
+            let query = sqlx::query(AssertSqlSafe(sql))
+                .bind(number)
+                .bind(i64::from(change.firm_visible));
+            run(c, query).await?;
+        }
         DomainEvent::MatterCustomFieldSet(set) => {
             let value = set
                 .value

@@ -41,9 +41,10 @@ impl Principal {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+#[derive(Default)]
 pub struct Mutation;
 
-#[Object]
+#[Object(name = "RecordsMutation")]
 impl Mutation {
     async fn open_matter(
         &self,
@@ -62,7 +63,7 @@ impl Mutation {
             statute_of_limitations_on: input.statute_of_limitations_on,
             intake: input.intake,
         };
-        let (service, context) = setup(ctx, options)?;
+        let (service, context) = setup_recorded(ctx, options).await?;
         let result = service.open_matter(&context, &command).await;
         matter_payload(ctx, &input.matter_number, result).await
     }
@@ -113,6 +114,24 @@ impl Mutation {
         change(ctx, number, command, options).await
     }
 
+    /// Makes the matter visible to every fee earner of the firm (read-only for those off its
+    /// team, never privileged notes; walls still apply), or to its team only again.
+    async fn set_matter_visibility(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+        firm_visible: bool,
+        options: Option<WriteOptions>,
+    ) -> async_graphql::Result<MatterPayload> {
+        change(
+            ctx,
+            number,
+            MatterCommand::SetVisibility { firm_visible },
+            options,
+        )
+        .await
+    }
+
     /// Defines a firm-wide custom field for matters.
     async fn define_custom_field(
         &self,
@@ -136,7 +155,7 @@ impl Mutation {
             choices,
             sensitive,
         };
-        let (service, context) = setup(ctx, options)?;
+        let (service, context) = setup_recorded(ctx, options).await?;
         Ok(
             match split(service.define_custom_field(&context, &command).await)? {
                 Ok(committed) => CustomFieldPayload {
@@ -226,7 +245,7 @@ impl Mutation {
             },
             details: input.details(),
         };
-        let (service, context) = setup(ctx, options)?;
+        let (service, context) = setup_recorded(ctx, options).await?;
         match split(service.create_contact(&context, &command).await)? {
             Ok((contact_id, committed)) => contact_payload(ctx, &contact_id, Ok(committed)).await,
             Err(error) => contact_payload(ctx, "", Err(error)).await,
@@ -241,7 +260,10 @@ impl Mutation {
         input: ContactInput,
         options: Option<WriteOptions>,
     ) -> async_graphql::Result<ContactPayload> {
-        let (service, context) = setup(ctx, options)?;
+        if let Some(refused) = contact_refused(ctx, &contact_id)? {
+            return Ok(refused);
+        }
+        let (service, context) = setup_recorded(ctx, options).await?;
         let result = split(
             service
                 .update_contact(&context, &contact_id, &input.details())

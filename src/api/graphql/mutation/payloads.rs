@@ -6,11 +6,16 @@ use std::sync::Arc;
 use async_graphql::{Context, SimpleObject};
 use base64::Engine;
 
-use super::{Principal, RequestId, WriteOptions};
-use crate::api::graphql::errors::{UserError, split};
+use super::WriteOptions;
+use crate::access::policy::{self, Decision, MatterChange};
+use crate::api::graphql::caller::{Caller, forbidden, fresh_matter_facts};
+use crate::api::graphql::errors::{UserError, internal, split};
 use crate::api::graphql::loaders::ContactLoader;
 use crate::api::graphql::types::{Contact, Matter, load_one};
+use crate::domain::DomainError;
 use crate::domain::commands::*;
+use crate::projection::ReadDb;
+use crate::read::{Bind, Sql};
 use crate::service::{CommandContext, Committed, Service, ServiceError};
 
 #[derive(SimpleObject)]
@@ -54,13 +59,144 @@ pub(super) fn setup(
     options: Option<WriteOptions>,
 ) -> async_graphql::Result<(Arc<Service>, CommandContext)> {
     let service = ctx.data::<Arc<Service>>()?.clone();
-    let principal = ctx.data::<Principal>()?;
+    let caller = Caller::of(ctx)?;
+    let principal = caller.signed()?;
     let options = options.unwrap_or_default();
-    let mut context = CommandContext::new(principal.0.clone());
-    context.request_id = ctx.data_opt::<RequestId>().map(|id| id.0.clone());
+    let mut context = CommandContext::new(principal.actor.clone());
+    context.request_id = Some(caller.request_id.clone());
     context.idempotency_key = options.idempotency_key;
     context.expected_version = options.expected_version;
     Ok((service, context))
+}
+
+/// [`setup`] after making the decisions taken so far durable: a change is never made without
+/// its access record.
+pub(super) async fn setup_recorded(
+    ctx: &Context<'_>,
+    options: Option<WriteOptions>,
+) -> async_graphql::Result<(Arc<Service>, CommandContext)> {
+    Caller::of(ctx)?.flush("mutation").await?;
+    setup(ctx, options)
+}
+
+/// A payload refusing a change to a contact a wall screens the caller from (as if it did not
+/// exist), or `None` when the change may go ahead.
+pub(super) fn contact_refused(
+    ctx: &Context<'_>,
+    contact_id: &str,
+) -> async_graphql::Result<Option<ContactPayload>> {
+    let caller = Caller::of(ctx)?;
+    let principal = caller.signed()?;
+    if !policy::contact_walled(&caller.directory, principal, contact_id) {
+        return Ok(None);
+    }
+    caller.note(
+        None,
+        "contact",
+        Some(contact_id),
+        None,
+        Decision::Denied("walled"),
+    );
+    let error = UserError::from_service(&ServiceError::from(DomainError::ContactNotFound));
+    Ok(Some(ContactPayload {
+        contact: None,
+        positions: None,
+        version: None,
+        replayed: false,
+        projected: false,
+        user_errors: vec![error],
+    }))
+}
+
+/// What kind of change a command is, for the policy.
+async fn change_kind(
+    ctx: &Context<'_>,
+    command: &MatterCommand,
+) -> async_graphql::Result<MatterChange> {
+    Ok(match command {
+        MatterCommand::ChangeDetails(_)
+        | MatterCommand::ChangeStatus(_)
+        | MatterCommand::SetCustomField(_)
+        | MatterCommand::SetVisibility { .. } => MatterChange::Details,
+        MatterCommand::AddTeamMember(_) | MatterCommand::RemoveTeamMember { .. } => {
+            MatterChange::Team
+        }
+        MatterCommand::AddParty(_) | MatterCommand::RemoveParty { .. } => MatterChange::Parties,
+        MatterCommand::RecordConflictCheck(_) => MatterChange::ConflictCheck,
+        MatterCommand::AddDocument(_) | MatterCommand::AddDocumentVersion { .. } => {
+            MatterChange::Documents
+        }
+        MatterCommand::AddNote(add) => MatterChange::Note {
+            privileged: add.privileged,
+        },
+        MatterCommand::EditNote { note_id, .. } => {
+            // Editing a privileged note is a privileged change; an unknown note is treated as
+            // privileged (the strictest) and the command then fails on its own.
+            let db = ctx.data::<ReadDb>()?;
+            let mut sql = Sql::new(String::new());
+            let id = sql.bind(Bind::Text(note_id.clone()));
+            sql.text = format!("SELECT privileged FROM rm_notes WHERE note_id = {id}");
+            let rows: Vec<(i64,)> = sql.fetch_all(db.pool()).await.map_err(internal)?;
+            MatterChange::Note {
+                privileged: rows.first().is_none_or(|(privileged,)| *privileged != 0),
+            }
+        }
+        MatterCommand::CreateTask(_)
+        | MatterCommand::SetTaskStatus { .. }
+        | MatterCommand::ScheduleCalendarEntry(_)
+        | MatterCommand::CancelCalendarEntry { .. } => MatterChange::Work,
+        MatterCommand::RecordTime(_) => MatterChange::Time,
+    })
+}
+
+/// Decides a change to matter `number` (recorded durably). `Ok(None)`: go ahead; `Ok(Some)`:
+/// the payload refusing it. A matter the caller cannot see is refused exactly as a missing one.
+async fn authorize(
+    ctx: &Context<'_>,
+    number: &str,
+    command: &MatterCommand,
+) -> async_graphql::Result<Option<MatterPayload>> {
+    let caller = Caller::of(ctx)?;
+    let number = number.trim().to_ascii_uppercase();
+    let db = ctx.data::<ReadDb>()?;
+    let not_found = || {
+        failed(UserError::from_service(&ServiceError::from(
+            DomainError::MatterNotFound,
+        )))
+    };
+    let Some(row) =
+        crate::read::matters::matters_by_number(db.pool(), std::slice::from_ref(&number))
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .next()
+    else {
+        caller.note(
+            Some(&number),
+            "matter",
+            None,
+            None,
+            Decision::Denied("not_found"),
+        );
+        caller.flush("mutation").await?;
+        return Ok(Some(not_found()));
+    };
+    let facts = fresh_matter_facts(db, &row).await?;
+    let kind = change_kind(ctx, command).await?;
+    match caller.authorize_change(&facts, kind).await? {
+        Ok(()) => Ok(None),
+        Err(decision) => {
+            let principal = caller.signed()?;
+            let visible =
+                policy::matter_access(&caller.directory, principal, &facts, &caller.now_text)
+                    .is_visible();
+            if visible {
+                Err(forbidden(decision))
+            } else {
+                Ok(Some(not_found()))
+            }
+        }
+    }
 }
 
 pub(super) async fn change(
@@ -69,6 +205,9 @@ pub(super) async fn change(
     command: MatterCommand,
     options: Option<WriteOptions>,
 ) -> async_graphql::Result<MatterPayload> {
+    if let Some(refused) = authorize(ctx, &number, &command).await? {
+        return Ok(refused);
+    }
     let (service, context) = setup(ctx, options)?;
     let result = service.change_matter(&context, &number, &command).await;
     matter_payload(ctx, &number, result).await
@@ -108,8 +247,15 @@ pub(super) async fn matter_payload(
         .await
         .map_err(crate::api::graphql::errors::internal)?
         .into_iter()
-        .next()
-        .map(Matter);
+        .next();
+    let matter = match matter {
+        Some(row) => {
+            let facts = fresh_matter_facts(db, &row).await?;
+            let access = Caller::of(ctx)?.matter_access(&facts)?;
+            access.is_visible().then_some(Matter { row, access })
+        }
+        None => None,
+    };
     Ok(MatterPayload {
         matter,
         positions: Some(positions(&committed)),
@@ -160,9 +306,9 @@ pub(super) async fn upload(
             message: "content is not valid base64".into(),
         }));
     };
-    let principal = ctx.data::<Principal>()?;
+    let principal = Caller::of(ctx)?.signed()?;
     let described =
-        crate::service::describe_content(&bytes, media_type, filename, &principal.user_id());
+        crate::service::describe_content(&bytes, media_type, filename, principal.member_id());
     Ok(split(described)?.map(|described| (described, bytes)))
 }
 
@@ -174,6 +320,9 @@ pub(super) async fn change_with_content(
     bytes: &[u8],
     options: Option<WriteOptions>,
 ) -> async_graphql::Result<MatterPayload> {
+    if let Some(refused) = authorize(ctx, &number, &command).await? {
+        return Ok(refused);
+    }
     let (service, context) = setup(ctx, options)?;
     let result = service
         .add_document_content(&context, &number, &command, bytes)

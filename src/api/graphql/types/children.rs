@@ -3,6 +3,7 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
 
 use super::{Contact, LIST_ESTIMATE, Matter, enum_text, load_one};
+use crate::api::graphql::caller::admit_matter;
 use crate::api::graphql::ids::{Kind, encode};
 use crate::api::graphql::loaders::{ContactLoader, MatterLoader, VersionsLoader};
 use crate::read;
@@ -46,9 +47,10 @@ impl Party {
             .map(Contact))
     }
     async fn matter(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Matter>> {
-        Ok(load_one::<MatterLoader>(ctx, &self.0.matter_number)
-            .await?
-            .map(Matter))
+        match load_one::<MatterLoader>(ctx, &self.0.matter_number).await? {
+            Some(row) => admit_matter(ctx, row).await,
+            None => Ok(None),
+        }
     }
 }
 
@@ -155,9 +157,10 @@ impl Task {
         &self.0.matter_number
     }
     async fn matter(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Matter>> {
-        Ok(load_one::<MatterLoader>(ctx, &self.0.matter_number)
-            .await?
-            .map(Matter))
+        match load_one::<MatterLoader>(ctx, &self.0.matter_number).await? {
+            Some(row) => admit_matter(ctx, row).await,
+            None => Ok(None),
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 use async_graphql::{Context, ID, Object};
 
 use super::{LIST_ESTIMATE, Party, enum_text, load_one};
+use crate::access::policy::Part;
+use crate::api::graphql::caller::admit_part;
 use crate::api::graphql::ids::{Kind, encode};
 use crate::api::graphql::loaders::PartiesOfContactLoader;
 use crate::domain::events::ContactDetails;
@@ -96,6 +98,13 @@ impl Contact {
         let rows = load_one::<PartiesOfContactLoader>(ctx, &self.0.contact_id)
             .await?
             .unwrap_or_default();
-        Ok(rows.into_iter().map(Party).collect())
+        // Only the roles in matters the caller may see the parties of.
+        let mut visible = Vec::with_capacity(rows.len());
+        for row in rows {
+            if admit_part(ctx, &row.matter_number, Part::Parties).await? {
+                visible.push(Party(row));
+            }
+        }
+        Ok(visible)
     }
 }

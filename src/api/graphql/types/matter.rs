@@ -8,7 +8,10 @@ use super::{
     CalendarEntry, ConflictCheck, Document, HistoryEvent, LIST_ESTIMATE, Note, Party, Task,
     TeamMember, TimeEntry, TimelineEntry, load_one,
 };
-use crate::api::graphql::errors::internal;
+use crate::access::policy::{MatterAccess, Part};
+use crate::api::graphql::caller::Caller;
+use crate::api::graphql::errors::{api_error, internal};
+use crate::api::graphql::guard::matter_part;
 use crate::api::graphql::ids::{Kind, encode, encode_cursor};
 use crate::api::graphql::loaders::*;
 use crate::api::graphql::paging::{connection, connection_cost, page_request};
@@ -16,89 +19,137 @@ use crate::projection::ReadDb;
 use crate::read::{self, Bind, Sql};
 use crate::service::Service;
 
+/// A matter as one caller may see it: the row and the access the caller was admitted with.
+/// Every field checks its part (see `guard::FIELDS`) before it reveals anything.
 #[derive(Clone)]
-pub struct Matter(pub read::MatterRow);
+pub struct Matter {
+    pub row: read::MatterRow,
+    pub access: MatterAccess,
+}
+
+impl Matter {
+    /// Checks the part the field being resolved reveals, and records it as touched.
+    fn see(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        let Some(part) = matter_part(ctx.field().name()) else {
+            return Err(api_error("FORBIDDEN", "you do not have access to this"));
+        };
+        Caller::of(ctx)?.read_part(&self.row.number, self.access, part)
+    }
+}
 
 #[Object]
 impl Matter {
-    pub async fn id(&self) -> ID {
-        encode(Kind::Matter, &self.0.number)
+    pub async fn id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
+        self.see(ctx)?;
+        Ok(encode(Kind::Matter, &self.row.number))
     }
     /// The firm-unique matter number, e.g. 2026-0042.
-    async fn number(&self) -> &str {
-        &self.0.number
+    async fn number(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.see(ctx)?;
+        Ok(&self.row.number)
     }
-    async fn title(&self) -> &str {
-        &self.0.title
+    async fn title(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.see(ctx)?;
+        Ok(&self.row.title)
     }
-    async fn description(&self) -> Option<&str> {
-        self.0.description.as_deref()
+    async fn description(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        self.see(ctx)?;
+        Ok(self.row.description.as_deref())
     }
-    async fn practice_area(&self) -> &str {
-        &self.0.practice_area
+    async fn practice_area(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.see(ctx)?;
+        Ok(&self.row.practice_area)
     }
     /// INTAKE, OPEN, PENDING, CLOSED or ARCHIVED.
-    async fn status(&self) -> String {
-        super::enum_text(&self.0.status)
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        self.see(ctx)?;
+        Ok(super::enum_text(&self.row.status))
     }
-    async fn responsible_attorney(&self) -> &str {
-        &self.0.responsible_attorney
+    async fn responsible_attorney(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.see(ctx)?;
+        Ok(&self.row.responsible_attorney)
     }
-    async fn originating_attorney(&self) -> Option<&str> {
-        self.0.originating_attorney.as_deref()
+    async fn originating_attorney(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        self.see(ctx)?;
+        Ok(self.row.originating_attorney.as_deref())
     }
-    async fn opened_on(&self) -> &str {
-        &self.0.opened_on
+    async fn opened_on(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.see(ctx)?;
+        Ok(&self.row.opened_on)
     }
-    async fn closed_on(&self) -> Option<&str> {
-        self.0.closed_on.as_deref()
+    async fn closed_on(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+        self.see(ctx)?;
+        Ok(self.row.closed_on.as_deref())
     }
-    async fn statute_of_limitations_on(&self) -> Option<&str> {
-        self.0.statute_of_limitations_on.as_deref()
+    async fn statute_of_limitations_on(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<&str>> {
+        self.see(ctx)?;
+        Ok(self.row.statute_of_limitations_on.as_deref())
     }
     /// Custom field values by key, as a JSON object.
-    async fn custom_fields(&self) -> async_graphql::Json<Value> {
-        async_graphql::Json(serde_json::from_str(&self.0.custom_fields).unwrap_or(Value::Null))
+    async fn custom_fields(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<async_graphql::Json<Value>> {
+        self.see(ctx)?;
+        Ok(async_graphql::Json(
+            serde_json::from_str(&self.row.custom_fields).unwrap_or(Value::Null),
+        ))
     }
     /// The matter stream's version: pass it as `expectedVersion` to the next mutation.
-    async fn version(&self) -> u64 {
-        u64::try_from(self.0.version).unwrap_or(0)
+    async fn version(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        self.see(ctx)?;
+        Ok(u64::try_from(self.row.version).unwrap_or(0))
     }
     /// Log position of the matter's latest event.
-    async fn position(&self) -> u64 {
-        u64::try_from(self.0.position).unwrap_or(0)
+    async fn position(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        self.see(ctx)?;
+        Ok(u64::try_from(self.row.position).unwrap_or(0))
     }
-    async fn created_at(&self) -> &str {
-        &self.0.created_at
+    /// Whether every fee earner of the firm may read the matter, not only its team.
+    async fn firm_visible(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        self.see(ctx)?;
+        Ok(self.row.firm_visible != 0)
     }
-    async fn updated_at(&self) -> &str {
-        &self.0.updated_at
+    async fn created_at(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.see(ctx)?;
+        Ok(&self.row.created_at)
+    }
+    async fn updated_at(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
+        self.see(ctx)?;
+        Ok(&self.row.updated_at)
     }
 
     #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
     async fn team(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TeamMember>> {
-        let rows = load_one::<TeamLoader>(ctx, &self.0.number)
+        self.see(ctx)?;
+        let rows = load_one::<TeamLoader>(ctx, &self.row.number)
             .await?
             .unwrap_or_default();
         Ok(rows.into_iter().map(TeamMember).collect())
     }
     #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
     async fn parties(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Party>> {
-        let rows = load_one::<PartiesLoader>(ctx, &self.0.number)
+        self.see(ctx)?;
+        let rows = load_one::<PartiesLoader>(ctx, &self.row.number)
             .await?
             .unwrap_or_default();
         Ok(rows.into_iter().map(Party).collect())
     }
     #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
     async fn documents(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Document>> {
-        let rows = load_one::<DocumentsLoader>(ctx, &self.0.number)
+        self.see(ctx)?;
+        let rows = load_one::<DocumentsLoader>(ctx, &self.row.number)
             .await?
             .unwrap_or_default();
         Ok(rows.into_iter().map(Document).collect())
     }
     #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
     async fn tasks(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Task>> {
-        let rows = load_one::<TasksLoader>(ctx, &self.0.number)
+        self.see(ctx)?;
+        let rows = load_one::<TasksLoader>(ctx, &self.row.number)
             .await?
             .unwrap_or_default();
         Ok(rows.into_iter().map(Task).collect())
@@ -110,7 +161,8 @@ impl Matter {
         ctx: &Context<'_>,
         #[graphql(default = false)] include_cancelled: bool,
     ) -> async_graphql::Result<Vec<CalendarEntry>> {
-        let rows = load_one::<CalendarLoader>(ctx, &self.0.number)
+        self.see(ctx)?;
+        let rows = load_one::<CalendarLoader>(ctx, &self.row.number)
             .await?
             .unwrap_or_default();
         Ok(rows
@@ -121,14 +173,26 @@ impl Matter {
     }
     #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
     async fn notes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Note>> {
-        let rows = load_one::<NotesLoader>(ctx, &self.0.number)
+        self.see(ctx)?;
+        let rows = load_one::<NotesLoader>(ctx, &self.row.number)
             .await?
             .unwrap_or_default();
-        Ok(rows.into_iter().map(Note).collect())
+        // Privileged notes only for lawyers on the team; others do not learn they exist.
+        let caller = Caller::of(ctx)?;
+        let privileged = self.access.decide(Part::PrivilegedNotes).is_allowed();
+        if privileged && rows.iter().any(|row| row.privileged != 0) {
+            caller.read_part(&self.row.number, self.access, Part::PrivilegedNotes)?;
+        }
+        Ok(rows
+            .into_iter()
+            .filter(|row| privileged || row.privileged == 0)
+            .map(Note)
+            .collect())
     }
     #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
     async fn time_entries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TimeEntry>> {
-        let rows = load_one::<TimeEntriesLoader>(ctx, &self.0.number)
+        self.see(ctx)?;
+        let rows = load_one::<TimeEntriesLoader>(ctx, &self.row.number)
             .await?
             .unwrap_or_default();
         Ok(rows.into_iter().map(TimeEntry).collect())
@@ -138,7 +202,8 @@ impl Matter {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<ConflictCheck>> {
-        let rows = load_one::<ConflictChecksLoader>(ctx, &self.0.number)
+        self.see(ctx)?;
+        let rows = load_one::<ConflictChecksLoader>(ctx, &self.row.number)
             .await?
             .unwrap_or_default();
         Ok(rows.into_iter().map(ConflictCheck).collect())
@@ -154,13 +219,14 @@ impl Matter {
         after: Option<String>,
         before: Option<String>,
     ) -> async_graphql::Result<Connection<String, TimelineEntry>> {
+        self.see(ctx)?;
         let request = page_request(first, last, after, before)?;
         let db = ctx.data::<ReadDb>()?;
         let mut sql = Sql::new(
             "SELECT position, matter_number, stream_version, event_type, actor, occurred_at, \
              recorded_at, changed_fields FROM rm_timeline",
         );
-        let number = sql.bind(Bind::Text(self.0.number.clone()));
+        let number = sql.bind(Bind::Text(self.row.number.clone()));
         sql.text
             .push_str(&format!(" WHERE matter_number = {number}"));
         // Positions sort as text only when padded to one width.
@@ -198,9 +264,10 @@ impl Matter {
         )]
         after_version: u64,
     ) -> async_graphql::Result<Vec<HistoryEvent>> {
+        self.see(ctx)?;
         let request = page_request(Some(first), None, None, None)?;
         let service = ctx.data::<std::sync::Arc<Service>>()?;
-        let stream = crate::domain::ids::MatterNumber::parse(&self.0.number)
+        let stream = crate::domain::ids::MatterNumber::parse(&self.row.number)
             .map_err(|error| internal(crate::service::ServiceError::from(error)))?
             .stream();
         let entries = crate::service::history::stream_history(

@@ -1,0 +1,442 @@
+//! The policy: every decision about who may read or change what is taken here, and nowhere
+//! else. Everything is denied unless a rule below allows it. The functions are pure: they read
+//! the directory (users, roles, walls, break-glass openings, the firm's policy) and the facts of
+//! one matter, and return a [`Decision`] with the reason that is recorded beside it.
+//!
+//! The order of the matter rules is the security model (docs/security-model.md):
+//! 1. an inactive principal reaches nothing;
+//! 2. an ethical wall overrides everything, every role and break-glass included;
+//! 3. the matter's team reaches its content (lawyers on the team also its privileged notes);
+//! 4. an auditor off the team sees the matter's metadata, timeline and history, not its content;
+//! 5. an admin off the team sees nothing of it (duties are separated);
+//! 6. a break-glass opening, a firm-visible matter, or the firm's partner policy give read-only
+//!    content without privileged notes;
+//! 7. anything else is denied.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::principal::{Principal, PrincipalKind};
+use crate::domain::identity::{PartnerAccess, Role};
+use crate::identity::directory::{Directory, UserStatus};
+
+/// An outcome of the policy and why; the reason is a short stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allowed(&'static str),
+    Denied(&'static str),
+}
+
+impl Decision {
+    pub fn is_allowed(self) -> bool {
+        matches!(self, Decision::Allowed(_))
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            Decision::Allowed(reason) | Decision::Denied(reason) => reason,
+        }
+    }
+}
+
+/// What the policy needs to know about a matter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatterFacts {
+    pub number: String,
+    pub practice_area: String,
+    pub firm_visible: bool,
+    /// Team member id -> capacity.
+    pub team: BTreeMap<String, String>,
+    /// Contact ids of the matter's clients.
+    pub clients: BTreeSet<String>,
+}
+
+/// The parts of a matter a field belongs to; access records name these, never values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Part {
+    /// Number, status, version, positions and times: what an auditor may see.
+    Summary,
+    /// Title, description, practice area, attorneys, dates, custom fields.
+    Core,
+    Team,
+    Parties,
+    ConflictChecks,
+    Documents,
+    DocumentContent,
+    Work,
+    Notes,
+    PrivilegedNotes,
+    Time,
+    Timeline,
+    History,
+}
+
+impl Part {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Part::Summary => "matter.summary",
+            Part::Core => "matter.core",
+            Part::Team => "matter.team",
+            Part::Parties => "matter.parties",
+            Part::ConflictChecks => "matter.conflict_checks",
+            Part::Documents => "matter.documents",
+            Part::DocumentContent => "matter.document_content",
+            Part::Work => "matter.work",
+            Part::Notes => "matter.notes",
+            Part::PrivilegedNotes => "matter.notes.privileged",
+            Part::Time => "matter.time",
+            Part::Timeline => "matter.timeline",
+            Part::History => "matter.history",
+        }
+    }
+
+    /// What an auditor off the team may read.
+    fn is_metadata(self) -> bool {
+        matches!(self, Part::Summary | Part::Timeline | Part::History)
+    }
+}
+
+/// How far a principal reaches into one matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatterAccess {
+    /// The content: every part (privileged notes only when `privileged`).
+    Content {
+        reason: &'static str,
+        privileged: bool,
+        /// Whether the principal may change the matter (team members only).
+        member: bool,
+    },
+    /// Summary, timeline and history only.
+    Metadata {
+        reason: &'static str,
+    },
+    None {
+        reason: &'static str,
+    },
+}
+
+impl MatterAccess {
+    /// Whether this access covers `part`, and why.
+    pub fn decide(self, part: Part) -> Decision {
+        match self {
+            MatterAccess::Content {
+                reason, privileged, ..
+            } => {
+                if part == Part::PrivilegedNotes && !privileged {
+                    Decision::Denied("privileged")
+                } else {
+                    Decision::Allowed(reason)
+                }
+            }
+            MatterAccess::Metadata { reason } if part.is_metadata() => Decision::Allowed(reason),
+            MatterAccess::Metadata { .. } => Decision::Denied("metadata_only"),
+            MatterAccess::None { reason } => Decision::Denied(reason),
+        }
+    }
+
+    /// Whether anything of the matter is visible (it exists for this principal).
+    pub fn is_visible(self) -> bool {
+        !matches!(self, MatterAccess::None { .. })
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            MatterAccess::Content { reason, .. }
+            | MatterAccess::Metadata { reason }
+            | MatterAccess::None { reason } => reason,
+        }
+    }
+}
+
+/// The role the policy treats a principal as, if it is active.
+pub fn active_role(directory: &Directory, who: &Principal) -> Result<Option<Role>, Decision> {
+    match &who.kind {
+        PrincipalKind::User { user_id } => match directory.user(user_id) {
+            Some(user) if user.status == UserStatus::Active => Ok(Some(user.role)),
+            _ => Err(Decision::Denied("inactive")),
+        },
+        PrincipalKind::ApiClient { client_id } => {
+            if directory.api_clients.contains_key(client_id) {
+                Ok(None)
+            } else {
+                Err(Decision::Denied("inactive"))
+            }
+        }
+    }
+}
+
+/// Whether a wall screens `who` from the matter.
+pub fn is_walled(directory: &Directory, who: &Principal, facts: &MatterFacts) -> bool {
+    directory.walls_screening(who.member_id()).any(|wall| {
+        wall.matters.contains(&facts.number) || !wall.clients.is_disjoint(&facts.clients)
+    })
+}
+
+/// How far `who` reaches into the matter at `now` (RFC 3339).
+pub fn matter_access(
+    directory: &Directory,
+    who: &Principal,
+    facts: &MatterFacts,
+    now: &str,
+) -> MatterAccess {
+    let role = match active_role(directory, who) {
+        Ok(role) => role,
+        Err(decision) => {
+            return MatterAccess::None {
+                reason: decision.reason(),
+            };
+        }
+    };
+    if is_walled(directory, who, facts) {
+        return MatterAccess::None { reason: "walled" };
+    }
+    if facts.team.contains_key(who.member_id()) {
+        return match role {
+            Some(Role::Auditor) => MatterAccess::Content {
+                reason: "team_member",
+                privileged: false,
+                member: false,
+            },
+            _ => MatterAccess::Content {
+                reason: "team_member",
+                privileged: role.is_some_and(Role::is_lawyer),
+                member: true,
+            },
+        };
+    }
+    let Some(role) = role else {
+        // API clients reach only matters whose team names them.
+        return MatterAccess::None {
+            reason: "not_on_team",
+        };
+    };
+    match role {
+        Role::Auditor => {
+            return MatterAccess::Metadata { reason: "auditor" };
+        }
+        Role::Admin => {
+            return MatterAccess::None {
+                reason: "duties_separated",
+            };
+        }
+        _ => {}
+    }
+    let read_only = |reason| MatterAccess::Content {
+        reason,
+        privileged: false,
+        member: false,
+    };
+    if let Some(user_id) = who.user_id()
+        && directory
+            .break_glass_for(user_id, &facts.number, now)
+            .is_some()
+    {
+        return read_only("break_glass");
+    }
+    if facts.firm_visible {
+        return read_only("firm_visible");
+    }
+    if role == Role::Partner && partner_policy_covers(directory, who, &facts.practice_area) {
+        return read_only("partner_policy");
+    }
+    MatterAccess::None {
+        reason: "not_on_team",
+    }
+}
+
+fn partner_policy_covers(directory: &Directory, who: &Principal, practice_area: &str) -> bool {
+    match directory.policy.partner_access {
+        PartnerAccess::Team => false,
+        PartnerAccess::Firm => true,
+        PartnerAccess::PracticeAreas => who
+            .user_id()
+            .and_then(|id| directory.user(id))
+            .is_some_and(|user| user.practice_areas.iter().any(|a| a == practice_area)),
+    }
+}
+
+/// A change to a matter, as the policy groups them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatterChange {
+    /// Title, description, attorneys, dates, custom fields, status, visibility.
+    Details,
+    Team,
+    Parties,
+    ConflictCheck,
+    Documents,
+    /// Tasks and calendar entries.
+    Work,
+    Note {
+        privileged: bool,
+    },
+    Time,
+}
+
+impl MatterChange {
+    pub fn part(self) -> Part {
+        match self {
+            MatterChange::Details => Part::Core,
+            MatterChange::Team => Part::Team,
+            MatterChange::Parties => Part::Parties,
+            MatterChange::ConflictCheck => Part::ConflictChecks,
+            MatterChange::Documents => Part::Documents,
+            MatterChange::Work => Part::Work,
+            MatterChange::Note { privileged: false } => Part::Notes,
+            MatterChange::Note { privileged: true } => Part::PrivilegedNotes,
+            MatterChange::Time => Part::Time,
+        }
+    }
+
+    /// The roles (on the team) that may make this change.
+    fn roles(self) -> &'static [Role] {
+        use Role::*;
+        match self {
+            MatterChange::Details | MatterChange::Team => &[Partner, Attorney],
+            MatterChange::Note { privileged: true } => &[Partner, Attorney],
+            MatterChange::Parties
+            | MatterChange::ConflictCheck
+            | MatterChange::Documents
+            | MatterChange::Note { privileged: false }
+            | MatterChange::Time => &[Partner, Attorney, Paralegal],
+            MatterChange::Work => &[Partner, Attorney, Paralegal, Staff],
+        }
+    }
+}
+
+/// Whether `who` may make `change` to the matter. Only team members change a matter, each by
+/// role; API clients on the team may record time and add documents (their scopes narrow this).
+pub fn matter_change(
+    directory: &Directory,
+    who: &Principal,
+    facts: &MatterFacts,
+    change: MatterChange,
+    now: &str,
+) -> Decision {
+    match matter_access(directory, who, facts, now) {
+        MatterAccess::Content { member: true, .. } => {}
+        MatterAccess::None { reason } => return Decision::Denied(reason),
+        _ => return Decision::Denied("not_on_team"),
+    }
+    match active_role(directory, who) {
+        Ok(Some(role)) if change.roles().contains(&role) => Decision::Allowed("team_role"),
+        Ok(None) if matches!(change, MatterChange::Time | MatterChange::Documents) => {
+            Decision::Allowed("team_api_client")
+        }
+        Ok(_) => Decision::Denied("role"),
+        Err(decision) => decision,
+    }
+}
+
+/// Firm-wide operations that are not about one matter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Read one's own profile, sessions and recovery-code count.
+    OwnAccount,
+    /// Open a new matter (the opener must be on its team).
+    OpenMatter,
+    /// Read the firm's contacts (those not screened by a wall).
+    ReadContacts,
+    WriteContacts,
+    /// Search parties across every matter for conflicts.
+    ConflictSearch,
+    /// Define custom fields (a firm setting).
+    DefineCustomFields,
+    /// Users, roles, groups, unlocking, revoking sessions.
+    AdministerUsers,
+    AdministerWalls,
+    AdministerApiClients,
+    SetFirmPolicy,
+    /// Open a matter one is not on, for a limited time, with a reason.
+    BreakGlass,
+    ReadAccessRecords,
+    AccessReview,
+    /// Projection health and verification results.
+    ReadOperations,
+}
+
+impl Capability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::OwnAccount => "own_account",
+            Capability::OpenMatter => "open_matter",
+            Capability::ReadContacts => "read_contacts",
+            Capability::WriteContacts => "write_contacts",
+            Capability::ConflictSearch => "conflict_search",
+            Capability::DefineCustomFields => "define_custom_fields",
+            Capability::AdministerUsers => "administer_users",
+            Capability::AdministerWalls => "administer_walls",
+            Capability::AdministerApiClients => "administer_api_clients",
+            Capability::SetFirmPolicy => "set_firm_policy",
+            Capability::BreakGlass => "break_glass",
+            Capability::ReadAccessRecords => "read_access_records",
+            Capability::AccessReview => "access_review",
+            Capability::ReadOperations => "read_operations",
+        }
+    }
+
+    /// The roles that hold the capability. API clients hold none of these.
+    pub fn roles(self) -> &'static [Role] {
+        use Role::*;
+        match self {
+            Capability::OwnAccount => &[Admin, Partner, Attorney, Paralegal, Staff, Auditor],
+            Capability::OpenMatter => &[Partner, Attorney],
+            Capability::ReadContacts | Capability::WriteContacts | Capability::ConflictSearch => {
+                &[Partner, Attorney, Paralegal, Staff]
+            }
+            Capability::DefineCustomFields
+            | Capability::AdministerUsers
+            | Capability::AdministerWalls
+            | Capability::AdministerApiClients
+            | Capability::SetFirmPolicy => &[Admin],
+            Capability::BreakGlass => &[Partner, Attorney, Paralegal],
+            Capability::ReadAccessRecords | Capability::AccessReview => &[Auditor],
+            Capability::ReadOperations => &[Admin, Auditor],
+        }
+    }
+
+    /// Whether the operation needs a second factor proved within [`STEP_UP_WINDOW_SECS`].
+    pub fn needs_step_up(self) -> bool {
+        matches!(
+            self,
+            Capability::AdministerUsers
+                | Capability::AdministerWalls
+                | Capability::AdministerApiClients
+                | Capability::SetFirmPolicy
+        )
+    }
+}
+
+/// How recent a second factor must be for a sensitive operation.
+pub const STEP_UP_WINDOW_SECS: i64 = 5 * 60;
+
+/// Whether `who` holds `capability` at `now`.
+pub fn capability(
+    directory: &Directory,
+    who: &Principal,
+    capability: Capability,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Decision {
+    let role = match active_role(directory, who) {
+        Ok(Some(role)) => role,
+        Ok(None) => return Decision::Denied("role"),
+        Err(decision) => return decision,
+    };
+    if !capability.roles().contains(&role) {
+        return Decision::Denied("role");
+    }
+    if capability.needs_step_up() {
+        let fresh = who
+            .step_up_at
+            .is_some_and(|at| (now - at).num_seconds() <= STEP_UP_WINDOW_SECS);
+        if !fresh {
+            return Decision::Denied("step_up_required");
+        }
+    }
+    Decision::Allowed("role")
+}
+
+/// Whether a wall screens `who` from a contact (a client named by a wall screening them).
+pub fn contact_walled(directory: &Directory, who: &Principal, contact_id: &str) -> bool {
+    directory
+        .walls_screening(who.member_id())
+        .any(|wall| wall.clients.contains(contact_id))
+}
