@@ -191,6 +191,9 @@ pub struct Components {
     pub access: Arc<AccessChain>,
     /// Serve GraphiQL (and let anonymous callers introspect the schema).
     pub development: bool,
+    /// Benchmarks only: see [`GraphqlState::unrecorded_principal_for_benchmarks`]. `serve`
+    /// never sets it.
+    pub unrecorded_principal_for_benchmarks: Option<crate::access::Principal>,
 }
 
 /// Serves until the process receives SIGINT or SIGTERM, as `settings` say: GraphiQL only in
@@ -229,6 +232,7 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         identity,
         access,
         development: settings.development,
+        unrecorded_principal_for_benchmarks: None,
     };
     if !settings.development {
         tracing::info!("GraphiQL is off (development mode is not enabled)");
@@ -258,6 +262,7 @@ pub fn http_server(
         identity,
         access,
         development,
+        unrecorded_principal_for_benchmarks,
     } = components;
     let state = web::Data::new(GraphqlState {
         schema: graphql::build(service.clone(), db.clone(), identity.clone()),
@@ -267,6 +272,7 @@ pub fn http_server(
         identity,
         access,
         public_introspection: development,
+        unrecorded_principal_for_benchmarks,
     });
     let data = web::Data::from(log);
     let projector_data = web::Data::from(projector);

@@ -351,6 +351,8 @@ pub enum Capability {
     AccessReview,
     /// Projection health and verification results.
     ReadOperations,
+    /// The lists of users and walls.
+    ReadDirectory,
 }
 
 impl Capability {
@@ -370,6 +372,7 @@ impl Capability {
             Capability::ReadAccessRecords => "read_access_records",
             Capability::AccessReview => "access_review",
             Capability::ReadOperations => "read_operations",
+            Capability::ReadDirectory => "read_directory",
         }
     }
 
@@ -389,7 +392,7 @@ impl Capability {
             | Capability::SetFirmPolicy => &[Admin],
             Capability::BreakGlass => &[Partner, Attorney, Paralegal],
             Capability::ReadAccessRecords | Capability::AccessReview => &[Auditor],
-            Capability::ReadOperations => &[Admin, Auditor],
+            Capability::ReadOperations | Capability::ReadDirectory => &[Admin, Auditor],
         }
     }
 

@@ -429,10 +429,41 @@ impl Identity {
             return Err(IdentityError::InvalidCode);
         };
         let now = Utc::now();
+        self.checked_code(user_id, code, now).await?;
+        self.credentials.record_step_up(session_id, now).await?;
+        Ok(())
+    }
+
+    /// Checks a TOTP code inside a session, counted and throttled like a login attempt on the
+    /// same account, so a session cannot be used to guess codes.
+    async fn checked_code(
+        &self,
+        user_id: &str,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), IdentityError> {
+        let email = self
+            .directory()
+            .user(user_id)
+            .map(|user| user.email.clone())
+            .ok_or(IdentityError::InvalidCode)?;
+        let account = account_subject(&email);
+        if let Some(record) = self.credentials.throttle(&account).await?
+            && let Some(last) = record.last_failure_at
+        {
+            let retry_at = self.throttle.retry_at(record.failures, last.timestamp());
+            if retry_at > now.timestamp() {
+                return Err(IdentityError::Throttled {
+                    retry_after_secs: u64::try_from(retry_at - now.timestamp()).unwrap_or(1),
+                });
+            }
+        }
         if !self.check_totp(user_id, code, now).await? {
+            self.count_failure(&account, None, Some(user_id), now)
+                .await?;
             return Err(IdentityError::InvalidCode);
         }
-        self.credentials.record_step_up(session_id, now).await?;
+        self.credentials.clear_failures(&account).await?;
         Ok(())
     }
 
@@ -515,9 +546,7 @@ impl Identity {
         if !password::verify_password(phc, old).await {
             return Err(IdentityError::InvalidCredentials);
         }
-        if !self.check_totp(user_id, code, Utc::now()).await? {
-            return Err(IdentityError::InvalidCode);
-        }
+        self.checked_code(user_id, code, Utc::now()).await?;
         check_policy(&new, &[&user.email, &user.name]).map_err(IdentityError::PasswordRejected)?;
         let phc = password::hash_password(new).await?;
         self.credentials

@@ -162,6 +162,15 @@ impl Firm {
         serde_json::to_value(&response).unwrap()
     }
 
+    /// Runs without the final flush the HTTP handler makes, and hands the caller back.
+    async fn run_unflushed(&self, user: &str, query: &str) -> (Value, Arc<Caller>) {
+        let caller: Arc<Caller> = caller(&self.docket, Some(self.principal(user)));
+        let request =
+            with_loaders(Request::new(query), self.docket.projector.db()).data(caller.clone());
+        let response = self.schema.execute(request).await;
+        (serde_json::to_value(&response).unwrap(), caller)
+    }
+
     async fn run(&self, user: &str, query: &str) -> Value {
         self.run_as(Some(self.principal(user)), query).await
     }
@@ -572,6 +581,186 @@ async fn a_revoked_session_or_key_proves_nobody_at_once(backend: Backend) {
     );
 }
 
+/// Every change to a matter, by every kind of caller: the team may make it (business rules
+/// aside), a paralegal on the team only what the matrix allows, and outsiders, walled members,
+/// the admin, the auditor and anonymous callers are refused without anything being appended.
+async fn every_matter_change_is_decided_for_every_kind_of_caller(backend: Backend) {
+    let firm = Firm::new(backend).await;
+    let ids = firm
+        .ok(
+            "p.team",
+            r#"{ matter(number: "2026-0100") { tasks { taskId } notes { noteId privileged } } }"#,
+        )
+        .await;
+    let task = ids["matter"]["tasks"][0]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let note = ids["matter"]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|note| note["privileged"] == json!(false))
+        .unwrap()["noteId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let absent = "0190a0a0-0000-7000-8000-000000000000";
+    let client = &firm.client_id;
+    // (mutation, arguments after `number`, whether a paralegal on the team may make it)
+    let changes: Vec<(&str, String, bool)> = vec![
+        ("updateMatter", r#"input: {title: "Mbeki v. Northgate (amended)"}"#.into(), false),
+        ("setCustomField", r#"key: "court", value: "HC""#.into(), false),
+        ("addTeamMember", r#"userId: "x.new", capacity: ATTORNEY"#.into(), false),
+        ("addParty", format!(r#"contactId: "{client}", role: WITNESS"#), true),
+        ("removeParty", format!(r#"partyId: "{absent}""#), true),
+        ("recordConflictCheck", r#"query: "Northgate", outcome: CLEARED"#.into(), true),
+        ("addDocument", r#"input: {documentType: "memo", title: "Memo", mediaType: "text/plain", contentBase64: "aGk="}"#.into(), true),
+        ("addDocumentVersion", format!(r#"documentId: "{absent}", mediaType: "text/plain", contentBase64: "aGk=""#), true),
+        ("addNote", r#"body: "Spoke to the council""#.into(), true),
+        ("editNote", format!(r#"noteId: "{note}", body: "Client called twice""#), true),
+        ("createTask", r#"title: "File the reply""#.into(), true),
+        ("setTaskStatus", format!(r#"taskId: "{task}", status: COMPLETED"#), true),
+        ("scheduleCalendarEntry", r#"input: {kind: MEETING, title: "Client meeting", startsAt: "2027-01-05T10:00:00Z"}"#.into(), true),
+        ("cancelCalendarEntry", format!(r#"entryId: "{absent}""#), true),
+        ("recordTime", r#"input: {workedOn: "2026-12-01", minutes: 30, description: "Call"}"#.into(), true),
+        ("setMatterVisibility", "firmVisible: true".into(), false),
+        ("changeMatterStatus", "status: PENDING".into(), false),
+    ];
+    let document = |name: &str, args: &str| {
+        format!(r#"mutation {{ {name}(number: "2026-0100", {args}) {{ userErrors {{ code }} }} }}"#)
+    };
+    let head = firm.docket.log.head().await.unwrap().position;
+    for (name, args, _) in &changes {
+        let query = document(name, args);
+        for outsider in OUTSIDERS.into_iter().chain(["au.dit"]) {
+            let response = firm.run(outsider, &query).await;
+            let refused = code(&response) == json!("FORBIDDEN")
+                || response["data"][*name]["userErrors"][0]["code"] == json!("MATTER_NOT_FOUND");
+            assert!(refused, "{outsider} {name}: {response}");
+        }
+        let anonymous = firm.run_as(None, &query).await;
+        assert_eq!(
+            code(&anonymous),
+            json!("UNAUTHENTICATED"),
+            "{name}: {anonymous}"
+        );
+    }
+    assert_eq!(
+        firm.docket.log.head().await.unwrap().position,
+        head,
+        "nothing was appended"
+    );
+    for (name, args, paralegal_may) in &changes {
+        let query = document(name, args);
+        let paralegal = firm.run("l.team", &query).await;
+        if *paralegal_may {
+            assert!(
+                paralegal.get("errors").is_none(),
+                "the paralegal may {name}: {paralegal}"
+            );
+        } else {
+            assert_eq!(
+                code(&paralegal),
+                json!("FORBIDDEN"),
+                "the paralegal may not {name}"
+            );
+        }
+        let team = firm.run("p.team", &query).await;
+        assert!(
+            team.get("errors").is_none(),
+            "the partner may {name}: {team}"
+        );
+        assert_ne!(
+            team["data"][*name]["userErrors"][0]["code"],
+            json!("MATTER_NOT_FOUND")
+        );
+    }
+    // Firm-wide changes, by role.
+    for (user, may_open, may_write_contacts) in [
+        ("p.team", true, true),
+        ("l.team", false, true),
+        ("ad.min", false, false),
+        ("au.dit", false, false),
+    ] {
+        let opened = firm
+            .run(user, &format!(r#"mutation {{ openMatter(input: {{matterNumber: "2026-02{}", title: "T",
+                practiceArea: "employment", responsibleAttorney: "{user}"}}) {{ userErrors {{ code }} }} }}"#, user.len()))
+            .await;
+        assert_eq!(
+            opened.get("errors").is_none(),
+            may_open,
+            "{user} openMatter: {opened}"
+        );
+        let contact = firm
+            .run(user, r#"mutation { createContact(kind: PERSON, input: {displayName: "A Person"}) { userErrors { code } } }"#)
+            .await;
+        assert_eq!(
+            contact.get("errors").is_none(),
+            may_write_contacts,
+            "{user} createContact: {contact}"
+        );
+    }
+    let walled = firm
+        .run("a.clientwall", &format!(r#"mutation {{ updateContact(contactId: "{client}", input: {{displayName: "T. Mbeki"}}) {{ userErrors {{ code }} }} }}"#))
+        .await;
+    assert_eq!(
+        walled["data"]["updateContact"]["userErrors"][0]["code"],
+        json!("CONTACT_NOT_FOUND"),
+        "{walled}"
+    );
+}
+
+/// When the access chain cannot take a record, nothing is returned and nothing is changed.
+async fn without_a_durable_access_record_nothing_is_served_or_changed(backend: Backend) {
+    let firm = Firm::new(backend).await;
+    let statement = match backend {
+        Backend::Sqlite => "ALTER TABLE events RENAME TO events_gone",
+        Backend::Postgres => "ALTER TABLE docket_access.events RENAME TO events_gone",
+    };
+    match backend {
+        Backend::Sqlite => {
+            use sqlx::Connection;
+            let path = firm._log.dir.path().join("access").join("docket.db");
+            let mut connection =
+                sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                    .await
+                    .unwrap();
+            sqlx::raw_sql(statement)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+        }
+        Backend::Postgres => firm._log.execute(&[statement]).await,
+    }
+    let head = firm.docket.log.head().await.unwrap().position;
+    let change = firm
+        .run_unflushed(
+            "p.team",
+            r#"mutation { addNote(number: "2026-0100", body: "x") { userErrors { code } } }"#,
+        )
+        .await;
+    assert_eq!(
+        code(&change.0),
+        json!("ACCESS_RECORD_UNAVAILABLE"),
+        "{}",
+        change.0
+    );
+    assert_eq!(
+        firm.docket.log.head().await.unwrap().position,
+        head,
+        "the change was not made"
+    );
+    // A read: its record cannot be made durable, so the handler sends nothing (http.rs).
+    let read = firm
+        .run_unflushed("p.team", r#"{ matter(number: "2026-0100") { title } }"#)
+        .await;
+    assert!(
+        read.1.flush("test").await.is_err(),
+        "the read's record is not durable"
+    );
+}
+
 /// Every field of every object type in the schema has a rule in the guard's table.
 #[test]
 fn every_field_of_the_schema_has_a_policy() {
@@ -634,4 +823,214 @@ on_both_backends!(
     conflict_search_is_firm_wide_and_reveals_only_what_it_needs,
     every_decision_is_recorded_in_the_signed_access_chain,
     a_revoked_session_or_key_proves_nobody_at_once,
+    every_matter_change_is_decided_for_every_kind_of_caller,
+    without_a_durable_access_record_nothing_is_served_or_changed,
 );
+
+/// The SQL condition that filters lists and the policy's decision per matter agree, on many
+/// generated firms: roles, teams, firm-visible matters, practice areas, the partner policy,
+/// walls by matter, by client and by group, and break-glass openings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_filter_agrees_with_the_policy_on_generated_firms() {
+    use docket::access::policy::{MatterFacts, matter_access};
+    use docket::access::scope::matter_scope;
+    use docket::domain::identity::*;
+    use docket::domain::{DomainEvent, RecordedEvent};
+    use docket::identity::directory::Directory;
+    use docket::read::Sql;
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    for ddl in [
+        "CREATE TABLE rm_matters (number TEXT PRIMARY KEY, practice_area TEXT NOT NULL, firm_visible BIGINT NOT NULL)",
+        "CREATE TABLE rm_matter_team (matter_number TEXT NOT NULL, user_id TEXT NOT NULL, capacity TEXT NOT NULL)",
+        "CREATE TABLE rm_parties (matter_number TEXT NOT NULL, contact_id TEXT NOT NULL, role TEXT NOT NULL)",
+    ] {
+        sqlx::query(ddl).execute(&pool).await.unwrap();
+    }
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let users = ["u0", "u1", "u2", "u3", "u4", "u5"];
+    let clients = ["c0", "c1", "c2"];
+    let areas = ["employment", "property"];
+    let now = docket::log::time::now_timestamp();
+    let mut compared = 0;
+    let (mut seen_visible, mut seen_hidden) = (0, 0);
+    for case in 0..60 {
+        for table in ["rm_matters", "rm_matter_team", "rm_parties"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        let mut facts = Vec::new();
+        for m in 0..8 {
+            let mut matter = MatterFacts {
+                number: format!("M-{m}"),
+                practice_area: areas[next(2) as usize].to_owned(),
+                firm_visible: next(4) == 0,
+                ..MatterFacts::default()
+            };
+            for user in users {
+                if next(3) == 0 {
+                    matter.team.insert(user.to_owned(), "attorney".to_owned());
+                }
+            }
+            for client in clients {
+                if next(3) == 0 {
+                    matter.clients.insert(client.to_owned());
+                }
+            }
+            sqlx::query("INSERT INTO rm_matters VALUES ($1, $2, $3)")
+                .bind(&matter.number)
+                .bind(&matter.practice_area)
+                .bind(i64::from(matter.firm_visible))
+                .execute(&pool)
+                .await
+                .unwrap();
+            for user in matter.team.keys() {
+                sqlx::query("INSERT INTO rm_matter_team VALUES ($1, $2, 'attorney')")
+                    .bind(&matter.number)
+                    .bind(user)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            for client in &matter.clients {
+                sqlx::query("INSERT INTO rm_parties VALUES ($1, $2, 'client')")
+                    .bind(&matter.number)
+                    .bind(client)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            facts.push(matter);
+        }
+        // A directory: users with random roles, a group, walls, break-glass, a policy.
+        let mut directory = Directory::default();
+        let mut version = 0;
+        let mut apply = |directory: &mut Directory, event: DomainEvent| {
+            version += 1;
+            directory.apply(&RecordedEvent {
+                position: version,
+                stream: DIRECTORY_STREAM.to_owned(),
+                stream_version: version,
+                actor: "system".to_owned(),
+                occurred_at: now.clone(),
+                recorded_at: now.clone(),
+                event,
+            });
+        };
+        for user in users {
+            let role = Role::ALL[next(6) as usize];
+            apply(
+                &mut directory,
+                DomainEvent::UserAdded(UserAdded {
+                    user_id: user.to_owned(),
+                    role,
+                    practice_areas: vec![areas[next(2) as usize].to_owned()],
+                    private: UserDetails {
+                        email: format!("{user}@x.example"),
+                        name: user.to_owned(),
+                    },
+                }),
+            );
+            if next(5) != 0 {
+                apply(
+                    &mut directory,
+                    DomainEvent::UserEnrolled(UserRef {
+                        user_id: user.to_owned(),
+                    }),
+                );
+            }
+        }
+        apply(
+            &mut directory,
+            DomainEvent::GroupMembersSet(GroupMembersSet {
+                group_id: "g".into(),
+                name: "g".into(),
+                members: vec![users[next(6) as usize].to_owned()],
+            }),
+        );
+        for w in 0..next(3) {
+            apply(
+                &mut directory,
+                DomainEvent::WallErected(WallErected {
+                    wall_id: format!("w{w}"),
+                    name: "w".into(),
+                    reason: "r".into(),
+                    screened_users: vec![users[next(6) as usize].to_owned()],
+                    screened_groups: if next(2) == 0 {
+                        vec!["g".into()]
+                    } else {
+                        vec![]
+                    },
+                    matters: vec![format!("M-{}", next(8))],
+                    clients: if next(2) == 0 {
+                        vec![clients[next(3) as usize].to_owned()]
+                    } else {
+                        vec![]
+                    },
+                }),
+            );
+        }
+        apply(
+            &mut directory,
+            DomainEvent::BreakGlassOpened(BreakGlassOpened {
+                user_id: users[next(6) as usize].to_owned(),
+                matter_number: format!("M-{}", next(8)),
+                reason: "urgent hearing today".into(),
+                expires_at: "2999-01-01T00:00:00.000000Z".into(),
+            }),
+        );
+        let partner_access = [
+            PartnerAccess::Team,
+            PartnerAccess::PracticeAreas,
+            PartnerAccess::Firm,
+        ][next(3) as usize];
+        apply(
+            &mut directory,
+            DomainEvent::FirmPolicySet(FirmPolicySet {
+                partner_access,
+                break_glass_minutes: 60,
+            }),
+        );
+
+        for user in users {
+            let principal = Principal::user(user).unwrap();
+            let scope = matter_scope(&directory, &principal, &now);
+            let mut sql = Sql::new("SELECT number FROM rm_matters WHERE 1 = 1");
+            scope.restrict(&mut sql, "number");
+            let listed: std::collections::BTreeSet<String> = sql
+                .fetch_all::<(String,)>(&pool)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(number,)| number)
+                .collect();
+            let decided: std::collections::BTreeSet<String> = facts
+                .iter()
+                .filter(|facts| matter_access(&directory, &principal, facts, &now).is_visible())
+                .map(|facts| facts.number.clone())
+                .collect();
+            assert_eq!(listed, decided, "case {case}, user {user}: {directory:?}");
+            compared += 1;
+            seen_visible += listed.len();
+            seen_hidden += facts.len() - listed.len();
+        }
+    }
+    assert_eq!(compared, 60 * 6);
+    assert!(
+        seen_visible > 100 && seen_hidden > 100,
+        "{seen_visible} visible, {seen_hidden} hidden"
+    );
+}

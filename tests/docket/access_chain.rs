@@ -686,9 +686,10 @@ async fn records_breaking_the_shape_are_refused_and_nothing_is_recorded(backend:
 /// What recording costs, on one backend. Run with
 /// `cargo test --release --test docket access_chain::throughput -- --ignored --nocapture`.
 ///
-/// Three runs of 64 concurrent tasks: a baseline of the same payloads appended to a plain event
-/// log (nothing indexed); 20,000 records as fast as they go; then 10,000 records paced at
-/// 2,000 a second (the API's rate), with the CPU time and latency they cost.
+/// Runs of 64 concurrent tasks: 20,000 appends of the same payloads to a plain event log
+/// (nothing indexed) as a baseline, then 20,000 records as fast as they go; then both again,
+/// 10,000 each, paced at 2,000 a second (the API's rate), with the CPU time and latency they
+/// cost.
 async fn measure_throughput(backend: Backend) {
     const RECORDS: usize = 20_000;
     const TASKS: usize = 64;
@@ -702,17 +703,9 @@ async fn measure_throughput(backend: Backend) {
             let log = log.clone();
             tokio::spawn(async move {
                 for index in 0..PER_TASK {
-                    let one = sample_record(task, index);
-                    let mut request = docket::store::AppendRequest::new(
-                        docket::log::StreamId::parse("access").unwrap(),
-                        one.actor(),
-                        vec![docket::log::EventDraft::new(
-                            "access.recorded",
-                            one.to_payload().unwrap(),
-                        )],
-                    );
-                    request.request_id = one.request_id.clone();
-                    log.append(request).await.unwrap();
+                    log.append(plain_append(&sample_record(task, index)))
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -755,23 +748,84 @@ async fn measure_throughput(backend: Backend) {
         stats.requests as f64 / stats.writes.max(1) as f64,
     );
 
-    // Paced: each task records every 32 ms, 2,000 records a second in all.
-    const PACED_PER_TASK: usize = 156;
+    // Paced at the API's rate: first the plain event log, then the chain.
+    let log = Arc::new(test.open().await);
+    let plain = paced(move |task, index| {
+        let log = log.clone();
+        async move {
+            log.append(plain_append(&sample_record(task, PER_TASK + index)))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    println!("{backend:?}: paced baseline, plain event log: {plain}");
+    let recorder = chain.clone();
+    let access = paced(move |task, index| {
+        let chain = recorder.clone();
+        async move {
+            chain
+                .record(&sample_record(task, 2 * PER_TASK + index))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    chain.query(&AccessQuery::latest(1)).await.unwrap();
+    println!("{backend:?}: paced, access chain: {access}");
+}
+
+/// What a paced run cost.
+struct Paced {
+    records: usize,
+    seconds: f64,
+    latencies: Vec<Duration>,
+    process_ticks: u64,
+    machine_ticks: u64,
+}
+
+impl std::fmt::Display for Paced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at =
+            |q: f64| self.latencies[((self.records as f64 * q) as usize).min(self.records - 1)];
+        // Clock ticks are 1/100 s.
+        let per_record = |ticks: u64| ticks as f64 * 10_000.0 / self.records as f64;
+        write!(
+            f,
+            "{} records in {:.2} s = {:.0}/s; latency p50 {:?}, p99 {:?}; CPU per record {:.0} us \
+             in this process, {:.0} us on the whole machine (database server and anything else \
+             running included)",
+            self.records,
+            self.seconds,
+            self.records as f64 / self.seconds,
+            at(0.5),
+            at(0.99),
+            per_record(self.process_ticks),
+            per_record(self.machine_ticks),
+        )
+    }
+}
+
+/// 64 tasks, each calling `one` every 32 ms, 156 times: 2,000 calls a second in all.
+async fn paced<F, Fut>(one: F) -> Paced
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    const TASKS: usize = 64;
+    const PER_TASK: usize = 156;
     let (machine_before, process_before) = (machine_busy_ticks(), process_ticks());
     let started = Instant::now();
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
-            let chain = chain.clone();
+            let one = one.clone();
             tokio::spawn(async move {
                 let mut pace = tokio::time::interval(Duration::from_millis(32));
-                let mut latencies = Vec::with_capacity(PACED_PER_TASK);
-                for index in 0..PACED_PER_TASK {
+                let mut latencies = Vec::with_capacity(PER_TASK);
+                for index in 0..PER_TASK {
                     pace.tick().await;
                     let asked = Instant::now();
-                    chain
-                        .record(&sample_record(task, PER_TASK + index))
-                        .await
-                        .unwrap();
+                    one(task, index).await;
                     latencies.push(asked.elapsed());
                 }
                 latencies
@@ -783,23 +837,29 @@ async fn measure_throughput(backend: Backend) {
         latencies.extend(task.await.unwrap());
     }
     let seconds = started.elapsed().as_secs_f64();
-    chain.query(&AccessQuery::latest(1)).await.unwrap();
     let (machine_after, process_after) = (machine_busy_ticks(), process_ticks());
     latencies.sort_unstable();
-    let paced = latencies.len();
-    let at = |q: f64| latencies[((paced as f64 * q) as usize).min(paced - 1)];
-    // Clock ticks are 1/100 s.
-    let per_record = |ticks: u64| ticks as f64 * 10_000.0 / paced as f64;
-    println!(
-        "{backend:?}: paced, {paced} records in {seconds:.2} s = {:.0} records/s; latency p50 \
-         {:?}, p99 {:?}; CPU per record {:.0} us in this process, {:.0} us on the whole machine \
-         (the database server and anything else running included)",
-        paced as f64 / seconds,
-        at(0.5),
-        at(0.99),
-        per_record(process_after.saturating_sub(process_before)),
-        per_record(machine_after.saturating_sub(machine_before)),
+    Paced {
+        records: latencies.len(),
+        seconds,
+        latencies,
+        process_ticks: process_after.saturating_sub(process_before),
+        machine_ticks: machine_after.saturating_sub(machine_before),
+    }
+}
+
+/// The append the chain makes for `record`, for a plain event log.
+fn plain_append(record: &AccessRecord) -> docket::store::AppendRequest {
+    let mut request = docket::store::AppendRequest::new(
+        docket::log::StreamId::parse("access").unwrap(),
+        record.actor(),
+        vec![docket::log::EventDraft::new(
+            "access.recorded",
+            record.to_payload().unwrap(),
+        )],
     );
+    request.request_id = record.request_id.clone();
+    request
 }
 
 fn sample_record(task: usize, index: usize) -> AccessRecord {

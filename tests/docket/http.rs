@@ -192,6 +192,7 @@ impl Served {
                 identity: docket.identity.clone(),
                 access: docket.access.clone(),
                 development,
+                unrecorded_principal_for_benchmarks: None,
             };
             match http_server(components, address, Some(1)) {
                 Ok(server) => break (address, server),
@@ -550,6 +551,32 @@ async fn a_credential_that_proves_nobody_is_refused_with_401(backend: Backend) {
         assert_eq!(reply.code(), json!("UNAUTHENTICATED"), "{bearer:?}");
     }
     assert_eq!(served.head().await, head, "nothing was appended");
+    served.stop().await;
+}
+
+async fn more_than_fifty_aliases_are_refused(backend: Backend) {
+    let served = Served::start(backend).await;
+    let fields = |n: usize| {
+        (0..n)
+            .map(|i| format!("a{i}: me {{ userId }}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let ok = served
+        .graphql(
+            Some("a.okafor"),
+            &json!({"query": format!("{{ {} }}", fields(50))}),
+        )
+        .await;
+    assert!(ok.json().get("errors").is_none(), "{}", ok.json());
+    let refused = served
+        .graphql(
+            Some("a.okafor"),
+            &json!({"query": format!("{{ {} }}", fields(51))}),
+        )
+        .await;
+    assert_eq!(refused.code(), json!("INVALID_QUERY"));
+    assert!(refused.json()["data"].is_null());
     served.stop().await;
 }
 
@@ -992,6 +1019,7 @@ on_both_backends!(
     a_malformed_body_is_refused_with_400_invalid_request,
     a_credential_that_proves_nobody_is_refused_with_401,
     a_session_cookie_needs_the_csrf_header,
+    more_than_fifty_aliases_are_refused,
     a_browser_login_sets_a_strict_http_only_cookie,
     a_registered_document_runs_by_its_sha256_hash,
     an_unknown_hash_is_persisted_query_not_found,

@@ -52,10 +52,10 @@ pub const FIELDS: &[(&str, &str, FieldRule)] = &[
     ("Query", "me", Signed),
     ("Mutation", "login", Public),
     ("Mutation", "logout", Signed),
-    // Accounts: users and walls are listed to admins and auditors (ReadOperations is held by
-    // exactly those two roles and needs no step-up); the audit queries are the auditors'.
-    ("Query", "users", Capability(C::ReadOperations)),
-    ("Query", "walls", Capability(C::ReadOperations)),
+    // Accounts: users and walls are listed to admins and auditors (no step-up); the audit
+    // queries are the auditors'.
+    ("Query", "users", Capability(C::ReadDirectory)),
+    ("Query", "walls", Capability(C::ReadDirectory)),
     ("Query", "apiClients", Capability(C::AdministerApiClients)),
     ("Query", "accessRecords", Capability(C::ReadAccessRecords)),
     ("Query", "accessReview", Capability(C::AccessReview)),

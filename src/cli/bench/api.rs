@@ -1,43 +1,50 @@
 //! `docket bench --suite api`: the matter API under load, beside `/healthz` on the same server
-//! in the same run (the baseline), over a store of many matters and many events.
+//! in the same run (the baseline), over a store of many matters and many events, and what
+//! authentication and access records cost.
 //!
 //! The store is seeded with domain events appended straight to the log (many writers, several
 //! events per append), then the projections fold it from position 0 (the rate of a full
-//! rebuild), then an in-process server answers a matter-detail query and a filtered matter list
-//! at 1 and 64 concurrent clients. Finally a matter with many events is read as of random
-//! positions, by replay.
+//! rebuild). A partner on the team of every seeded matter is then added, enrolled and given one
+//! session per client ([`super::auth`]), and two in-process servers answer over the same data:
+//! "on", the normal server, which authenticates every request's bearer token and makes its
+//! access record durable before answering; and "off", which serves every request as the same
+//! principal without authenticating it or recording it (the policy still decides). Matter detail
+//! and a filtered matter list run at 1 and 64 concurrent clients against both, alternating
+//! off, on, on, off so that drift in the machine hits both alike. Finally a matter with many
+//! events is read as of random positions, by replay.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::json;
 
-use super::http::Connection;
+use super::auth::{self, BENCH_USER};
+use super::load::{AREAS, Random, Sample, Server, Target, load};
 use super::report::Measurement;
+use crate::access::Principal;
+use crate::access::chain::AccessChain;
+use crate::access::index::AccessQuery;
 use crate::api::graphql::persisted::PersistedQueries;
 use crate::domain::DomainEvent;
 use crate::domain::events::*;
 use crate::domain::ids::{MatterNumber, contact_stream};
+use crate::identity::Identity;
 use crate::log::{Actor, ExpectedVersion, StreamId};
 use crate::projection::{Projector, ReadDb};
 use crate::server::{Components, http_server};
 use crate::service::{AsOf, Service};
 use crate::store::{AppendError, AppendRequest, EventLog, LogOptions, StoreError};
 
-const AREAS: &[&str] = &[
-    "litigation",
-    "employment",
-    "real_estate",
-    "corporate",
-    "family",
-    "ip",
-];
 const ATTORNEYS: &[&str] = &["a.okafor", "j.lindqvist", "m.haddad", "s.ito", "r.mensah"];
 const WRITERS: u64 = 32;
 /// The matter read as of past positions.
 pub const DEEP_MATTER: &str = "BENCH-DEEP";
+/// The concurrencies measured.
+const CLIENTS: [u64; 2] = [1, 64];
+/// How many times each load runs against each server; each run takes an equal share of
+/// `--seconds`, in the order off, on, on, off, ... (every pair reversing the one before).
+pub const AUTH_ROUNDS: u64 = 2;
 
 /// What the API benchmark measured.
 #[derive(Debug, Serialize)]
@@ -50,19 +57,60 @@ pub struct ApiReport {
     pub projection_catch_up: Measurement,
     /// One rebuild of the `timeline` projection (it reads every matter event).
     pub timeline_rebuild: Measurement,
+    /// Who the GraphQL loads read as (on both servers).
+    pub principal: String,
+    /// Sessions opened for it: one per client of the widest load, client `i` using session
+    /// `i` (every request of the "on" loads is authenticated by its own client's token).
+    pub sessions: u64,
+    /// Runs per load and server (see [`AUTH_ROUNDS`]).
+    pub auth_rounds: u64,
     pub loads: Vec<Load>,
+    /// Each GraphQL load with authentication and access records on against off.
+    pub auth_cost: Vec<AuthCost>,
     pub as_of: Measurement,
     pub deep_matter_events: u64,
     pub errors: u64,
 }
 
+/// One load at one concurrency against one server.
 #[derive(Debug, Serialize)]
 pub struct Load {
     pub name: String,
     pub clients: u64,
+    /// `on`: bearer authentication and a durable access record per request; `off`: served as
+    /// the same principal, unauthenticated and unrecorded; none for `/healthz`.
+    pub auth: Option<&'static str>,
     pub measurement: Measurement,
     /// Requests per second relative to `/healthz` at the same concurrency.
     pub ratio_to_healthz: Option<f64>,
+    /// Responses that were not what was asked for (an error, a refusal, no matter).
+    pub failed: u64,
+    /// With auth on: the access records committed during the load and the commits that held
+    /// them (group commit puts many records in one).
+    pub access: Option<AccessCommits>,
+    /// With auth on: the longest wait, after a run, for the access index to take in the
+    /// records the run committed (the index is written behind the chain, off the request).
+    pub index_settle_ms: Option<f64>,
+}
+
+/// Access records against the commits (one fsync each) that made them durable.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct AccessCommits {
+    pub records: u64,
+    pub commits: u64,
+}
+
+/// A GraphQL load with authentication and access records on, against the same load off.
+#[derive(Debug, Serialize)]
+pub struct AuthCost {
+    pub name: String,
+    pub clients: u64,
+    pub off_per_second: f64,
+    pub on_per_second: f64,
+    /// `on_per_second / off_per_second`; the target is at least 0.70.
+    pub ratio: f64,
+    pub off_p99_ms: Option<f64>,
+    pub on_p99_ms: Option<f64>,
 }
 
 /// The sizes of the run.
@@ -116,55 +164,108 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
         .map_err(store_error)?;
     let timeline_rebuild = Measurement::throughput(rebuilt.events, rebuilt.seconds);
 
-    // Serve it.
+    // Sign the reader in, then serve the same data twice: with authentication and access
+    // records ("on") and without ("off").
     let service = Arc::new(Service::new(log.clone(), projector.clone(), Duration::ZERO));
-    let identity = crate::identity::Identity::open(log.clone(), options)
+    let identity = Identity::open(log.clone(), options)
         .await
         .map_err(store_error)?;
-    let access = Arc::new(crate::access::chain::AccessChain::open(options).await?);
-    let address = free_address()?;
-    let server = http_server(
-        Components {
-            log: log.clone(),
-            projector: projector.clone(),
-            service: service.clone(),
-            db,
-            persisted: PersistedQueries::default(),
-            identity,
-            access,
-            development: false,
-        },
-        address,
-        None,
-    )
-    .map_err(store_error)?;
-    let handle = server.handle();
-    tokio::spawn(server);
+    let access = Arc::new(AccessChain::open(options).await?);
+    eprintln!("docket bench: signing in {BENCH_USER}");
+    let widest = CLIENTS.iter().copied().max().unwrap_or(1);
+    let user = auth::sign_in(&identity, widest as usize).await?;
+    let components = |unrecorded: Option<Principal>| Components {
+        log: log.clone(),
+        projector: projector.clone(),
+        service: service.clone(),
+        db: db.clone(),
+        persisted: PersistedQueries::default(),
+        identity: identity.clone(),
+        access: access.clone(),
+        development: false,
+        unrecorded_principal_for_benchmarks: unrecorded,
+    };
+    // Both receive the same bytes (the token included); only the server's work differs.
+    let tokens: Arc<[_]> = user.tokens.into();
+    let on = Server {
+        address: free_address()?,
+        tokens: tokens.clone(),
+    };
+    let off = Server {
+        address: free_address()?,
+        tokens,
+    };
+    let mut handles = Vec::new();
+    for (server, unrecorded) in [(&on, None), (&off, Some(user.principal.clone()))] {
+        let running =
+            http_server(components(unrecorded), server.address, None).map_err(store_error)?;
+        handles.push(running.handle());
+        tokio::spawn(running);
+    }
 
     let mut loads = Vec::new();
-    let mut errors = 0;
-    for clients in [1, 64] {
-        let mut healthz_rate = None;
-        for target in [Target::Healthz, Target::MatterDetail, Target::MatterList] {
-            eprintln!("docket bench: {} with {clients} clients", target.name());
-            let (measurement, failed) =
-                load(address, target, clients, plan.matters, plan.seconds).await?;
-            errors += failed;
-            let ratio = match target {
-                Target::Healthz => {
-                    healthz_rate = Some(measurement.per_second);
-                    None
+    let mut auth_cost = Vec::new();
+    let whole = Duration::from_secs(plan.seconds.max(1));
+    let share = whole / AUTH_ROUNDS as u32;
+    for clients in CLIENTS {
+        eprintln!("docket bench: healthz with {clients} clients");
+        let healthz = load(&on, Target::Healthz, clients, plan.matters, whole).await?;
+        let healthz_rate = healthz.latencies.len() as f64 / healthz.seconds.max(1e-9);
+        loads.push(Load {
+            name: Target::Healthz.name().to_owned(),
+            clients,
+            auth: None,
+            failed: healthz.failed,
+            measurement: measure(clients, healthz),
+            ratio_to_healthz: None,
+            access: None,
+            index_settle_ms: None,
+        });
+        for target in [Target::MatterDetail, Target::MatterList] {
+            let mut samples = [Sample::default(), Sample::default()];
+            let mut commits = AccessCommits::default();
+            let mut settle = Duration::ZERO;
+            for round in 0..AUTH_ROUNDS * 2 {
+                // off, on, on, off, off, on, ...
+                let auth_on = (round % 4 == 1) || (round % 4 == 2);
+                let server = if auth_on { &on } else { &off };
+                eprintln!(
+                    "docket bench: {} with {clients} clients, auth {}",
+                    target.name(),
+                    if auth_on { "on" } else { "off" }
+                );
+                let before = access.log().stats();
+                let sample = load(server, target, clients, plan.matters, share).await?;
+                if auth_on {
+                    let after = access.log().stats();
+                    commits.records += after.requests.saturating_sub(before.requests);
+                    commits.commits += after.writes.saturating_sub(before.writes);
+                    settle = settle.max(settle_index(&access).await);
                 }
-                _ => healthz_rate.map(|rate| measurement.per_second / rate.max(1e-9)),
+                samples[usize::from(auth_on)].merge(sample);
+            }
+            let [off_sample, on_sample] = samples;
+            let off_load = graphql_load(target, clients, "off", off_sample, healthz_rate);
+            let on_load = graphql_load(target, clients, "on", on_sample, healthz_rate);
+            let on_load = Load {
+                access: Some(commits),
+                index_settle_ms: Some(settle.as_secs_f64() * 1000.0),
+                ..on_load
             };
-            loads.push(Load {
+            auth_cost.push(AuthCost {
                 name: target.name().to_owned(),
                 clients,
-                measurement,
-                ratio_to_healthz: ratio,
+                off_per_second: off_load.measurement.per_second,
+                on_per_second: on_load.measurement.per_second,
+                ratio: on_load.measurement.per_second / off_load.measurement.per_second.max(1e-9),
+                off_p99_ms: off_load.measurement.p99_ms,
+                on_p99_ms: on_load.measurement.p99_ms,
             });
+            loads.push(off_load);
+            loads.push(on_load);
         }
     }
+    let errors = loads.iter().map(|load| load.failed).sum();
 
     // Read the deep matter as of random positions, by replay.
     let mut latencies = Vec::new();
@@ -184,7 +285,9 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
     let as_of = Measurement::with_latencies(1, latencies, started.elapsed().as_secs_f64());
     // Stopped last: with PostgreSQL, pooled connections opened on the server's worker threads
     // stop working when those threads do.
-    handle.stop(true).await;
+    for handle in handles {
+        handle.stop(true).await;
+    }
 
     Ok(ApiReport {
         backend: log.store().backend().to_string(),
@@ -193,95 +296,49 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
         seed,
         projection_catch_up,
         timeline_rebuild,
+        principal: user.principal.actor.as_str().to_owned(),
+        sessions: widest,
+        auth_rounds: AUTH_ROUNDS,
         loads,
+        auth_cost,
         as_of,
         deep_matter_events: plan.deep_events,
         errors,
     })
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Target {
-    Healthz,
-    MatterDetail,
-    MatterList,
+fn measure(clients: u64, sample: Sample) -> Measurement {
+    Measurement::with_latencies(clients, sample.latencies, sample.seconds)
 }
 
-impl Target {
-    fn name(self) -> &'static str {
-        match self {
-            Target::Healthz => "healthz",
-            Target::MatterDetail => "matter_detail",
-            Target::MatterList => "matter_list_filtered",
-        }
-    }
-}
-
-const DETAIL: &str = "query($n: String!) { matter(number: $n) { number title status \
-    responsibleAttorney parties { role contact { displayName } } \
-    documents { title latestVersion } calendarEntries { kind title startsAt rule } } }";
-const LIST: &str = "query($area: String!) { matters(first: 20, filter: {status: [OPEN], \
-    practiceArea: $area}, orderBy: {field: OPENED_ON, direction: DESC}) { edges { node { number \
-    title responsibleAttorney openedOn } } pageInfo { hasNextPage endCursor } } }";
-
-/// `clients` connections send requests back to back for `seconds`; returns the latencies and
-/// the number of failed requests.
-async fn load(
-    address: SocketAddr,
+fn graphql_load(
     target: Target,
     clients: u64,
-    matters: u64,
-    seconds: u64,
-) -> Result<(Measurement, u64), StoreError> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    auth: &'static str,
+    sample: Sample,
+    healthz_rate: f64,
+) -> Load {
+    let failed = sample.failed;
+    let measurement = measure(clients, sample);
+    Load {
+        name: target.name().to_owned(),
+        clients,
+        auth: Some(auth),
+        ratio_to_healthz: Some(measurement.per_second / healthz_rate.max(1e-9)),
+        measurement,
+        failed,
+        access: None,
+        index_settle_ms: None,
+    }
+}
+
+/// Waits until the access index holds every record committed so far (so that indexing left
+/// over from one run does not slow the next), returning how long that took.
+async fn settle_index(access: &AccessChain) -> Duration {
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for client in 0..clients {
-        tasks.push(tokio::spawn(async move {
-            let mut connection = Connection::open(address).await?;
-            let mut random = Random(0x2545_f491 ^ (client + 1));
-            let mut latencies = Vec::new();
-            let mut failed = 0u64;
-            while Instant::now() < deadline {
-                let began = Instant::now();
-                let reply = match target {
-                    Target::Healthz => connection.get("/healthz").await?,
-                    Target::MatterDetail => {
-                        let number = format!("B{:06}", random.next() % matters.max(1));
-                        let body = json!({"query": DETAIL, "variables": {"n": number}});
-                        connection
-                            .post_json("/graphql", body.to_string().as_bytes())
-                            .await?
-                    }
-                    Target::MatterList => {
-                        let area = AREAS[(random.next() % AREAS.len() as u64) as usize];
-                        let body = json!({"query": LIST, "variables": {"area": area}});
-                        connection
-                            .post_json("/graphql", body.to_string().as_bytes())
-                            .await?
-                    }
-                };
-                let ok = reply.status == 200
-                    && (matches!(target, Target::Healthz) || !contains(&reply.body, b"\"errors\""));
-                if ok {
-                    latencies.push(began.elapsed());
-                } else {
-                    failed += 1;
-                }
-            }
-            Ok::<_, std::io::Error>((latencies, failed))
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut failed = 0;
-    for task in tasks {
-        let (mine, mine_failed) = task.await.map_err(store_error)?.map_err(store_error)?;
-        latencies.extend(mine);
-        failed += mine_failed;
-    }
-    let measurement =
-        Measurement::with_latencies(clients, latencies, started.elapsed().as_secs_f64());
-    Ok((measurement, failed))
+    // The query waits for the index first; its answer does not matter.
+    let _ = access.query(&AccessQuery::latest(1)).await;
+    started.elapsed()
 }
 
 /// Seeds matters (each with a client, an opposing party, documents, deadlines and tasks), then
@@ -362,6 +419,11 @@ async fn seed_matter(log: &EventLog, actor: &Actor, index: u64) -> Result<(), St
         DomainEvent::TeamMemberAdded(TeamMemberAdded {
             user_id: attorney.to_owned(),
             capacity: TeamCapacity::ResponsibleAttorney,
+        }),
+        // The user the loads read as (signed in after seeding).
+        DomainEvent::TeamMemberAdded(TeamMemberAdded {
+            user_id: BENCH_USER.to_owned(),
+            capacity: TeamCapacity::Attorney,
         }),
     ];
     for (contact, role) in ids
@@ -529,24 +591,6 @@ fn free_address() -> Result<SocketAddr, StoreError> {
     listener.local_addr().map_err(store_error)
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
-}
-
-/// xorshift64: enough to spread requests over matters.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// The report as a table.
 pub fn to_table(report: &ApiReport) -> String {
     use std::fmt::Write;
@@ -564,20 +608,63 @@ pub fn to_table(report: &ApiReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<22} {:>7} {:>10} {:>8} {:>8} {:>9}",
-        "load", "clients", "req/s", "p50 ms", "p99 ms", "vs healthz"
+        "GraphQL loads read as {} ({} sessions, one per client); auth off and on alternate, \
+         {} runs each",
+        report.principal, report.sessions, report.auth_rounds
+    );
+    let _ = writeln!(
+        out,
+        "{:<22} {:>7} {:>4} {:>10} {:>8} {:>8} {:>10} {:>6} {:>16}",
+        "load",
+        "clients",
+        "auth",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "vs healthz",
+        "failed",
+        "records/commit"
     );
     for load in &report.loads {
+        let per_commit = load.access.map_or("-".to_owned(), |access| {
+            format!(
+                "{:.1}",
+                access.records as f64 / (access.commits as f64).max(1.0)
+            )
+        });
         let _ = writeln!(
             out,
-            "{:<22} {:>7} {:>10.0} {:>8} {:>8} {:>9}",
+            "{:<22} {:>7} {:>4} {:>10.0} {:>8} {:>8} {:>10} {:>6} {:>16}",
             load.name,
             load.clients,
+            load.auth.unwrap_or("-"),
             load.measurement.per_second,
             ms(load.measurement.p50_ms),
             ms(load.measurement.p99_ms),
             load.ratio_to_healthz
-                .map_or("-".to_owned(), |r| format!("{r:.2}x"))
+                .map_or("-".to_owned(), |r| format!("{r:.2}x")),
+            load.failed,
+            per_commit
+        );
+    }
+    let _ = writeln!(out, "authentication and access records, on against off:");
+    for cost in &report.auth_cost {
+        let _ = writeln!(
+            out,
+            "  {:<22} {:>3} clients: off {:.0} req/s (p99 {} ms), on {:.0} req/s (p99 {} ms): \
+             {:.0}% {}",
+            cost.name,
+            cost.clients,
+            cost.off_per_second,
+            ms(cost.off_p99_ms),
+            cost.on_per_second,
+            ms(cost.on_p99_ms),
+            cost.ratio * 100.0,
+            if cost.ratio >= 0.70 {
+                "(>= 70%)"
+            } else {
+                "(below 70%)"
+            }
         );
     }
     let _ = writeln!(

@@ -1,13 +1,17 @@
 //! A minimal HTTP/1.1 client for the API benchmark: one kept-alive connection per simulated
 //! client, requests with a body, responses read by Content-Length. It exists so the benchmark
-//! needs no HTTP client dependency; it understands exactly what Docket's server sends.
+//! needs no HTTP client dependency; it understands exactly what Docket's server sends. A bearer
+//! token, when given, goes in the `Authorization` header as an application would send it.
 
+use std::fmt::Write;
 use std::io;
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use zeroize::Zeroizing;
 
+/// One kept-alive connection to the server under test.
 pub struct Connection {
     stream: TcpStream,
     buffer: Vec<u8>,
@@ -35,12 +39,27 @@ impl Connection {
         self.read_reply().await
     }
 
-    pub async fn post_json(&mut self, path: &str, body: &[u8]) -> io::Result<Reply> {
-        let head = format!(
+    /// Posts a JSON body, with `Authorization: Bearer <token>` when a token is given.
+    pub async fn post_json(
+        &mut self,
+        path: &str,
+        body: &[u8],
+        bearer: Option<&str>,
+    ) -> io::Result<Reply> {
+        // The head holds the token, so it is wiped once sent.
+        let mut head = Zeroizing::new(String::with_capacity(256));
+        let _ = write!(
+            head,
             "POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\n\r\n",
+             content-length: {}\r\n",
             body.len()
         );
+        if let Some(token) = bearer {
+            head.push_str("authorization: Bearer ");
+            head.push_str(token);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
         self.stream.write_all(head.as_bytes()).await?;
         self.stream.write_all(body).await?;
         self.read_reply().await

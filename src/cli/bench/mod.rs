@@ -7,8 +7,10 @@
 //! can be inspected and verified afterwards with `docket verify`.
 
 mod api;
+mod auth;
 mod baseline;
 mod http;
+mod load;
 mod report;
 mod workload;
 

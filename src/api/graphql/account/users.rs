@@ -161,7 +161,7 @@ async fn user_change(
 #[Object]
 impl UsersQuery {
     /// Every user of the directory, by id. For admins and auditors (the guard's rule is the
-    /// ReadOperations capability, which exactly those two roles hold, without step-up).
+    /// ReadDirectory capability, held by exactly those two roles, without step-up).
     async fn users(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UserView>> {
         let caller = Caller::of(ctx)?;
         caller.note(
@@ -169,7 +169,7 @@ impl UsersQuery {
             "user",
             None,
             Some("user.details"),
-            Decision::Allowed(Capability::ReadOperations.as_str()),
+            Decision::Allowed(Capability::ReadDirectory.as_str()),
         );
         Ok(caller
             .directory

@@ -50,7 +50,7 @@ pub struct WallPayload {
 
 #[Object]
 impl WallsQuery {
-    /// Every wall in force. For admins and auditors (the guard's rule is the ReadOperations
+    /// Every wall in force. For admins and auditors (the guard's rule is the ReadDirectory
     /// capability, which exactly those two roles hold, without step-up).
     async fn walls(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WallView>> {
         let caller = Caller::of(ctx)?;
@@ -59,7 +59,7 @@ impl WallsQuery {
             "wall",
             None,
             Some("wall.details"),
-            Decision::Allowed(Capability::ReadOperations.as_str()),
+            Decision::Allowed(Capability::ReadDirectory.as_str()),
         );
         Ok(caller
             .directory

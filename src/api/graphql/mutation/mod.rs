@@ -13,6 +13,7 @@ pub use payloads::*;
 
 use async_graphql::{Context, Object};
 
+use super::caller::Caller;
 use super::errors::split;
 use super::query::MatterStatusValue;
 use crate::domain::commands::*;
@@ -20,22 +21,6 @@ use crate::domain::events::{
     CalendarKind, ConflictHit, ConflictOutcome, ContactKind, FieldKind, MatterStatus, PartyRole,
     TaskStatus, TeamCapacity,
 };
-use crate::log::Actor;
-
-/// The authenticated principal of the request.
-#[derive(Debug, Clone)]
-pub struct Principal(pub Actor);
-
-impl Principal {
-    /// The user id of a `user:<id>` actor.
-    pub fn user_id(&self) -> String {
-        self.0
-            .as_str()
-            .split_once(':')
-            .map(|(_, id)| id.to_owned())
-            .unwrap_or_default()
-    }
-}
 
 /// Request id of the HTTP request, recorded on every event.
 #[derive(Debug, Clone)]
@@ -333,14 +318,14 @@ impl Mutation {
                 })
             })
             .collect();
-        let principal = ctx.data::<Principal>()?;
+        let principal = Caller::of(ctx)?.signed()?;
         let command = MatterCommand::RecordConflictCheck(RecordConflictCheck {
             query,
             outcome: match outcome {
                 ConflictOutcomeValue::Cleared => ConflictOutcome::Cleared,
                 ConflictOutcomeValue::PotentialConflict => ConflictOutcome::PotentialConflict,
             },
-            reviewer: principal.user_id(),
+            reviewer: principal.member_id().to_owned(),
             hits,
             notes,
         });
@@ -537,7 +522,7 @@ impl Mutation {
     ) -> async_graphql::Result<MatterPayload> {
         let user_id = match input.user_id {
             Some(user_id) => user_id,
-            None => ctx.data::<Principal>()?.user_id(),
+            None => Caller::of(ctx)?.signed()?.member_id().to_owned(),
         };
         let command = MatterCommand::RecordTime(RecordTime {
             user_id,
