@@ -7,6 +7,13 @@
 //! - [`store`] persists the log in SQLite or PostgreSQL behind one interface, and owns the
 //!   sequencer that assigns positions and chain links at commit (group commit).
 //! - [`keyring`] keeps the private signing keys in the data directory.
+//! - [`domain`] is the pure case-records domain (and the identity events); [`service`] runs its
+//!   commands against the log; [`projection`] folds the log into read models; [`read`] queries
+//!   them.
+//! - [`identity`] knows who is asking: the directory folded from the log, credentials, sessions,
+//!   API keys. [`access`] decides what they may do (the one policy module) and keeps the signed
+//!   chain of access records.
+//! - [`api`] is GraphQL over all of these, every field guarded by the policy.
 //! - [`config`] merges flags, `DOCKET_*` variables and the TOML file.
 //! - [`verification`] runs the verifier over a store; [`server`] serves HTTP; [`cli`] is the
 //!   `docket` binary's commands, its benchmark included.

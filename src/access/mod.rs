@@ -9,9 +9,8 @@ pub mod chain;
 pub mod index;
 pub mod ledger;
 pub mod policy;
-pub mod principal;
 pub mod record;
 pub mod scope;
 
+pub use crate::identity::principal::{Principal, PrincipalKind};
 pub use policy::{Capability, Decision, MatterAccess, MatterChange, MatterFacts, Part};
-pub use principal::{Principal, PrincipalKind};

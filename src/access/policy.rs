@@ -15,9 +15,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::principal::{Principal, PrincipalKind};
 use crate::domain::identity::{PartnerAccess, Role};
 use crate::identity::directory::{Directory, UserStatus};
+use crate::identity::principal::{Principal, PrincipalKind};
 
 /// An outcome of the policy and why; the reason is a short stable code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

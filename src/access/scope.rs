@@ -3,9 +3,9 @@
 //! are visible at all; a test checks the two against each other on generated directories.
 
 use super::policy::{active_role, matter_access};
-use super::principal::Principal;
 use crate::domain::identity::{PartnerAccess, Role};
 use crate::identity::directory::Directory;
+use crate::identity::principal::Principal;
 use crate::read::{Bind, Sql};
 
 /// Which matters a principal can see anything of.

@@ -15,9 +15,9 @@ use super::secret::password::{self, check_policy};
 use super::secret::token::{self, SESSION_PREFIX, TokenHash};
 use super::secret::totp::TotpSecret;
 use super::{Identity, IdentityError};
-use crate::access::principal::Principal;
 use crate::domain::DomainEvent;
 use crate::domain::identity::*;
+use crate::identity::principal::Principal;
 use crate::log::Actor;
 
 /// How many recovery codes enrolment hands out.

@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod directory;
 pub mod error;
 pub mod login;
+pub mod principal;
 pub mod secret;
 
 use std::sync::Arc;

@@ -449,3 +449,111 @@ fn serve_refuses_bad_serving_settings_before_it_starts() {
         );
     }
 }
+
+/// `docket users add` prints a one-time enrolment token that enrols the user; `users list`,
+/// `unlock` and `disable` work on the directory the API reads, and each is an access record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_add_prints_an_enrolment_token_that_enrols_the_user() {
+    let test = TestLog::new(Backend::Sqlite).await;
+    let added = test
+        .docket_command()
+        .args([
+            "users",
+            "add",
+            "--email",
+            "Ada@Firm.example",
+            "--name",
+            "Ada Obi",
+            "--role",
+            "admin",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        added.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&added.stdout).to_string();
+    assert!(stdout.contains("user ada added (admin)"), "{stdout}");
+    let token = stdout
+        .split_whitespace()
+        .find(|word| word.starts_with("dke_"))
+        .expect("an enrolment token")
+        .to_owned();
+    let refused = test
+        .docket_command()
+        .args([
+            "users",
+            "add",
+            "--email",
+            "x@firm.example",
+            "--name",
+            "X",
+            "--role",
+            "boss",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown role boss"));
+
+    let docket = test.open_docket(std::time::Duration::ZERO).await;
+    let start = docket
+        .identity
+        .begin_enrolment(&token)
+        .await
+        .expect("the token works");
+    assert_eq!(start.user_id, "ada");
+    assert_eq!(start.email, "ada@firm.example");
+    drop(docket);
+
+    let listed = test
+        .docket_command()
+        .args(["users", "list"])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(
+        listing.contains("ada") && listing.contains("pending"),
+        "{listing}"
+    );
+    let disabled = test
+        .docket_command()
+        .args(["users", "disable", "ada", "--reason", "test"])
+        .output()
+        .unwrap();
+    assert_eq!(disabled.status.code(), Some(0));
+    let listed = test
+        .docket_command()
+        .args(["users", "list"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("disabled"));
+    let unknown = test
+        .docket_command()
+        .args(["users", "unlock", "nobody"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+
+    let docket = test.open_docket(std::time::Duration::ZERO).await;
+    let records = docket
+        .access
+        .query(&docket::access::index::AccessQuery {
+            principal: Some("system".into()),
+            matter: None,
+            decision: None,
+            from: None,
+            to: None,
+            before_position: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    let operations: Vec<&str> = records.iter().map(|row| row.operation.as_str()).collect();
+    for operation in ["cli users add", "cli users list", "cli users disable"] {
+        assert!(operations.contains(&operation), "{operations:?}");
+    }
+}

@@ -1095,6 +1095,21 @@ async fn the_projections_and_demo_commands(backend: Backend) {
         "{stdout}"
     );
     assert!(stdout.contains("12 matters"), "{stdout}");
+    // One enrolled user per role, with their credentials, for local exploration.
+    for role in [
+        "admin",
+        "partner",
+        "attorney",
+        "paralegal",
+        "staff",
+        "auditor",
+    ] {
+        assert!(
+            stdout.contains(&format!("  {role:<10} ")),
+            "{role}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("otpauth://totp/Docket:"), "{stdout}");
     if let Some(url) = &test.database_url {
         assert!(!stdout.contains(url.as_str()) && !stderr.contains(url.as_str()));
     }

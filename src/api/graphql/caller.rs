@@ -15,10 +15,10 @@ use crate::access::ledger::Ledger;
 use crate::access::policy::{
     self, Capability, Decision, MatterAccess, MatterChange, MatterFacts, Part,
 };
-use crate::access::principal::Principal;
 use crate::access::record::{self, AccessEntry, AccessRecord};
 use crate::access::scope::{MatterScope, matter_scope};
 use crate::identity::directory::Directory;
+use crate::identity::principal::Principal;
 use crate::read::MatterRow;
 
 /// The per-request view of who is asking.

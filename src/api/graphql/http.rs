@@ -20,8 +20,8 @@ use super::mutation::RequestId;
 use super::persisted::{PersistedQueries, resolve};
 use super::{DocketSchema, with_loaders};
 use crate::access::chain::AccessChain;
-use crate::access::principal::Principal;
 use crate::identity::Identity;
+use crate::identity::principal::Principal;
 use crate::projection::ReadDb;
 
 /// A GraphQL-over-HTTP request body.

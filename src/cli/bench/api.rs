@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::auth::{self, BENCH_USER};
 use super::load::{AREAS, Random, Sample, Server, Target, load};
+use super::parts::{self, AuthParts};
 use super::report::Measurement;
 use crate::access::Principal;
 use crate::access::chain::AccessChain;
@@ -45,6 +46,8 @@ const CLIENTS: [u64; 2] = [1, 64];
 /// How many times each load runs against each server; each run takes an equal share of
 /// `--seconds`, in the order off, on, on, off, ... (every pair reversing the one before).
 pub const AUTH_ROUNDS: u64 = 2;
+/// Seconds each part of the cost is timed alone.
+const PART_SECONDS: u64 = 3;
 
 /// What the API benchmark measured.
 #[derive(Debug, Serialize)]
@@ -67,6 +70,8 @@ pub struct ApiReport {
     pub loads: Vec<Load>,
     /// Each GraphQL load with authentication and access records on against off.
     pub auth_cost: Vec<AuthCost>,
+    /// The session lookup and the access record, each timed alone.
+    pub auth_parts: AuthParts,
     pub as_of: Measurement,
     pub deep_matter_events: u64,
     pub errors: u64,
@@ -266,6 +271,20 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
         }
     }
     let errors = loads.iter().map(|load| load.failed).sum();
+    eprintln!("docket bench: session lookup and access records alone");
+    let token = on
+        .tokens
+        .first()
+        .map(|token| token.as_str())
+        .unwrap_or_default();
+    let auth_parts = parts::measure(
+        &identity,
+        &access,
+        &user.principal,
+        token,
+        Duration::from_secs(PART_SECONDS),
+    )
+    .await?;
 
     // Read the deep matter as of random positions, by replay.
     let mut latencies = Vec::new();
@@ -301,6 +320,7 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
         auth_rounds: AUTH_ROUNDS,
         loads,
         auth_cost,
+        auth_parts,
         as_of,
         deep_matter_events: plan.deep_events,
         errors,
@@ -667,6 +687,22 @@ pub fn to_table(report: &ApiReport) -> String {
             }
         );
     }
+    let parts = &report.auth_parts;
+    let _ = writeln!(
+        out,
+        "alone: session lookup {:.0}/s (p50 {} ms, p99 {} ms); access record, 1 writer {:.0}/s \
+         (p50 {} ms, p99 {} ms), 64 writers {:.0}/s (p50 {} ms, p99 {} ms, {:.1} per commit)",
+        parts.session_lookup.per_second,
+        ms(parts.session_lookup.p50_ms),
+        ms(parts.session_lookup.p99_ms),
+        parts.access_record_1.per_second,
+        ms(parts.access_record_1.p50_ms),
+        ms(parts.access_record_1.p99_ms),
+        parts.access_record_64.per_second,
+        ms(parts.access_record_64.p50_ms),
+        ms(parts.access_record_64.p99_ms),
+        parts.access_record_64.events as f64 / (parts.access_record_64_commits as f64).max(1.0)
+    );
     let _ = writeln!(
         out,
         "matter with {} events as of a random position: p50 {} ms, p99 {} ms",

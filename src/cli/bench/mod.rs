@@ -11,6 +11,7 @@ mod auth;
 mod baseline;
 mod http;
 mod load;
+mod parts;
 mod report;
 mod workload;
 

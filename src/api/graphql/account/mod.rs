@@ -35,11 +35,11 @@ pub use views::{ApiClientView, FirmPolicyView, UserView, WallView};
 pub use walls::{ErectWallInput, WallPayload};
 
 use crate::access::policy::{Capability, Decision};
-use crate::access::principal::Principal;
 use crate::access::record::MAX_TEXT_CHARS;
 use crate::api::graphql::caller::Caller;
 use crate::api::graphql::errors::UserError;
 use crate::identity::IdentityError;
+use crate::identity::principal::Principal;
 use crate::log::envelope::is_identifier;
 
 /// The account and audit part of the query root.
