@@ -449,9 +449,23 @@ pub(crate) struct Indexer {
 
 impl Indexer {
     /// Starts the indexer on the current runtime. It first catches up from the highest
-    /// position already indexed, then indexes whatever each wake-up finds appended.
+    /// position already indexed, then indexes whatever each wake-up finds appended. An index
+    /// that reaches beyond the chain's end belongs to a chain no longer there: it is emptied
+    /// and rebuilt.
     pub async fn start(store: Arc<dyn LogStore>, index: AccessIndex) -> Result<Self, StoreError> {
-        let start = index.highest_position().await?;
+        // The highest indexed position first, the head second: every indexed row was committed
+        // before, so a consistent index never reaches beyond the head read after it.
+        let mut start = index.highest_position().await?;
+        if start > store.head().await?.position {
+            tracing::warn!(
+                indexed = start,
+                "the access index reaches beyond the access chain; rebuilding it"
+            );
+            sqlx::query("DELETE FROM access_index")
+                .execute(&index.pool)
+                .await?;
+            start = 0;
+        }
         let (wake, woken) = mpsc::channel(1);
         let (indexed, watched) = watch::channel(start);
         tokio::spawn(run(store, index, start + 1, indexed, woken));

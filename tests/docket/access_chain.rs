@@ -540,6 +540,31 @@ async fn the_index_catches_up_after_rows_are_deleted_from_it(backend: Backend) {
     assert_eq!(chain.query(&query()).await.unwrap()[0].position, next);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_left_from_a_replaced_chain_is_rebuilt() {
+    let test = TestLog::new(Backend::Sqlite).await;
+    let chain = AccessChain::open(&test.options()).await.unwrap();
+    sample(&chain).await;
+    assert_eq!(chain.query(&query()).await.unwrap().len(), 5);
+    drop(chain);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // The chain is gone (restored from an older backup, say); its index is still there.
+    let access = test.dir.path().join("access");
+    for file in ["docket.db", "docket.db-wal", "docket.db-shm"] {
+        let _ = std::fs::remove_file(access.join(file));
+    }
+    let chain = AccessChain::open(&test.options()).await.unwrap();
+    let position = chain
+        .record(&record("user:c.ito", "2026-0005", Decision::Denied))
+        .await
+        .unwrap();
+    assert_eq!(position, 2);
+    let rows = chain.query(&query()).await.unwrap();
+    assert_eq!(positions(&rows), [2]);
+    assert_eq!(rows[0].principal, "user:c.ito");
+}
+
 async fn docket_verify_reports_and_checks_both_chains(backend: Backend) {
     let test = TestLog::new(backend).await;
     let log = test.open().await;

@@ -557,3 +557,43 @@ async fn users_add_prints_an_enrolment_token_that_enrols_the_user() {
         assert!(operations.contains(&operation), "{operations:?}");
     }
 }
+
+/// `docket keys rotate --access` rotates the access chain's key, and both chains still verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_chain_key_rotates_on_its_own() {
+    let test = TestLog::new(Backend::Sqlite).await;
+    assert!(
+        test.docket_command()
+            .arg("init")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let rotated = test
+        .docket_command()
+        .args(["keys", "rotate", "--access"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        rotated.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&rotated.stdout).starts_with("access chain signing key rotated")
+    );
+    let verified = test
+        .docket_command()
+        .args(["verify", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(verified.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(report["access"]["status"], "intact", "{report}");
+    assert_eq!(report["access"]["summary"]["key_rotations"], 1, "{report}");
+    assert_eq!(
+        report["summary"]["key_rotations"], 0,
+        "the event log's key is untouched"
+    );
+}
