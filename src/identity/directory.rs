@@ -106,6 +106,7 @@ pub struct Directory {
     by_email: HashMap<String, String>,
     pub groups: BTreeMap<String, BTreeSet<String>>,
     pub walls: BTreeMap<String, Wall>,
+    /// Every break-glass opening, expired ones included (access reviews list them).
     pub break_glass: Vec<BreakGlass>,
     pub api_clients: BTreeMap<String, ApiClient>,
     pub policy: FirmPolicy,
@@ -284,12 +285,6 @@ impl Directory {
             _ => {}
         }
     }
-
-    /// Drops break-glass openings that ended before `now`, keeping the fold small.
-    fn forget_expired(&mut self, now: &str) {
-        self.break_glass
-            .retain(|glass| glass.expires_at.as_str() > now);
-    }
 }
 
 /// The process's current directory, shared by every request.
@@ -347,7 +342,6 @@ impl DirectoryHandle {
         if directory.version == before {
             return Ok(self.current());
         }
-        directory.forget_expired(&crate::log::time::now_timestamp());
         let directory = Arc::new(directory);
         match self.current.write() {
             Ok(mut current) => *current = directory.clone(),

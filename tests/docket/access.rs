@@ -761,6 +761,66 @@ async fn without_a_durable_access_record_nothing_is_served_or_changed(backend: B
     );
 }
 
+/// A break-glass opening gives read-only access for a while, never through a wall, and every
+/// opening (expired ones too) is listed in the access review.
+async fn break_glass_is_read_only_and_listed_in_the_review(backend: Backend) {
+    let firm = Firm::new(backend).await;
+    let opened = firm
+        .run(
+            "a.outside",
+            r#"mutation { breakGlass(matterNumber: "2026-0100", reason: "Hearing moved to this morning") { userErrors { code } } }"#,
+        )
+        .await;
+    assert!(opened.get("errors").is_none(), "{opened}");
+    let seen = firm
+        .ok(
+            "a.outside",
+            r#"{ matter(number: "2026-0100") { title notes { privileged } } }"#,
+        )
+        .await;
+    assert_eq!(seen["matter"]["title"], json!("Mbeki v. Northgate Council"));
+    assert_eq!(
+        seen["matter"]["notes"],
+        json!([{"privileged": false}]),
+        "no privileged notes"
+    );
+    let write = firm
+        .run(
+            "a.outside",
+            r#"mutation { addNote(number: "2026-0100", body: "x") { userErrors { code } } }"#,
+        )
+        .await;
+    assert_eq!(code(&write), json!("FORBIDDEN"), "read-only");
+    // An attorney walled from the matter's client cannot break the wall.
+    let walled = firm
+        .run(
+            "a.clientwall",
+            r#"mutation { breakGlass(matterNumber: "2026-0100", reason: "Hearing moved to this morning") { userErrors { code } } }"#,
+        )
+        .await;
+    assert_eq!(
+        walled["data"]["breakGlass"]["userErrors"][0]["code"],
+        json!("MATTER_NOT_FOUND"),
+        "{walled}"
+    );
+    let review = firm
+        .ok(
+            "au.dit",
+            r#"{ accessReview { user { userId } breakGlass { matterNumber reason } } }"#,
+        )
+        .await;
+    let outside = review["accessReview"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["user"]["userId"] == json!("a.outside"))
+        .unwrap();
+    assert_eq!(
+        outside["breakGlass"],
+        json!([{"matterNumber": MATTER, "reason": "Hearing moved to this morning"}])
+    );
+}
+
 /// Every field of every object type in the schema has a rule in the guard's table.
 #[test]
 fn every_field_of_the_schema_has_a_policy() {
@@ -825,6 +885,7 @@ on_both_backends!(
     a_revoked_session_or_key_proves_nobody_at_once,
     every_matter_change_is_decided_for_every_kind_of_caller,
     without_a_durable_access_record_nothing_is_served_or_changed,
+    break_glass_is_read_only_and_listed_in_the_review,
 );
 
 /// The SQL condition that filters lists and the policy's decision per matter agree, on many

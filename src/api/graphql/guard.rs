@@ -201,6 +201,7 @@ pub const INHERITING_TYPES: &[&str] = &[
     "AccessRecordEntry",
     "AccessRecordPage",
     "AccessReviewUser",
+    "BreakGlassOpening",
     "ApiClient",
     "ApiClientPayload",
     "ApiKeyPayload",

@@ -70,6 +70,20 @@ pub struct AccessReviewUser {
     pub matters: Vec<ReachableMatter>,
     /// Whether the user can reach more matters than are listed.
     pub matters_truncated: bool,
+    /// Every break-glass opening the user made, expired ones included, newest first.
+    pub break_glass: Vec<BreakGlassOpening>,
+}
+
+/// A break-glass opening, for review.
+#[derive(SimpleObject, Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakGlassOpening {
+    pub matter_number: String,
+    pub reason: String,
+    pub opened_at: String,
+    pub expires_at: String,
+    /// The log position of the `access.break_glass_opened` event.
+    pub position: u64,
 }
 
 /// What the review knows of one matter: its facts, and whether the reviewer may see it at all.
@@ -193,6 +207,19 @@ pub(super) async fn review(
                 .collect(),
             matters,
             matters_truncated,
+            break_glass: directory
+                .break_glass
+                .iter()
+                .rev()
+                .filter(|glass| glass.user_id == user.user_id)
+                .map(|glass| BreakGlassOpening {
+                    matter_number: glass.matter_number.clone(),
+                    reason: glass.reason.clone(),
+                    opened_at: glass.opened_at.clone(),
+                    expires_at: glass.expires_at.clone(),
+                    position: glass.position,
+                })
+                .collect(),
         });
     }
     Ok(users)
