@@ -259,6 +259,50 @@ async fn only_the_team_reaches_a_matter_by_every_read_path(backend: Backend) {
         );
         assert!(!revealed(&anonymous["data"]), "anonymous: {query}");
     }
+    // An ended session and a revoked key reach nothing by any path.
+    let ended = ended_credentials(&firm).await;
+    for (query, revealed) in &paths {
+        for (what, principal) in &ended {
+            let response = firm.run_as(principal.clone(), query).await;
+            assert_eq!(code(&response), json!("UNAUTHENTICATED"), "{what}: {query}");
+            assert!(!revealed(&response["data"]), "{what}: {query}");
+        }
+    }
+}
+
+/// What a session that ended and an API key that was revoked prove, as the HTTP handler asks
+/// (nobody): the session of a team member who logged out, and a revoked key of a client.
+async fn ended_credentials(firm: &Firm) -> Vec<(&'static str, Option<Principal>)> {
+    let identity = &firm.docket.identity;
+    let member = sign_in(identity, "x.ended", Role::Partner).await;
+    firm.ok(
+        "p.team",
+        r#"mutation { addTeamMember(number: "2026-0100", userId: "x.ended", capacity: ATTORNEY) { userErrors { code } } }"#,
+    )
+    .await;
+    identity.logout(&member.principal).await.unwrap();
+    identity
+        .register_api_client(&Actor::system(), None, "billing", "Billing")
+        .await
+        .unwrap();
+    let key = identity
+        .issue_api_key(&Actor::system(), None, "billing", None)
+        .await
+        .unwrap();
+    identity
+        .revoke_api_key(&Actor::system(), None, &key.key_id, "revoked")
+        .await
+        .unwrap();
+    vec![
+        (
+            "ended session",
+            identity.authenticate(&member.token).await.unwrap(),
+        ),
+        (
+            "revoked key",
+            identity.authenticate(&key.text).await.unwrap(),
+        ),
+    ]
 }
 
 async fn a_hidden_matter_looks_exactly_like_a_missing_one(backend: Backend) {
@@ -630,6 +674,7 @@ async fn every_matter_change_is_decided_for_every_kind_of_caller(backend: Backen
     let document = |name: &str, args: &str| {
         format!(r#"mutation {{ {name}(number: "2026-0100", {args}) {{ userErrors {{ code }} }} }}"#)
     };
+    let ended = ended_credentials(&firm).await;
     let head = firm.docket.log.head().await.unwrap().position;
     for (name, args, _) in &changes {
         let query = document(name, args);
@@ -645,6 +690,14 @@ async fn every_matter_change_is_decided_for_every_kind_of_caller(backend: Backen
             json!("UNAUTHENTICATED"),
             "{name}: {anonymous}"
         );
+    }
+    // An ended session and a revoked key prove nobody, so every change is refused as for an
+    // anonymous caller.
+    for (name, args, _) in &changes {
+        for (what, principal) in &ended {
+            let response = firm.run_as(principal.clone(), &document(name, args)).await;
+            assert_eq!(code(&response), json!("UNAUTHENTICATED"), "{what} {name}");
+        }
     }
     assert_eq!(
         firm.docket.log.head().await.unwrap().position,
