@@ -2,7 +2,7 @@
 //! database. [`matter_scope`] must agree with [`super::policy::matter_access`] on which matters
 //! are visible at all; a test checks the two against each other on generated directories.
 
-use super::policy::{active_role, matter_access};
+use super::policy::active_role;
 use crate::domain::identity::{PartnerAccess, Role};
 use crate::identity::directory::Directory;
 use crate::identity::principal::Principal;
@@ -119,15 +119,4 @@ impl MatterScope {
             ));
         }
     }
-}
-
-/// The same decision as the SQL condition, for one matter: used by tests to hold the two
-/// together, and by callers that have the facts at hand.
-pub fn scope_admits(
-    directory: &Directory,
-    who: &Principal,
-    facts: &super::policy::MatterFacts,
-    now: &str,
-) -> bool {
-    matter_access(directory, who, facts, now).is_visible()
 }

@@ -120,12 +120,7 @@ async fn demo_users(docket: &Docket) -> Result<String, crate::identity::Identity
             .await?;
         let start = identity.begin_enrolment(&added.enrolment_token).await?;
         let password = token::issue("")?.text;
-        let secret_bytes = base32_decode(&start.secret_base32).ok_or_else(|| {
-            crate::identity::IdentityError::Internal {
-                detail: "the demo secret is not base32".into(),
-            }
-        })?;
-        let secret = TotpSecret::from_bytes(secret_bytes)?;
+        let secret = TotpSecret::from_base32(&start.secret_base32)?;
         let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
         identity
             .complete_enrolment(
@@ -143,25 +138,6 @@ async fn demo_users(docket: &Docket) -> Result<String, crate::identity::Identity
         ));
     }
     Ok(out)
-}
-
-/// RFC 4648 base32 (no padding) back to bytes.
-fn base32_decode(text: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits = 0u64;
-    let mut count = 0u32;
-    let mut out = Vec::new();
-    for c in text.trim_end_matches('=').bytes() {
-        let value = ALPHABET.iter().position(|&a| a == c.to_ascii_uppercase())?;
-        bits = (bits << 5) | value as u64;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-            bits &= (1 << count) - 1;
-        }
-    }
-    Some(out)
 }
 
 async fn summary(docket: &Docket, settings: &Settings) -> Result<String, String> {

@@ -54,14 +54,6 @@ impl Role {
     pub fn is_lawyer(self) -> bool {
         matches!(self, Role::Partner | Role::Attorney)
     }
-
-    /// The roles that work on matters.
-    pub fn is_fee_earner_or_support(self) -> bool {
-        matches!(
-            self,
-            Role::Partner | Role::Attorney | Role::Paralegal | Role::Staff
-        )
-    }
 }
 
 /// A user's personal details (personal data, kept under `private`).

@@ -33,9 +33,6 @@ pub enum IdentityError {
     EmailTaken,
     #[error("a user or client with this id already exists")]
     IdTaken,
-    /// Only one sign-in attempt (login, enrolment, step-up) per request.
-    #[error("only one sign-in attempt is allowed per request")]
-    OneAttemptPerRequest,
     #[error("the directory changed while the request was decided; try again")]
     DirectoryChanged,
     #[error("identity storage: {0}")]
@@ -70,7 +67,6 @@ impl IdentityError {
             IdentityError::NotFound { .. } => "NOT_FOUND",
             IdentityError::EmailTaken => "EMAIL_TAKEN",
             IdentityError::IdTaken => "ID_TAKEN",
-            IdentityError::OneAttemptPerRequest => "ONE_ATTEMPT_PER_REQUEST",
             IdentityError::DirectoryChanged => "CONFLICT",
             IdentityError::Credentials(error) if error.is_transient() => "UNAVAILABLE",
             IdentityError::Store(StoreError::Unavailable { .. }) => "UNAVAILABLE",

@@ -106,10 +106,6 @@ impl Identity {
         &self.credentials
     }
 
-    pub fn session_policy(&self) -> SessionPolicy {
-        self.sessions
-    }
-
     /// Keeps the directory in step with changes other processes make.
     pub fn spawn_follower(&self) {
         self.directory.spawn_follower();

@@ -226,7 +226,7 @@ struct Authenticator {
 impl Authenticator {
     fn new(base32: &str) -> Self {
         Authenticator {
-            secret: TotpSecret::from_bytes(base32_decode(base32)).unwrap(),
+            secret: TotpSecret::from_base32(base32).unwrap(),
             last: None,
         }
     }
@@ -260,23 +260,6 @@ impl Authenticator {
 
 fn unix_now() -> u64 {
     u64::try_from(chrono::Utc::now().timestamp()).unwrap()
-}
-
-/// RFC 4648 base32 without padding, as authenticator apps read the secret.
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bytes = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for c in text.bytes() {
-        let value = ALPHABET.iter().position(|&a| a == c).unwrap();
-        buffer = (buffer << 5) | u32::try_from(value).unwrap();
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            bytes.push(u8::try_from((buffer >> bits) & 0xff).unwrap());
-        }
-    }
-    bytes
 }
 
 const BEGIN: &str = r#"mutation($t: String!) { beginEnrolment(token: $t) {

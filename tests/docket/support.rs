@@ -351,11 +351,8 @@ pub async fn sign_in(
         .begin_enrolment(&added.enrolment_token)
         .await
         .expect("enrolment begins");
-    let bytes = totp_rs::Secret::try_from_base32(start.secret_base32.as_str())
-        .expect("base32 secret")
-        .as_bytes()
-        .to_vec();
-    let totp = docket::identity::secret::totp::TotpSecret::from_bytes(bytes).expect("secret");
+    let totp = docket::identity::secret::totp::TotpSecret::from_base32(&start.secret_base32)
+        .expect("a base32 secret");
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
     let recovery_codes = identity
         .complete_enrolment(

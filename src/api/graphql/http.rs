@@ -284,9 +284,8 @@ pub async fn graphql(
     let mut response = state.schema.execute(graphql).await;
     // Fail closed: nothing leaves unless its access record is durable.
     if state.unrecorded_principal_for_benchmarks.is_none()
-        && let Err(error) = caller.flush(&operation).await
+        && caller.flush(&operation).await.is_err()
     {
-        let _ = error;
         return error_response(
             503,
             "ACCESS_RECORD_UNAVAILABLE",

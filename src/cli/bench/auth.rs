@@ -61,10 +61,8 @@ pub async fn sign_in(identity: &Identity, sessions: usize) -> Result<BenchUser, 
         .begin_enrolment(&added.enrolment_token)
         .await
         .map_err(|error| failed("begin enrolment", error))?;
-    let bytes = totp_rs::Secret::try_from_base32(start.secret_base32.as_str())
-        .map(|secret| secret.as_bytes().to_vec())
-        .map_err(|_| failed("enrolment", "the TOTP secret is not base32"))?;
-    let totp = TotpSecret::from_bytes(bytes).map_err(|error| failed("enrolment", error))?;
+    let totp = TotpSecret::from_base32(&start.secret_base32)
+        .map_err(|error| failed("enrolment", error))?;
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
     identity
         .complete_enrolment(

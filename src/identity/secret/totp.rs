@@ -61,6 +61,13 @@ impl TotpSecret {
         Ok(TotpSecret(bytes))
     }
 
+    /// A secret as [`TotpSecret::base32`] shows it (RFC 4648, padding optional).
+    pub fn from_base32(text: &str) -> Result<Self, SecretError> {
+        let secret =
+            totp_rs::Secret::try_from_base32(text).map_err(|_| SecretError::InvalidSecret)?;
+        TotpSecret::from_bytes(secret.as_bytes().to_vec())
+    }
+
     /// The raw secret, to be encrypted for storage.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
