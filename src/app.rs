@@ -9,6 +9,7 @@ use crate::identity::Identity;
 use crate::projection::{Projector, ReadDb};
 use crate::service::Service;
 use crate::store::{EventLog, LogOptions, StoreError};
+use crate::transparency::{self, CheckpointPolicy, Checkpointer};
 
 /// How long a mutation waits for the projections to reach its events, by default (the
 /// `read_your_writes_ms` setting's default).
@@ -24,6 +25,8 @@ pub struct Docket {
     pub identity: Arc<Identity>,
     /// The signed chain of access records.
     pub access: Arc<AccessChain>,
+    /// The Merkle tree over the log and its signed checkpoints.
+    pub checkpoints: Arc<Checkpointer>,
 }
 
 impl Docket {
@@ -53,12 +56,14 @@ impl Docket {
                 detail: error.to_string(),
             })?;
         let access = Arc::new(AccessChain::open(options).await?);
+        let checkpoints = transparency::open(&log, None, CheckpointPolicy::default()).await?;
         Ok(Docket {
             log,
             projector,
             service,
             identity,
             access,
+            checkpoints,
         })
     }
 }

@@ -14,6 +14,7 @@ use thiserror::Error;
 
 use crate::log::limits::DEFAULT_MAX_PAYLOAD_BYTES;
 use crate::store::event_log::LogOptions;
+use crate::transparency::checkpoints::CheckpointPolicy;
 
 pub const DEFAULT_DATA_DIR: &str = "./docket-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -33,6 +34,10 @@ pub enum ConfigError {
     Listen(String),
     #[error("database URL must start with postgres:// or postgresql://")]
     DatabaseUrl,
+    #[error("{0}")]
+    CheckpointOrigin(crate::log::checkpoint::CheckpointError),
+    #[error("checkpoint_every_events and checkpoint_interval_secs must be at least 1")]
+    CheckpointPolicy,
     #[error(
         "read_your_writes_ms is {0}; it must be between 0 and {MAX_READ_YOUR_WRITES_MS} \
          (milliseconds)"
@@ -53,6 +58,9 @@ pub struct FileConfig {
     pub development: Option<bool>,
     pub persisted_queries_only: Option<bool>,
     pub read_your_writes_ms: Option<u64>,
+    pub checkpoint_origin: Option<String>,
+    pub checkpoint_every_events: Option<u64>,
+    pub checkpoint_interval_secs: Option<u64>,
 }
 
 /// What flags and environment variables gave (clap merges those two).
@@ -68,6 +76,9 @@ pub struct Overrides {
     pub development: Option<bool>,
     pub persisted_queries_only: Option<bool>,
     pub read_your_writes_ms: Option<u64>,
+    pub checkpoint_origin: Option<String>,
+    pub checkpoint_every_events: Option<u64>,
+    pub checkpoint_interval_secs: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -85,6 +96,10 @@ pub struct Settings {
     pub persisted_queries_only: bool,
     /// How long a mutation waits for the read models to apply its events (0 to 60,000 ms).
     pub read_your_writes_ms: u64,
+    /// The checkpoints' origin line; `None` for `docket.log/<log id>`.
+    pub checkpoint_origin: Option<String>,
+    /// When `serve` signs checkpoints.
+    pub checkpoints: CheckpointPolicy,
 }
 
 impl std::fmt::Debug for Settings {
@@ -100,6 +115,8 @@ impl std::fmt::Debug for Settings {
             .field("development", &self.development)
             .field("persisted_queries_only", &self.persisted_queries_only)
             .field("read_your_writes_ms", &self.read_your_writes_ms)
+            .field("checkpoint_origin", &self.checkpoint_origin)
+            .field("checkpoints", &self.checkpoints)
             .finish()
     }
 }
@@ -145,7 +162,30 @@ impl Settings {
         if read_your_writes_ms > MAX_READ_YOUR_WRITES_MS {
             return Err(ConfigError::ReadYourWrites(read_your_writes_ms));
         }
+        let checkpoint_origin = overrides.checkpoint_origin.or(file.checkpoint_origin);
+        if let Some(origin) = &checkpoint_origin {
+            crate::log::checkpoint::validate_origin(origin)
+                .map_err(ConfigError::CheckpointOrigin)?;
+        }
+        let defaults = CheckpointPolicy::default();
+        let every_events = overrides
+            .checkpoint_every_events
+            .or(file.checkpoint_every_events)
+            .unwrap_or(defaults.every_events);
+        let interval_secs = overrides
+            .checkpoint_interval_secs
+            .or(file.checkpoint_interval_secs)
+            .unwrap_or(defaults.interval.as_secs());
+        if every_events == 0 || interval_secs == 0 {
+            return Err(ConfigError::CheckpointPolicy);
+        }
+        let checkpoints = CheckpointPolicy {
+            every_events,
+            interval: Duration::from_secs(interval_secs),
+        };
         Ok(Settings {
+            checkpoint_origin,
+            checkpoints,
             data_dir: overrides
                 .data_dir
                 .or(file.data_dir)

@@ -10,6 +10,8 @@
 //! - [`domain`] is the pure case-records domain (and the identity events); [`service`] runs its
 //!   commands against the log; [`projection`] folds the log into read models; [`read`] queries
 //!   them.
+//! - [`transparency`] keeps a Merkle tree over the log, signs checkpoints of it and proves
+//!   inclusion and consistency against them; evidence bundles are built and checked there.
 //! - [`identity`] knows who is asking: the directory folded from the log, credentials, sessions,
 //!   API keys. [`access`] decides what they may do (the one policy module) and keeps the signed
 //!   chain of access records.
@@ -32,4 +34,5 @@ pub mod read;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod transparency;
 pub mod verification;

@@ -1,4 +1,5 @@
-//! The HTTP server: `/graphql` (and `/graphiql` in development mode), document downloads and
+//! The HTTP server: `/graphql` (and `/graphiql` in development mode), document downloads, the
+//! log's checkpoints and proofs (`/checkpoint`, `/checkpoints/{size}`, `/proof/...`) and
 //! `/healthz`. Serving starts the projector that keeps the read models up to date.
 //!
 //! Every request gets a request id (a UUIDv7, returned in `x-request-id`) and one structured
@@ -26,6 +27,7 @@ use crate::identity::Identity;
 use crate::projection::{Projector, ReadDb};
 use crate::service::Service as RecordsService;
 use crate::store::EventLog;
+use crate::transparency::{self, Checkpointer};
 
 /// `GET /healthz`: 200 with the log's head and each projection's state when the database
 /// answers (`degraded` when a projection has stopped on an event), 503 otherwise.
@@ -189,6 +191,7 @@ pub struct Components {
     pub persisted: PersistedQueries,
     pub identity: Arc<Identity>,
     pub access: Arc<AccessChain>,
+    pub checkpoints: Arc<Checkpointer>,
     /// Serve GraphiQL (and let anonymous callers introspect the schema).
     pub development: bool,
     /// Benchmarks only: see [`GraphqlState::unrecorded_principal_for_benchmarks`]. `serve`
@@ -219,6 +222,14 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         .map_err(|error| std::io::Error::other(error.to_string()))?;
     identity.spawn_follower();
     let access = Arc::new(AccessChain::open(&options).await.map_err(io)?);
+    let checkpoints = transparency::open(
+        &log,
+        settings.checkpoint_origin.as_deref(),
+        settings.checkpoints,
+    )
+    .await
+    .map_err(io)?;
+    let _checkpointing = checkpoints.spawn();
     let persisted = PersistedQueries::load(
         &settings.data_dir.join("persisted-queries"),
         settings.persisted_queries_only,
@@ -231,6 +242,7 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         persisted,
         identity,
         access,
+        checkpoints,
         development: settings.development,
         unrecorded_principal_for_benchmarks: None,
     };
@@ -261,11 +273,17 @@ pub fn http_server(
         persisted,
         identity,
         access,
+        checkpoints,
         development,
         unrecorded_principal_for_benchmarks,
     } = components;
     let state = web::Data::new(GraphqlState {
-        schema: graphql::build(service.clone(), db.clone(), identity.clone()),
+        schema: graphql::build(
+            service.clone(),
+            db.clone(),
+            identity.clone(),
+            checkpoints.clone(),
+        ),
         db: db.clone(),
         persisted,
         documents: Default::default(),
@@ -278,6 +296,7 @@ pub fn http_server(
     let projector_data = web::Data::from(projector);
     let service_data = web::Data::from(service);
     let db_data = web::Data::new(db);
+    let checkpoints_data = web::Data::from(checkpoints);
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(data.clone())
@@ -285,6 +304,7 @@ pub fn http_server(
             .app_data(service_data.clone())
             .app_data(db_data.clone())
             .app_data(state.clone())
+            .app_data(checkpoints_data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .wrap_fn(|request, service| {
                 let request_id = uuid::Uuid::now_v7().to_string();
@@ -317,7 +337,8 @@ pub fn http_server(
             .route(
                 "/documents/{document_id}/versions/{version}/content",
                 web::get().to(document_content),
-            );
+            )
+            .configure(graphql::transparency::routes::configure);
         if development {
             app = app.route("/graphiql", web::get().to(graphiql));
         }

@@ -353,6 +353,10 @@ pub enum Capability {
     ReadOperations,
     /// The lists of users and walls.
     ReadDirectory,
+    /// The log's signed checkpoints and the inclusion and consistency proofs against them.
+    ReadProofs,
+    /// Sign a checkpoint of the log as it is now, without waiting for the schedule.
+    SignCheckpoint,
 }
 
 impl Capability {
@@ -373,6 +377,8 @@ impl Capability {
             Capability::AccessReview => "access_review",
             Capability::ReadOperations => "read_operations",
             Capability::ReadDirectory => "read_directory",
+            Capability::ReadProofs => "read_proofs",
+            Capability::SignCheckpoint => "sign_checkpoint",
         }
     }
 
@@ -392,7 +398,10 @@ impl Capability {
             | Capability::SetFirmPolicy => &[Admin],
             Capability::BreakGlass => &[Partner, Attorney, Paralegal],
             Capability::ReadAccessRecords | Capability::AccessReview => &[Auditor],
-            Capability::ReadOperations | Capability::ReadDirectory => &[Admin, Auditor],
+            Capability::ReadOperations
+            | Capability::ReadDirectory
+            | Capability::ReadProofs
+            | Capability::SignCheckpoint => &[Admin, Auditor],
         }
     }
 

@@ -2,11 +2,15 @@
 
 mod append;
 pub mod bench;
+mod bundle;
 mod demo;
 mod keys;
 mod projections;
+mod prove;
+mod replay;
 mod users;
 mod verify;
+mod witness;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +26,8 @@ use crate::store::EventLog;
 /// Every setting can come from a flag, a DOCKET_* environment variable or a TOML file, in that
 /// order of precedence. The file is --config FILE, or docket.toml in the data directory.
 /// File keys: data_dir, database_url, listen, max_payload_bytes, max_batch_events, log,
-/// development, persisted_queries_only, read_your_writes_ms.
+/// development, persisted_queries_only, read_your_writes_ms, checkpoint_origin,
+/// checkpoint_every_events, checkpoint_interval_secs.
 #[derive(Debug, Parser)]
 #[command(name = "docket", version)]
 pub struct Cli {
@@ -46,6 +51,10 @@ pub struct Cli {
     /// Most events the sequencer commits in one transaction [default: 4096].
     #[arg(long, global = true, env = "DOCKET_MAX_BATCH_EVENTS")]
     max_batch_events: Option<usize>,
+    /// The origin line of the log's checkpoints; never change it once checkpoints exist
+    /// [default: docket.log/<log id>].
+    #[arg(long, global = true, env = "DOCKET_CHECKPOINT_ORIGIN")]
+    checkpoint_origin: Option<String>,
     /// Log filter, e.g. `info` or `docket=debug` [default: info].
     #[arg(long, global = true, env = "DOCKET_LOG")]
     log: Option<String>,
@@ -83,6 +92,29 @@ enum Command {
         #[command(subcommand)]
         command: users::UsersCommand,
     },
+    /// A matter's forensic timeline: each event with its position, time, actor, type and the
+    /// fields it changed, up to a position or time.
+    Replay(replay::ReplayArgs),
+    /// Signed checkpoints of the log's Merkle tree, and proofs against them.
+    Checkpoint {
+        #[command(subcommand)]
+        command: prove::CheckpointCommand,
+    },
+    /// An inclusion proof for an event, or a consistency proof between two tree sizes.
+    Prove {
+        #[command(subcommand)]
+        command: prove::ProveCommand,
+    },
+    /// Cosign a checkpoint as a witness, after checking it is consistent with the last one seen.
+    Witness {
+        #[command(subcommand)]
+        command: witness::WitnessCommand,
+    },
+    /// Write an evidence bundle: a matter's events (or a range of positions), their inclusion
+    /// proofs, a checkpoint and the log's keys, checkable offline with `verify-bundle`.
+    Export(bundle::ExportArgs),
+    /// Check an evidence bundle offline: no database, no server.
+    VerifyBundle(bundle::VerifyBundleArgs),
 }
 
 /// `docket serve`'s settings (each also a `DOCKET_*` variable and a file key).
@@ -118,6 +150,12 @@ struct ServeArgs {
     /// [default: 5000].
     #[arg(long, env = "DOCKET_READ_YOUR_WRITES_MS", value_name = "MS")]
     read_your_writes_ms: Option<u64>,
+    /// Sign a checkpoint once this many events were appended since the last [default: 10000].
+    #[arg(long, env = "DOCKET_CHECKPOINT_EVERY_EVENTS", value_name = "N")]
+    checkpoint_every_events: Option<u64>,
+    /// Sign a checkpoint at least this often while the log grows [default: 60].
+    #[arg(long, env = "DOCKET_CHECKPOINT_INTERVAL_SECS", value_name = "SECONDS")]
+    checkpoint_interval_secs: Option<u64>,
 }
 
 /// What `DOCKET_PERSISTED_QUERIES_ONLY` was called before. It is still honoured (when neither the
@@ -136,6 +174,7 @@ pub fn run() -> ExitCode {
         max_payload_bytes: cli.max_payload_bytes,
         max_batch_events: cli.max_batch_events,
         log: cli.log,
+        checkpoint_origin: cli.checkpoint_origin,
         ..Overrides::default()
     };
     if let Command::Serve(serve) = &cli.command {
@@ -143,6 +182,8 @@ pub fn run() -> ExitCode {
         overrides.development = serve.development;
         overrides.read_your_writes_ms = serve.read_your_writes_ms;
         overrides.persisted_queries_only = serve.persisted_queries_only;
+        overrides.checkpoint_every_events = serve.checkpoint_every_events;
+        overrides.checkpoint_interval_secs = serve.checkpoint_interval_secs;
         if overrides.persisted_queries_only.is_none()
             && let Ok(value) = std::env::var(DEPRECATED_PERSISTED_ONLY)
         {
@@ -212,6 +253,12 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
         Command::Projections { command } => projections::run(&settings, command).await,
         Command::Demo => demo::run(&settings).await,
         Command::Users { command } => users::run(&settings, command).await,
+        Command::Replay(args) => replay::run(&settings, args).await,
+        Command::Checkpoint { command } => prove::run_checkpoint(&settings, command).await,
+        Command::Prove { command } => prove::run(&settings, command).await,
+        Command::Witness { command } => witness::run(&settings, command).await,
+        Command::Export(args) => bundle::run_export(&settings, args).await,
+        Command::VerifyBundle(args) => bundle::run_verify(args).await,
     }
 }
 

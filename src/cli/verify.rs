@@ -2,12 +2,21 @@
 //! Exit 0 when both are intact, 1 with the first failure when either is broken, 2 when either
 //! cannot be read at all.
 //!
+//! Beside the event log, the latest checkpoint the log stored is checked against the events (its
+//! root recomputed from them, its signature by the key in force at its size); a log with no
+//! checkpoint yet is not a failure. With `--against`, checkpoints saved earlier outside the
+//! operator's reach are checked the same way, and where the log parts from them is reported
+//! ([`crate::transparency::against`]); any that does not hold is a failure.
+//!
 //! The text report has the event log's lines first, then the access chain's. The JSON report
-//! is one object: `status` (`intact`, `broken` or `unreadable`, for both chains together), the
-//! event log's `summary` or `failure` and `seconds` as before, and `access` with the access
-//! chain's `status` (`intact`, `broken`, `absent`, `unreadable` or `skipped`) and its `summary`,
-//! `failure` or `error`.
+//! is one object: `status` (`intact`, `broken` or `unreadable`, for everything together), the
+//! event log's `summary` or `failure` and `seconds` as before, `checkpoint` (its `status`:
+//! `matches`, `broken`, `malformed` or `absent`, and what was found), `against` with `--against`
+//! (`status` `holds` or `broken`, one finding per saved checkpoint, `divergence` and `forks`),
+//! and `access` with the access chain's `status` (`intact`, `broken`, `absent`, `unreadable` or
+//! `skipped`) and its `summary`, `failure` or `error`.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,8 +28,12 @@ use serde_json::{Map, Value, json};
 use super::fail;
 use crate::access::chain::open_existing_access_store;
 use crate::config::Settings;
+use crate::log::checkpoint::SignedCheckpoint;
 use crate::log::verify::{VerifyFailure, VerifySummary};
 use crate::store::{LogStore, StoreError, open_existing_store};
+use crate::transparency::against::{
+    AgainstReport, LatestCheckpoint, SavedCheckpoint, check_latest_checkpoint, verify_against,
+};
 use crate::verification::{VerifyOptions, verify_log};
 
 #[derive(Debug, Args)]
@@ -43,6 +56,11 @@ pub struct VerifyArgs {
     /// Verify the access chain only, not the event log.
     #[arg(long)]
     access_only: bool,
+    /// A signed checkpoint saved earlier (a file, as Docket serves it), or a directory of
+    /// `*.checkpoint` files such as a witness's state directory: the log must still hold what
+    /// each states. Repeatable.
+    #[arg(long, value_name = "FILE_OR_DIR", conflicts_with = "access_only")]
+    against: Vec<PathBuf>,
 }
 
 /// What verifying one chain found.
@@ -70,9 +88,15 @@ impl Outcome {
 
 pub async fn run(settings: &Settings, args: VerifyArgs) -> ExitCode {
     let options = settings.log_options();
+    let mut checkpoint = None;
+    let mut against = None;
     let log = if args.access_only {
         Outcome::Skipped
     } else {
+        let saved = match load_saved(&args.against) {
+            Ok(saved) => saved,
+            Err(error) => return fail(error),
+        };
         let store = match open_existing_store(&options).await {
             Ok(store) => store,
             Err(error) => return fail(error),
@@ -81,10 +105,25 @@ pub async fn run(settings: &Settings, args: VerifyArgs) -> ExitCode {
             strict: args.strict,
             genesis_key: args.genesis_key.clone(),
         };
-        match check(store, verify, args.json).await {
-            Outcome::Unreadable(error) => return fail(error),
-            outcome => outcome,
+        let outcome = if saved.is_empty() {
+            check(store.clone(), verify, args.json).await
+        } else {
+            match check_against(store.clone(), &saved, verify, args.json).await {
+                Ok((outcome, report)) => {
+                    against = Some(report);
+                    outcome
+                }
+                Err(error) => return fail(error),
+            }
+        };
+        if let Outcome::Unreadable(error) = outcome {
+            return fail(error);
         }
+        match check_latest_checkpoint(store.as_ref(), args.genesis_key.as_deref()).await {
+            Ok(latest) => checkpoint = Some(latest),
+            Err(error) => return fail(error),
+        }
+        outcome
     };
     let access = if args.log_only {
         Outcome::Skipped
@@ -103,17 +142,123 @@ pub async fn run(settings: &Settings, args: VerifyArgs) -> ExitCode {
         }
     };
 
+    let checkpoints_hold = checkpoint.as_ref().is_none_or(LatestCheckpoint::holds)
+        && against.as_ref().is_none_or(AgainstReport::holds);
     if args.json {
-        println!("{}", json_report(&log, &access));
+        let mut report = json_report(&log, &access, checkpoints_hold);
+        if let Some(latest) = &checkpoint {
+            report.insert("checkpoint".into(), checkpoint_json(latest));
+        }
+        if let Some(against) = &against {
+            report.insert("against".into(), against_json(against));
+        }
+        println!("{}", Value::Object(report));
     } else {
         print_log(&log);
+        if let Some(latest) = &checkpoint {
+            print_checkpoint(latest);
+        }
+        if let Some(against) = &against {
+            print_against(against);
+        }
         print_access(&access);
     }
-    ExitCode::from(log.exit_code().max(access.exit_code()))
+    let checkpoints_code = if checkpoints_hold { 0 } else { 1 };
+    ExitCode::from(
+        log.exit_code()
+            .max(access.exit_code())
+            .max(checkpoints_code),
+    )
 }
 
-/// Verifies one chain with a progress bar (hidden for JSON).
-async fn check(store: Arc<dyn LogStore>, options: VerifyOptions, json: bool) -> Outcome {
+/// The saved checkpoints named by `--against`, ordered by origin and size.
+fn load_saved(paths: &[PathBuf]) -> Result<Vec<SavedCheckpoint>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let before = files.len();
+            checkpoint_files(path, 0, &mut files)?;
+            if files.len() == before {
+                return Err(format!("no *.checkpoint files in {}", path.display()));
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut saved = files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file)
+                .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
+            let checkpoint = SignedCheckpoint::parse(&text).map_err(|error| {
+                format!("{} is not a signed checkpoint: {error}", file.display())
+            })?;
+            Ok(SavedCheckpoint {
+                source: file.display().to_string(),
+                checkpoint,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    saved.sort_by(|a, b| {
+        let key = |s: &SavedCheckpoint| {
+            (
+                s.checkpoint.checkpoint.origin.clone(),
+                s.checkpoint.checkpoint.size,
+            )
+        };
+        key(a).cmp(&key(b)).then_with(|| a.source.cmp(&b.source))
+    });
+    Ok(saved)
+}
+
+/// The `*.checkpoint` files in `dir` and, two levels down, in the per-log folders of a
+/// witness's state directory.
+fn checkpoint_files(dir: &Path, depth: u8, files: &mut Vec<PathBuf>) -> Result<(), String> {
+    let unreadable = |error: std::io::Error| format!("cannot read {}: {error}", dir.display());
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unreadable)?;
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            if depth < 2 {
+                checkpoint_files(&path, depth + 1, files)?;
+            }
+        } else if path
+            .extension()
+            .is_some_and(|extension| extension == "checkpoint")
+        {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Checks the log against saved checkpoints, with the same progress bar as [`check`].
+async fn check_against(
+    store: Arc<dyn LogStore>,
+    saved: &[SavedCheckpoint],
+    options: VerifyOptions,
+    json: bool,
+) -> Result<(Outcome, AgainstReport), crate::transparency::against::AgainstError> {
+    let bar = progress_bar(store.as_ref(), json).await;
+    let started = Instant::now();
+    let report = verify_against(store, saved, options, |done| bar.set_position(done)).await;
+    bar.finish_and_clear();
+    let report = report?;
+    let outcome = match &report.chain {
+        Ok(summary) => Outcome::Intact {
+            summary: summary.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        Err(failure) => Outcome::Broken(failure.clone()),
+    };
+    Ok((outcome, report))
+}
+
+async fn progress_bar(store: &dyn LogStore, json: bool) -> ProgressBar {
     let total = store.head().await.map(|head| head.position).unwrap_or(0);
     let bar = ProgressBar::new(total);
     if json {
@@ -123,6 +268,12 @@ async fn check(store: Arc<dyn LogStore>, options: VerifyOptions, json: bool) -> 
         ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    bar
+}
+
+/// Verifies one chain with a progress bar (hidden for JSON).
+async fn check(store: Arc<dyn LogStore>, options: VerifyOptions, json: bool) -> Outcome {
+    let bar = progress_bar(store.as_ref(), json).await;
     let started = Instant::now();
     let outcome = verify_log(store, options, |done| bar.set_position(done)).await;
     bar.finish_and_clear();
@@ -134,8 +285,11 @@ async fn check(store: Arc<dyn LogStore>, options: VerifyOptions, json: bool) -> 
     }
 }
 
-fn json_report(log: &Outcome, access: &Outcome) -> Value {
-    let status = if matches!(log, Outcome::Broken(_)) || matches!(access, Outcome::Broken(_)) {
+fn json_report(log: &Outcome, access: &Outcome, checkpoints_hold: bool) -> Map<String, Value> {
+    let status = if matches!(log, Outcome::Broken(_))
+        || matches!(access, Outcome::Broken(_))
+        || !checkpoints_hold
+    {
         "broken"
     } else if matches!(access, Outcome::Unreadable(_)) {
         "unreadable"
@@ -151,7 +305,33 @@ fn json_report(log: &Outcome, access: &Outcome) -> Value {
     chain.insert("status".into(), json!(status_name(access)));
     chain.extend(members(access));
     report.insert("access".into(), Value::Object(chain));
-    Value::Object(report)
+    report
+}
+
+fn checkpoint_json(latest: &LatestCheckpoint) -> Value {
+    match latest {
+        LatestCheckpoint::Absent => json!({ "status": "absent" }),
+        LatestCheckpoint::Malformed { size, detail } => {
+            json!({ "status": "malformed", "size": size, "detail": detail })
+        }
+        LatestCheckpoint::Checked(finding) => {
+            let mut value = json!(finding);
+            let status = if finding.holds { "matches" } else { "broken" };
+            if let Some(object) = value.as_object_mut() {
+                object.insert("status".into(), json!(status));
+            }
+            value
+        }
+    }
+}
+
+fn against_json(report: &AgainstReport) -> Value {
+    let mut value = json!(report);
+    let status = if report.holds() { "holds" } else { "broken" };
+    if let Some(object) = value.as_object_mut() {
+        object.insert("status".into(), json!(status));
+    }
+    value
 }
 
 /// The members describing one chain's outcome, beside its status.
@@ -204,6 +384,38 @@ fn print_log(outcome: &Outcome) {
         Outcome::Broken(failure) => println!("BROKEN {}", failure_text(failure)),
         Outcome::Unreadable(error) => eprintln!("docket: {error}"),
         Outcome::Absent | Outcome::Skipped => {}
+    }
+}
+
+fn print_checkpoint(latest: &LatestCheckpoint) {
+    match latest {
+        LatestCheckpoint::Absent => println!("checkpoint: none signed yet"),
+        LatestCheckpoint::Malformed { size, detail } => {
+            println!(
+                "BROKEN checkpoint: the stored checkpoint of size {size} is malformed: {detail}"
+            )
+        }
+        LatestCheckpoint::Checked(finding) if finding.holds => println!("{finding}"),
+        LatestCheckpoint::Checked(finding) => println!("BROKEN {finding}"),
+    }
+}
+
+fn print_against(report: &AgainstReport) {
+    println!("against {} saved checkpoints:", report.checkpoints.len());
+    for finding in &report.checkpoints {
+        println!("  {finding}");
+    }
+    if let Some(position) = report.leaf_chain_break {
+        println!("BROKEN the events stop following each other at position {position}");
+    }
+    if let Some(divergence) = &report.divergence {
+        println!("DIVERGENCE {divergence}");
+    }
+    for fork in &report.forks {
+        println!("FORK {fork}");
+    }
+    if report.holds() {
+        println!("against: the log holds every saved checkpoint");
     }
 }
 

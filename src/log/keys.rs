@@ -126,6 +126,13 @@ impl LogSigner {
         self.key.sign(&event_signature_message(hash)).to_bytes()
     }
 
+    /// Signs the text of a signed note (a checkpoint). A note's text ends with a newline and
+    /// is longer than any event-signature message, and a key-acceptance message never ends with
+    /// a newline, so no note can be mistaken for either.
+    pub fn sign_note_text(&self, text: &str) -> [u8; SIGNATURE_LEN] {
+        self.key.sign(text.as_bytes()).to_bytes()
+    }
+
     /// Signs the acceptance of a handover from `previous` to this key.
     pub fn accept_handover(&self, previous: &KeyId) -> [u8; SIGNATURE_LEN] {
         self.key

@@ -5,9 +5,12 @@
 //! of stored events is checked end to end. docs/log-format.md is the normative description.
 
 pub mod canonical;
+pub mod checkpoint;
 pub mod envelope;
 pub mod keys;
 pub mod limits;
+pub mod merkle;
+pub mod note;
 pub mod system_events;
 pub mod time;
 pub mod verify;

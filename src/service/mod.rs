@@ -10,10 +10,12 @@
 mod aggregates;
 mod error;
 pub mod history;
+pub mod replay;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::DomainError;
 use crate::domain::commands::{
     CreateContact, DefineCustomField, MatterCommand, OpenMatter, UploadedContent,
 };
@@ -23,13 +25,13 @@ use crate::domain::events::{ContactDetails, DomainEvent};
 use crate::domain::ids::{MatterNumber, contact_stream, custom_field_stream};
 use crate::domain::matter::Matter;
 use crate::domain::matter::decide::{self, Lookups};
-use crate::domain::{DomainError, RecordedEvent};
 use crate::log::{Actor, ExpectedVersion, StreamId};
 use crate::projection::{Projector, WaitOutcome};
 use crate::store::{AppendError, AppendRequest, EventLog};
 
 pub use aggregates::read_stream;
 pub use error::ServiceError;
+pub use replay::{AsOf, Until};
 
 /// Largest document content accepted in one upload: base64 in an 8 MiB GraphQL body.
 pub const MAX_CONTENT_BYTES: usize = 5 * 1024 * 1024;
@@ -67,14 +69,6 @@ pub struct Committed {
     pub replayed: bool,
     /// Whether every healthy projection had applied the events when this returned.
     pub projected: bool,
-}
-
-/// A point in a stream's past.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AsOf<'a> {
-    Position(u64),
-    /// An RFC 3339 time, compared with the events' recorded times.
-    Time(&'a str),
 }
 
 pub struct Service {
@@ -270,62 +264,26 @@ impl Service {
     }
 
     /// The matter as it stood at a position or time, replayed from the log (not the read
-    /// models): the events up to that point, folded.
+    /// models): the events up to that point, folded (see [`replay`]).
     pub async fn matter_as_of(
         &self,
         number: &str,
         as_of: AsOf<'_>,
     ) -> Result<Option<Matter>, ServiceError> {
         let stream = MatterNumber::parse(number)?.stream();
-        let cutoff = match as_of {
-            AsOf::Time(time) => Some(parse_time(time)?),
-            AsOf::Position(_) => None,
-        };
+        let until = Until::try_from(as_of)?;
+        replay::matter_until(self.log.store(), &stream, Some(until)).await
+    }
 
-        // Fold chunk by chunk while the next chunk is read and decoded on another thread, and
-        // stop at the first event past the point asked for.
-        let version = self
-            .log
-            .store()
-            .load_context(&[stream.to_string()], &[])
-            .await?
-            .tips
-            .get(stream.as_str())
-            .map_or(0, |tip| tip.version);
-        let chunks = version.div_ceil(STREAM_CHUNK);
-        let mut matter = None;
-        let mut reading = std::collections::VecDeque::new();
-        let mut issued = 0;
-        while issued < chunks && reading.len() < CHUNKS_AHEAD {
-            reading.push_back(read_chunk(&self.log, &stream, issued));
-            issued += 1;
-        }
-        while let Some(next) = reading.pop_front() {
-            let page = next.await.map_err(|_| {
-                ServiceError::Store(crate::store::StoreError::Database {
-                    detail: "a stream read task failed".into(),
-                })
-            })??;
-            if issued < chunks {
-                reading.push_back(read_chunk(&self.log, &stream, issued));
-                issued += 1;
-            }
-            for recorded in &page {
-                let past = match (as_of, cutoff) {
-                    (AsOf::Position(position), _) => recorded.position > position,
-                    (AsOf::Time(_), Some(cutoff)) => {
-                        parse_time(&recorded.recorded_at).map_or(true, |at| at > cutoff)
-                    }
-                    (AsOf::Time(_), None) => true,
-                };
-                if past {
-                    reading.iter().for_each(|task| task.abort());
-                    return Ok(matter);
-                }
-                Matter::apply(&mut matter, recorded);
-            }
-        }
-        Ok(matter)
+    /// The matter's timeline from the log up to a point (the end without one): each event with
+    /// what it changed, and the state they end in. The same replay as [`Service::matter_as_of`].
+    pub async fn replay_matter(
+        &self,
+        number: &str,
+        until: Option<Until>,
+    ) -> Result<replay::Replay, ServiceError> {
+        let stream = MatterNumber::parse(number)?.stream();
+        replay::replay(self.log.store(), &stream, until).await
     }
 
     async fn lookups(&self, command: &MatterCommand) -> Result<Lookups, ServiceError> {
@@ -451,12 +409,6 @@ impl Service {
     }
 }
 
-fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, DomainError> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|at| at.with_timezone(&chrono::Utc))
-        .map_err(|_| DomainError::invalid("asOf", "must be an RFC 3339 time"))
-}
-
 /// Checks document bytes and describes them (blake3 hash, size) without storing them.
 pub fn describe_content(
     content: &[u8],
@@ -476,32 +428,5 @@ pub fn describe_content(
         media_type: media_type.to_owned(),
         filename,
         uploaded_by: uploaded_by.to_owned(),
-    })
-}
-
-/// Versions per read of a stream when replaying it.
-const STREAM_CHUNK: u64 = 1000;
-/// Chunks read ahead of the fold, on the reader pool's connections.
-const CHUNKS_AHEAD: usize = 3;
-
-/// Reads and decodes one chunk of a stream's versions on a task of its own.
-fn read_chunk(
-    log: &EventLog,
-    stream: &StreamId,
-    chunk: u64,
-) -> tokio::task::JoinHandle<Result<Vec<RecordedEvent>, ServiceError>> {
-    let store = log.store().clone();
-    let stream = stream.to_string();
-    tokio::spawn(async move {
-        let from = chunk * STREAM_CHUNK + 1;
-        let limit = u32::try_from(STREAM_CHUNK).unwrap_or(u32::MAX);
-        let events = store.read_stream_page(&stream, from, limit).await?;
-        let mut decoded = Vec::with_capacity(events.len());
-        for event in &events {
-            if let Some(recorded) = RecordedEvent::decode(event)? {
-                decoded.push(recorded);
-            }
-        }
-        Ok(decoded)
     })
 }

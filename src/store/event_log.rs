@@ -136,6 +136,11 @@ impl EventLog {
         self.counters.snapshot()
     }
 
+    /// The private signing keys, for signing what the log states about itself (checkpoints).
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keys
+    }
+
     pub fn store(&self) -> &Arc<dyn LogStore> {
         &self.store
     }

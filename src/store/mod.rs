@@ -18,6 +18,9 @@ pub mod postgres;
 mod rows;
 pub mod sequencer;
 pub mod sqlite;
+pub mod tree;
+mod tree_postgres;
+mod tree_sqlite;
 
 use async_trait::async_trait;
 
@@ -31,6 +34,7 @@ pub use event_log::{EventLog, LogOptions, open_existing_store, open_store};
 pub use log_state::LogState;
 use plan::{BatchPlan, IdempotencyRecord, StreamTip};
 use std::collections::HashMap;
+pub use tree::{LeafData, StoredCheckpoint, TreeStore};
 
 /// Which database holds the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -61,6 +65,9 @@ pub struct LogHead {
 #[async_trait]
 pub trait LogStore: Send + Sync + 'static {
     fn backend(&self) -> Backend;
+
+    /// The Merkle tree and checkpoints kept beside the log.
+    fn tree(&self) -> &dyn TreeStore;
 
     /// The recorded head of the log.
     async fn head(&self) -> Result<LogHead, StoreError>;

@@ -29,7 +29,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 
 /// The log in a PostgreSQL database.
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 impl PostgresStore {
@@ -71,6 +71,10 @@ impl PostgresStore {
 impl LogStore for PostgresStore {
     fn backend(&self) -> Backend {
         Backend::Postgres
+    }
+
+    fn tree(&self) -> &dyn super::TreeStore {
+        self
     }
 
     async fn put_blob(&self, content_hash: &str, content: &[u8]) -> Result<(), StoreError> {

@@ -31,8 +31,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// The log in a SQLite file.
 pub struct SqliteStore {
-    writer: SqlitePool,
-    readers: SqlitePool,
+    pub(super) writer: SqlitePool,
+    pub(super) readers: SqlitePool,
 }
 
 impl SqliteStore {
@@ -70,6 +70,10 @@ impl SqliteStore {
 impl LogStore for SqliteStore {
     fn backend(&self) -> Backend {
         Backend::Sqlite
+    }
+
+    fn tree(&self) -> &dyn super::TreeStore {
+        self
     }
 
     async fn put_blob(&self, content_hash: &str, content: &[u8]) -> Result<(), StoreError> {

@@ -44,6 +44,7 @@ impl Firm {
             docket.service.clone(),
             docket.projector.db().clone(),
             docket.identity.clone(),
+            docket.checkpoints.clone(),
         );
         let mut users = std::collections::HashMap::new();
         for (id, role) in [

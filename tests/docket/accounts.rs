@@ -43,6 +43,7 @@ impl Api {
             docket.service.clone(),
             docket.projector.db().clone(),
             docket.identity.clone(),
+            docket.checkpoints.clone(),
         );
         Api {
             _log: log,

@@ -30,6 +30,7 @@ impl Api {
             docket.service.clone(),
             docket.projector.db().clone(),
             docket.identity.clone(),
+            docket.checkpoints.clone(),
         );
         let partner = sign_in(&docket.identity, "a.okafor", Role::Partner).await;
         Api {

@@ -191,6 +191,7 @@ impl Served {
                 persisted: persisted.clone(),
                 identity: docket.identity.clone(),
                 access: docket.access.clone(),
+                checkpoints: docket.checkpoints.clone(),
                 development,
                 unrecorded_principal_for_benchmarks: None,
             };

@@ -96,6 +96,13 @@ pub const FIELDS: &[(&str, &str, FieldRule)] = &[
     ),
     ("Mutation", "setFirmPolicy", Capability(C::SetFirmPolicy)),
     ("Mutation", "breakGlass", Capability(C::BreakGlass)),
+    // Checkpoints and proofs: admins and auditors.
+    ("Query", "latestCheckpoint", Capability(C::ReadProofs)),
+    ("Query", "checkpoint", Capability(C::ReadProofs)),
+    ("Query", "checkpoints", Capability(C::ReadProofs)),
+    ("Query", "inclusionProof", Capability(C::ReadProofs)),
+    ("Query", "consistencyProof", Capability(C::ReadProofs)),
+    ("Mutation", "signCheckpoint", Capability(C::SignCheckpoint)),
     // Mutation: matter changes are decided per matter by `authorize_change`.
     ("Mutation", "openMatter", Capability(C::OpenMatter)),
     ("Mutation", "updateMatter", Signed),
@@ -220,6 +227,12 @@ pub const INHERITING_TYPES: &[&str] = &[
     "UserPayload",
     "Wall",
     "WallPayload",
+    // Checkpoints and proofs.
+    "Checkpoint",
+    "CheckpointConnection",
+    "CheckpointEdge",
+    "ConsistencyProof",
+    "InclusionProof",
 ];
 
 /// The root a type name belongs to: the roots are merged from parts named `<Part>Query` and

@@ -15,6 +15,7 @@ pub mod mutation;
 pub mod paging;
 pub mod persisted;
 pub mod query;
+pub mod transparency;
 pub mod types;
 
 use std::sync::Arc;
@@ -29,15 +30,23 @@ use loaders::*;
 use mutation::Mutation;
 use query::Query;
 
-/// The query root: matters and records, and accounts and audit.
+/// The query root: matters and records, accounts and audit, and checkpoints and proofs.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(Query, account::AccountQuery);
+pub struct QueryRoot(
+    Query,
+    account::AccountQuery,
+    transparency::TransparencyQuery,
+);
 
 /// The mutation root.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(Mutation, account::AccountMutation);
+pub struct MutationRoot(
+    Mutation,
+    account::AccountMutation,
+    transparency::TransparencyMutation,
+);
 
 pub type DocketSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
@@ -66,7 +75,12 @@ pub fn schema() -> DocketSchema {
 }
 
 /// The schema served: with the service and the read models.
-pub fn build(service: Arc<Service>, db: ReadDb, identity: Arc<Identity>) -> DocketSchema {
+pub fn build(
+    service: Arc<Service>,
+    db: ReadDb,
+    identity: Arc<Identity>,
+    checkpoints: Arc<crate::transparency::Checkpointer>,
+) -> DocketSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -81,6 +95,7 @@ pub fn build(service: Arc<Service>, db: ReadDb, identity: Arc<Identity>) -> Dock
     .data(service)
     .data(db)
     .data(identity)
+    .data(checkpoints)
     .finish()
 }
 

@@ -176,6 +176,7 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
         .await
         .map_err(store_error)?;
     let access = Arc::new(AccessChain::open(options).await?);
+    let checkpoints = crate::transparency::open(&log, None, Default::default()).await?;
     eprintln!("docket bench: signing in {BENCH_USER}");
     let widest = CLIENTS.iter().copied().max().unwrap_or(1);
     let user = auth::sign_in(&identity, widest as usize).await?;
@@ -187,6 +188,7 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
         persisted: PersistedQueries::default(),
         identity: identity.clone(),
         access: access.clone(),
+        checkpoints: checkpoints.clone(),
         development: false,
         unrecorded_principal_for_benchmarks: unrecorded,
     };

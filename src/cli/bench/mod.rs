@@ -13,6 +13,7 @@ mod http;
 mod load;
 mod parts;
 mod report;
+mod transparency;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ pub enum Suite {
     Log,
     /// The matter API under load beside /healthz, projection rebuild and time travel.
     Api,
+    /// The Merkle tree over a large log: building it, proofs, and appends while checkpoints
+    /// are signed (the log is filled to --verify-events).
+    Transparency,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +104,9 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> ExitCode {
     if args.suite == Suite::Api {
         return run_api(settings, &args, &backends).await;
     }
+    if args.suite == Suite::Transparency {
+        return run_transparency(settings, &args, &backends).await;
+    }
 
     let mut reports = Vec::new();
     for backend in backends {
@@ -150,6 +157,49 @@ async fn run_api(settings: &Settings, args: &BenchArgs, backends: &[Backend]) ->
         }
     }
     let path = settings.data_dir.join("bench-api-report.json");
+    let json = serde_json::to_string_pretty(&reports).unwrap_or_default();
+    if let Err(error) = std::fs::write(&path, &json) {
+        return fail(format!("cannot write {}: {error}", path.display()));
+    }
+    if args.json {
+        println!("{json}");
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run_transparency(settings: &Settings, args: &BenchArgs, backends: &[Backend]) -> ExitCode {
+    let mut reports = Vec::new();
+    for &backend in backends {
+        eprintln!("docket bench: transparency on {backend}");
+        let data_dir = settings.data_dir.join(format!("transparency-{backend}"));
+        let mut options = LogOptions::new(&data_dir);
+        options.max_payload_bytes = settings.max_payload_bytes.max(args.payload_bytes * 2);
+        if backend == Backend::Postgres {
+            options.database_url = settings.database_url.clone();
+            if let Err(error) = remember_database(&data_dir, settings) {
+                return fail(error);
+            }
+        }
+        let run = async {
+            let log = std::sync::Arc::new(EventLog::open(&options).await?);
+            transparency::run(
+                &log,
+                backend,
+                args.verify_events,
+                args.events,
+                args.payload_bytes,
+            )
+            .await
+        };
+        match run.await {
+            Ok(report) => {
+                print!("{}", transparency::to_table(&report));
+                reports.push(report);
+            }
+            Err(error) => return fail(format!("{backend} transparency benchmark failed: {error}")),
+        }
+    }
+    let path = settings.data_dir.join("bench-transparency-report.json");
     let json = serde_json::to_string_pretty(&reports).unwrap_or_default();
     if let Err(error) = std::fs::write(&path, &json) {
         return fail(format!("cannot write {}: {error}", path.display()));

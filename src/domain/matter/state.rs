@@ -1,7 +1,11 @@
 //! A matter as its events describe it, at the latest position or any earlier one.
+//!
+//! The state serializes (snake_case members, as the Rust fields) so that a replay can show it
+//! and compare it before and after each event.
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::events::{
@@ -9,7 +13,7 @@ use crate::domain::events::{
     PartyRole, RecordedEvent, TaskStatus, TeamCapacity,
 };
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Party {
     pub party_id: String,
     pub contact_id: String,
@@ -17,7 +21,7 @@ pub struct Party {
     pub added_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConflictCheck {
     pub check_id: String,
     pub outcome: ConflictOutcome,
@@ -28,14 +32,14 @@ pub struct ConflictCheck {
     pub recorded_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DocumentVersion {
     pub content: DocumentContent,
     pub filename: Option<String>,
     pub added_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Document {
     pub document_id: String,
     pub document_type: String,
@@ -44,7 +48,7 @@ pub struct Document {
     pub versions: Vec<DocumentVersion>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Note {
     pub note_id: String,
     pub privileged: bool,
@@ -55,7 +59,7 @@ pub struct Note {
     pub edited_at: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Task {
     pub task_id: String,
     pub title: String,
@@ -64,7 +68,7 @@ pub struct Task {
     pub status: TaskStatus,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CalendarEntry {
     pub entry_id: String,
     pub kind: CalendarKind,
@@ -77,7 +81,7 @@ pub struct CalendarEntry {
     pub cancelled: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimeEntry {
     pub time_entry_id: String,
     pub user_id: String,
@@ -88,7 +92,7 @@ pub struct TimeEntry {
 }
 
 /// A matter folded from its stream.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Matter {
     pub number: String,
     /// The stream version of the last event folded in.
