@@ -184,6 +184,7 @@ async fn run_transparency(settings: &Settings, args: &BenchArgs, backends: &[Bac
             let log = std::sync::Arc::new(EventLog::open(&options).await?);
             transparency::run(
                 &log,
+                &options,
                 backend,
                 args.verify_events,
                 args.events,
