@@ -333,30 +333,8 @@ impl Verifier {
     }
 
     fn accept_rotation(&mut self, event: &Event) -> Result<(), VerifyFailure> {
-        let bad = |detail: &str| VerifyFailure::at(event, FailureReason::BadKeyRotation, detail);
-        if event.stream != "system" {
-            return Err(bad("key rotations belong to the system stream"));
-        }
-        let rotation: KeyRotated =
-            parse_object(&event.payload).ok_or_else(|| bad("malformed rotation payload"))?;
-        let next =
-            parse_public_key(&rotation.next_public_key).ok_or_else(|| bad("invalid next key"))?;
-        let next_id = KeyId::of(&next);
-        if rotation.previous_key_id != event.key_id || rotation.next_key_id != next_id.as_str() {
-            return Err(bad("rotation key ids do not match the keys"));
-        }
-        let acceptance: [u8; 64] = hex::decode(&rotation.acceptance_signature)
-            .ok()
-            .filter(|bytes| hex::encode(bytes) == rotation.acceptance_signature)
-            .and_then(|bytes| bytes.try_into().ok())
-            .ok_or_else(|| bad("malformed acceptance signature"))?;
-        let message = key_acceptance_message(&rotation.previous_key_id, next_id.as_str());
-        if next
-            .verify_strict(&message, &Signature::from_bytes(&acceptance))
-            .is_err()
-        {
-            return Err(bad("the incoming key did not sign its acceptance"));
-        }
+        let (next_id, next) = rotation_handover(event)
+            .map_err(|detail| VerifyFailure::at(event, FailureReason::BadKeyRotation, detail))?;
         self.current_key = Some((next_id, next));
         self.key_rotations += 1;
         Ok(())
@@ -417,6 +395,31 @@ fn check_well_formed(event: &Event) -> Result<(), VerifyFailure> {
         return Err(malformed("timestamps are not in canonical form"));
     }
     Ok(())
+}
+
+/// Checks a key-rotation event on its own (docs/log-format.md, section 11): on the `system`
+/// stream, naming the key that signed it as the previous key, introducing a valid key under its
+/// own id, with that key's signature accepting the handover. Returns the key introduced, or the
+/// rule broken. Whether the event was signed by the key in force is the caller's check.
+pub fn rotation_handover(event: &Event) -> Result<(KeyId, VerifyingKey), &'static str> {
+    if event.stream != "system" {
+        return Err("key rotations belong to the system stream");
+    }
+    let rotation: KeyRotated = parse_object(&event.payload).ok_or("malformed rotation payload")?;
+    let next = parse_public_key(&rotation.next_public_key).ok_or("invalid next key")?;
+    let next_id = KeyId::of(&next);
+    if rotation.previous_key_id != event.key_id || rotation.next_key_id != next_id.as_str() {
+        return Err("rotation key ids do not match the keys");
+    }
+    let acceptance: [u8; 64] = hex::decode(&rotation.acceptance_signature)
+        .ok()
+        .filter(|bytes| hex::encode(bytes) == rotation.acceptance_signature)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or("malformed acceptance signature")?;
+    let message = key_acceptance_message(&rotation.previous_key_id, next_id.as_str());
+    next.verify_strict(&message, &Signature::from_bytes(&acceptance))
+        .map_err(|_| "the incoming key did not sign its acceptance")?;
+    Ok((next_id, next))
 }
 
 #[cfg(test)]

@@ -11,12 +11,9 @@ use rayon::prelude::*;
 
 use crate::log::Event;
 use crate::log::canonical::compute_hash;
-use crate::log::keys::{
-    KeyId, event_signature_message, key_acceptance_message, parse_public_key,
-    verify_event_signature,
-};
+use crate::log::keys::{KeyId, event_signature_message, parse_public_key, verify_event_signature};
 use crate::log::merkle::{TreeHash, leaf_hash, verify_inclusion};
-use crate::log::system_events::{FORMAT, GENESIS, Genesis, KEY_ROTATED, KeyRotated};
+use crate::log::system_events::{FORMAT, GENESIS, Genesis, KEY_ROTATED};
 use crate::log::time::is_canonical_timestamp;
 
 use super::{BundleFailure, FailureKind};
@@ -171,34 +168,12 @@ pub(super) fn accept_genesis(
 /// Docs/log-format.md section 11: a rotation (already known to name the key in force) and the
 /// key it introduces.
 pub(super) fn accept_rotation(event: &Event) -> Result<IntroducedKey, BundleFailure> {
-    let bad = |detail: &str| BundleFailure::at(FailureKind::BadKeyRotation, event.position, detail);
-    if event.stream != "system" {
-        return Err(bad("key rotations belong to the system stream"));
-    }
-    let rotation: KeyRotated =
-        parse_object(&event.payload).ok_or_else(|| bad("malformed rotation payload"))?;
-    let next =
-        parse_public_key(&rotation.next_public_key).ok_or_else(|| bad("invalid next key"))?;
-    let next_id = KeyId::of(&next);
-    if rotation.previous_key_id != event.key_id || rotation.next_key_id != next_id.as_str() {
-        return Err(bad("rotation key ids do not match the keys"));
-    }
-    let acceptance: [u8; 64] = hex::decode(&rotation.acceptance_signature)
-        .ok()
-        .filter(|bytes| hex::encode(bytes) == rotation.acceptance_signature)
-        .and_then(|bytes| bytes.try_into().ok())
-        .ok_or_else(|| bad("malformed acceptance signature"))?;
-    let message = key_acceptance_message(&rotation.previous_key_id, next_id.as_str());
-    if next
-        .verify_strict(&message, &Signature::from_bytes(&acceptance))
-        .is_err()
-    {
-        return Err(bad("the incoming key did not sign its acceptance"));
-    }
+    let (id, key) = crate::log::verify::rotation_handover(event)
+        .map_err(|detail| BundleFailure::at(FailureKind::BadKeyRotation, event.position, detail))?;
     Ok(IntroducedKey {
         position: event.position,
-        id: next_id,
-        key: next,
+        id,
+        key,
     })
 }
 
