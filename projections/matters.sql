@@ -1,11 +1,16 @@
 -- Read model `matters`: one row per matter, its team, its conflict checks, and the firm's
 -- custom field definitions. `{g}` is the generation suffix; readers use the views named
 -- without it (rm_matters, rm_matter_team, ...).
+--
+-- No client data in the clear. `private` (the description) is the column form of the sealed
+-- `private` member of the last event that set it; a sensitive custom field's value in
+-- `custom_fields` is {"sealed_ref": <column form>}; a conflict check's `private` holds its
+-- query and notes. `erased` = 1 once subject.erased destroyed the matter's key.
 CREATE TABLE IF NOT EXISTS rm_matters{g} (
     number                    TEXT PRIMARY KEY,
     title                     TEXT   NOT NULL,
     title_folded              TEXT   NOT NULL,
-    description               TEXT,
+    private                   TEXT,
     practice_area             TEXT   NOT NULL,
     status                    TEXT   NOT NULL,
     responsible_attorney      TEXT   NOT NULL,
@@ -15,6 +20,7 @@ CREATE TABLE IF NOT EXISTS rm_matters{g} (
     statute_of_limitations_on TEXT,
     custom_fields             TEXT   NOT NULL,
     firm_visible              BIGINT NOT NULL DEFAULT 0,
+    erased                    BIGINT NOT NULL DEFAULT 0,
     version                   BIGINT NOT NULL,
     position                  BIGINT NOT NULL,
     created_at                TEXT   NOT NULL,
@@ -40,8 +46,7 @@ CREATE TABLE IF NOT EXISTS rm_conflict_checks{g} (
     matter_number TEXT   NOT NULL,
     outcome       TEXT   NOT NULL,
     reviewer      TEXT   NOT NULL,
-    query         TEXT   NOT NULL,
-    notes         TEXT,
+    private       TEXT   NOT NULL,
     hits          TEXT   NOT NULL,
     position      BIGINT NOT NULL,
     recorded_at   TEXT   NOT NULL

@@ -1,4 +1,5 @@
--- Read model `time_entries`: time recorded on matters.
+-- Read model `time_entries`: time recorded on matters. The description is client data:
+-- `private` is the column form of the sealed `private` member of matter.time_recorded.
 CREATE TABLE IF NOT EXISTS rm_time_entries{g} (
     time_entry_id TEXT PRIMARY KEY,
     matter_number TEXT   NOT NULL,
@@ -6,7 +7,7 @@ CREATE TABLE IF NOT EXISTS rm_time_entries{g} (
     worked_on     TEXT   NOT NULL,
     minutes       BIGINT NOT NULL,
     billable      BIGINT NOT NULL,
-    description   TEXT   NOT NULL,
+    private       TEXT   NOT NULL,
     position      BIGINT NOT NULL,
     recorded_at   TEXT   NOT NULL
 );

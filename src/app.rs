@@ -10,6 +10,7 @@ use crate::projection::{Projector, ReadDb};
 use crate::service::Service;
 use crate::store::{EventLog, LogOptions, StoreError};
 use crate::transparency::{self, CheckpointPolicy, Checkpointer};
+use crate::vault::{Vault, VaultError};
 
 /// How long a mutation waits for the projections to reach its events, by default (the
 /// `read_your_writes_ms` setting's default).
@@ -27,6 +28,8 @@ pub struct Docket {
     pub access: Arc<AccessChain>,
     /// The Merkle tree over the log and its signed checkpoints.
     pub checkpoints: Arc<Checkpointer>,
+    /// The data keys that seal client data, and the blind index.
+    pub vault: Arc<Vault>,
 }
 
 impl Docket {
@@ -44,10 +47,14 @@ impl Docket {
     ) -> Result<Self, StoreError> {
         let log = Arc::new(EventLog::open(options).await?);
         let db = ReadDb::open(&options.data_dir, options.database_url.as_deref()).await?;
-        let projector = Projector::open(db, log.store().clone()).await?;
+        let vault = Vault::open_configured(log.store().clone(), &options.data_dir)
+            .await
+            .map_err(vault_unavailable)?;
+        let projector = Projector::open(db, log.store().clone(), vault.clone()).await?;
         let service = Arc::new(Service::new(
             log.clone(),
             projector.clone(),
+            vault.clone(),
             read_your_writes,
         ));
         let identity = Identity::open(log.clone(), options)
@@ -64,6 +71,17 @@ impl Docket {
             identity,
             access,
             checkpoints,
+            vault,
         })
+    }
+}
+
+/// A vault that cannot open stops start-up: nothing may be written unsealed.
+pub fn vault_unavailable(error: VaultError) -> StoreError {
+    match error {
+        VaultError::Store(store) => store,
+        other => StoreError::Unavailable {
+            detail: format!("the vault cannot open: {other}"),
+        },
     }
 }

@@ -61,6 +61,7 @@ pub struct FileConfig {
     pub checkpoint_origin: Option<String>,
     pub checkpoint_every_events: Option<u64>,
     pub checkpoint_interval_secs: Option<u64>,
+    pub retention_interval_secs: Option<u64>,
 }
 
 /// What flags and environment variables gave (clap merges those two).
@@ -79,7 +80,11 @@ pub struct Overrides {
     pub checkpoint_origin: Option<String>,
     pub checkpoint_every_events: Option<u64>,
     pub checkpoint_interval_secs: Option<u64>,
+    pub retention_interval_secs: Option<u64>,
 }
+
+/// How often `serve` runs the retention policies, by default: daily.
+pub const DEFAULT_RETENTION_INTERVAL_SECS: u64 = 24 * 60 * 60;
 
 /// The resolved configuration.
 #[derive(Clone)]
@@ -100,6 +105,8 @@ pub struct Settings {
     pub checkpoint_origin: Option<String>,
     /// When `serve` signs checkpoints.
     pub checkpoints: CheckpointPolicy,
+    /// How often `serve` runs the retention policies (0: never).
+    pub retention_interval: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -183,9 +190,16 @@ impl Settings {
             every_events,
             interval: Duration::from_secs(interval_secs),
         };
+        let retention_interval = Duration::from_secs(
+            overrides
+                .retention_interval_secs
+                .or(file.retention_interval_secs)
+                .unwrap_or(DEFAULT_RETENTION_INTERVAL_SECS),
+        );
         Ok(Settings {
             checkpoint_origin,
             checkpoints,
+            retention_interval,
             data_dir: overrides
                 .data_dir
                 .or(file.data_dir)

@@ -35,4 +35,5 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod transparency;
+pub mod vault;
 pub mod verification;

@@ -114,7 +114,7 @@ async fn document_content(
     if !allowed {
         return HttpResponse::NotFound().finish();
     }
-    match service.content(&hash).await {
+    match service.content(&matter_number, &hash).await {
         Ok(Some(bytes)) => HttpResponse::Ok()
             .content_type(media_type)
             .insert_header(("x-content-blake3", hash))
@@ -207,13 +207,17 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
     let db = ReadDb::open(&settings.data_dir, settings.database_url.as_deref())
         .await
         .map_err(io)?;
-    let projector = Projector::open(db.clone(), log.store().clone())
+    let vault = crate::vault::Vault::open_configured(log.store().clone(), &settings.data_dir)
+        .await
+        .map_err(|error| io(crate::app::vault_unavailable(error)))?;
+    let projector = Projector::open(db.clone(), log.store().clone(), vault.clone())
         .await
         .map_err(io)?;
     let _projecting = projector.spawn();
     let service = Arc::new(RecordsService::new(
         log.clone(),
         projector.clone(),
+        vault.clone(),
         settings.read_your_writes(),
     ));
     let options = settings.log_options();
@@ -230,6 +234,7 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
     .await
     .map_err(io)?;
     let _checkpointing = checkpoints.spawn();
+    let _retention = spawn_retention(service.clone(), settings.retention_interval);
     let persisted = PersistedQueries::load(
         &settings.data_dir.join("persisted-queries"),
         settings.persisted_queries_only,
@@ -257,6 +262,32 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         "serving"
     );
     http_server(components, settings.listen, None)?.await
+}
+
+/// Runs the retention policies every `interval` (never for 0), the first time one interval
+/// after start-up. Failures are logged and retried at the next run.
+fn spawn_retention(
+    service: Arc<RecordsService>,
+    interval: std::time::Duration,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if interval.is_zero() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        loop {
+            ticks.tick().await;
+            match service.run_retention(chrono::Utc::now().date_naive()).await {
+                Ok(run) => tracing::info!(
+                    erased = run.erased.len(),
+                    held = run.held.len(),
+                    failed = run.failed.len(),
+                    "retention run"
+                ),
+                Err(error) => tracing::error!(error = %error, "retention run failed"),
+            }
+        }
+    }))
 }
 
 /// Binds the HTTP server to `listen` (with `workers` worker threads, default one per core).

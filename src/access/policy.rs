@@ -357,6 +357,14 @@ pub enum Capability {
     ReadProofs,
     /// Sign a checkpoint of the log as it is now, without waiting for the schedule.
     SignCheckpoint,
+    /// Place and release legal holds.
+    ManageLegalHolds,
+    /// Set retention policies.
+    SetRetention,
+    /// Request or confirm (two different users) the erasure of a data subject.
+    EraseSubject,
+    /// Export everything held about a contact (subject access).
+    ExportSubjectData,
 }
 
 impl Capability {
@@ -379,6 +387,10 @@ impl Capability {
             Capability::ReadDirectory => "read_directory",
             Capability::ReadProofs => "read_proofs",
             Capability::SignCheckpoint => "sign_checkpoint",
+            Capability::ManageLegalHolds => "manage_legal_holds",
+            Capability::SetRetention => "set_retention",
+            Capability::EraseSubject => "erase_subject",
+            Capability::ExportSubjectData => "export_subject_data",
         }
     }
 
@@ -402,6 +414,8 @@ impl Capability {
             | Capability::ReadDirectory
             | Capability::ReadProofs
             | Capability::SignCheckpoint => &[Admin, Auditor],
+            Capability::ManageLegalHolds | Capability::EraseSubject => &[Admin, Partner],
+            Capability::SetRetention | Capability::ExportSubjectData => &[Admin],
         }
     }
 
@@ -413,6 +427,10 @@ impl Capability {
                 | Capability::AdministerWalls
                 | Capability::AdministerApiClients
                 | Capability::SetFirmPolicy
+                | Capability::ManageLegalHolds
+                | Capability::SetRetention
+                | Capability::EraseSubject
+                | Capability::ExportSubjectData
         )
     }
 }

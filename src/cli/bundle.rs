@@ -118,7 +118,12 @@ pub async fn run_export(settings: &Settings, args: ExportArgs) -> ExitCode {
         Ok(access) => access,
         Err(error) => return fail(error),
     };
-    let exported = match export(&log, &checkpointer, &access, &request).await {
+    let vault =
+        match crate::vault::Vault::open_configured(log.store().clone(), &settings.data_dir).await {
+            Ok(vault) => vault,
+            Err(error) => return fail(error),
+        };
+    let exported = match export(&log, &checkpointer, &access, &vault, &request).await {
         Ok(exported) => exported,
         Err(error) if error.is_refusal() => {
             eprintln!("docket: {error}");

@@ -1133,7 +1133,7 @@ impl<'a> Demo<'a> {
             };
             let content = self
                 .service
-                .store_content(&bytes, media_type, Some(filename), by)
+                .store_content(number, &bytes, media_type, Some(filename), by)
                 .await?;
             let Some(document_id) = &document_id else {
                 let add = AddDocument {

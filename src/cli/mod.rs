@@ -7,6 +7,7 @@ mod demo;
 mod keys;
 mod projections;
 mod prove;
+mod records;
 mod replay;
 mod users;
 mod verify;
@@ -27,7 +28,7 @@ use crate::store::EventLog;
 /// order of precedence. The file is --config FILE, or docket.toml in the data directory.
 /// File keys: data_dir, database_url, listen, max_payload_bytes, max_batch_events, log,
 /// development, persisted_queries_only, read_your_writes_ms, checkpoint_origin,
-/// checkpoint_every_events, checkpoint_interval_secs.
+/// checkpoint_every_events, checkpoint_interval_secs, retention_interval_secs.
 #[derive(Debug, Parser)]
 #[command(name = "docket", version)]
 pub struct Cli {
@@ -95,6 +96,11 @@ enum Command {
     /// A matter's forensic timeline: each event with its position, time, actor, type and the
     /// fields it changed, up to a position or time.
     Replay(replay::ReplayArgs),
+    /// Retention policies: erase the closed matters whose retention has run out.
+    Retention {
+        #[command(subcommand)]
+        command: records::RetentionCommand,
+    },
     /// Signed checkpoints of the log's Merkle tree, and proofs against them.
     Checkpoint {
         #[command(subcommand)]
@@ -156,6 +162,9 @@ struct ServeArgs {
     /// Sign a checkpoint at least this often while the log grows [default: 60].
     #[arg(long, env = "DOCKET_CHECKPOINT_INTERVAL_SECS", value_name = "SECONDS")]
     checkpoint_interval_secs: Option<u64>,
+    /// Run the retention policies this often; 0 turns the schedule off [default: 86400].
+    #[arg(long, env = "DOCKET_RETENTION_INTERVAL_SECS", value_name = "SECONDS")]
+    retention_interval_secs: Option<u64>,
 }
 
 /// What `DOCKET_PERSISTED_QUERIES_ONLY` was called before. It is still honoured (when neither the
@@ -184,6 +193,7 @@ pub fn run() -> ExitCode {
         overrides.persisted_queries_only = serve.persisted_queries_only;
         overrides.checkpoint_every_events = serve.checkpoint_every_events;
         overrides.checkpoint_interval_secs = serve.checkpoint_interval_secs;
+        overrides.retention_interval_secs = serve.retention_interval_secs;
         if overrides.persisted_queries_only.is_none()
             && let Ok(value) = std::env::var(DEPRECATED_PERSISTED_ONLY)
         {
@@ -254,6 +264,7 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
         Command::Demo => demo::run(&settings).await,
         Command::Users { command } => users::run(&settings, command).await,
         Command::Replay(args) => replay::run(&settings, args).await,
+        Command::Retention { command } => records::run_retention(&settings, command).await,
         Command::Checkpoint { command } => prove::run_checkpoint(&settings, command).await,
         Command::Prove { command } => prove::run(&settings, command).await,
         Command::Witness { command } => witness::run(&settings, command).await,

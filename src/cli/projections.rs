@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::projection::rebuild::RebuildReport;
 use crate::projection::{ProjectionStatus, Projector, ReadDb};
 use crate::store::{StoreError, open_existing_store};
+use crate::vault::Vault;
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
@@ -52,7 +53,10 @@ async fn open(settings: &Settings) -> Result<Arc<Projector>, StoreError> {
     let options = settings.log_options();
     let store = open_existing_store(&options).await?;
     let db = ReadDb::open(&options.data_dir, options.database_url.as_deref()).await?;
-    Projector::open(db, store).await
+    let vault = Vault::open_configured(store.clone(), &options.data_dir)
+        .await
+        .map_err(crate::app::vault_unavailable)?;
+    Projector::open(db, store, vault).await
 }
 
 async fn status(projector: &Projector, as_json: bool) -> ExitCode {

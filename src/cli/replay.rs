@@ -64,7 +64,12 @@ pub async fn run(settings: &Settings, args: ReplayArgs) -> ExitCode {
         Ok(store) => store,
         Err(error) => return fail(error),
     };
-    let replay = match replay::replay(&store, &number.stream(), until).await {
+    let vault = match crate::vault::Vault::open_configured(store.clone(), &settings.data_dir).await
+    {
+        Ok(vault) => vault,
+        Err(error) => return fail(error),
+    };
+    let replay = match replay::replay(&store, &vault, &number.stream(), until).await {
         Ok(replay) => replay,
         Err(error) => return fail(error),
     };

@@ -23,6 +23,8 @@ pub struct Contact {
     pub position: u64,
     pub created_at: String,
     pub updated_at: String,
+    /// Its details were erased (its data key destroyed): it accepts no further change.
+    pub erased: bool,
 }
 
 impl Contact {
@@ -37,7 +39,15 @@ impl Contact {
                     position: recorded.position,
                     created_at: recorded.recorded_at.clone(),
                     updated_at: recorded.recorded_at.clone(),
+                    erased: false,
                 });
+            }
+            (DomainEvent::SubjectErased(_), Some(contact)) => {
+                contact.erased = true;
+                contact.details = ContactDetails::default();
+                contact.version = recorded.stream_version;
+                contact.position = recorded.position;
+                contact.updated_at = recorded.recorded_at.clone();
             }
             (DomainEvent::ContactUpdated(updated), Some(contact)) => {
                 contact.details = updated.private.clone();
@@ -51,6 +61,9 @@ impl Contact {
 
     /// Replaces the details; refused when nothing would change.
     pub fn update(&self, details: &ContactDetails) -> Result<DomainEvent, DomainError> {
+        if self.erased {
+            return Err(DomainError::Erased);
+        }
         let details = check_details(self.kind, details)?;
         if details == self.details {
             return Err(DomainError::NothingToChange);

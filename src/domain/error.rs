@@ -24,6 +24,14 @@ pub enum DomainError {
     /// An archived matter takes no further events.
     #[error("the matter is archived and can no longer change")]
     MatterArchived,
+    #[error("this record's client data has been erased; it accepts no further change")]
+    Erased,
+    /// A legal hold keeps it from erasure and expiry.
+    #[error("legal hold {hold_id} is in force: nothing under it can be erased")]
+    UnderLegalHold { hold_id: String },
+    /// An erasure needs a second authorised user to confirm it.
+    #[error("an erasure must be confirmed by someone other than the user who requested it")]
+    SecondPersonRequired,
     /// Closed matters only accept reopening (and reading).
     #[error("the matter is closed; reopen it first")]
     MatterClosed,
@@ -69,6 +77,9 @@ impl DomainError {
             DomainError::EntityNotFound { .. } => "NOT_FOUND",
             DomainError::MatterArchived => "MATTER_ARCHIVED",
             DomainError::MatterClosed => "MATTER_CLOSED",
+            DomainError::Erased => "ERASED",
+            DomainError::UnderLegalHold { .. } => "LEGAL_HOLD",
+            DomainError::SecondPersonRequired => "SECOND_PERSON_REQUIRED",
             DomainError::InvalidTransition { .. } => "INVALID_STATUS_TRANSITION",
             DomainError::OpenTasks { .. } => "MATTER_HAS_OPEN_TASKS",
             DomainError::TaskAlreadyInState { .. } => "TASK_ALREADY_IN_STATE",

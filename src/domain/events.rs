@@ -8,6 +8,10 @@ use serde_json::Value;
 
 use super::error::DomainError;
 use super::identity::*;
+use super::privacy::{NoKeys, OpenPrivate, Privacy, PrivatePart, has_sealed_part};
+use super::records::{
+    ErasureRequested, HoldPlaced, HoldReleased, RetentionPolicySet, SubjectErased,
+};
 use super::upcast;
 use crate::log::{Event, EventDraft};
 
@@ -181,6 +185,7 @@ pub struct MatterStatusChanged {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrivateValue {
+    #[serde(default)]
     pub value: Value,
 }
 
@@ -228,6 +233,7 @@ pub struct ConflictHit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConflictCheckPrivate {
     /// The names searched for.
+    #[serde(default)]
     pub query: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
@@ -282,6 +288,7 @@ pub struct DocumentVersionAdded {
 pub struct NotePrivate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    #[serde(default)]
     pub body: String,
 }
 
@@ -339,6 +346,7 @@ pub struct CalendarEntryCancelled {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimePrivate {
+    #[serde(default)]
     pub description: String,
 }
 
@@ -387,6 +395,7 @@ pub struct Identifier {
 /// Everything Docket holds about a person or organisation: all of it client data.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ContactDetails {
+    #[serde(default)]
     pub display_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub given_name: Option<String>,
@@ -531,6 +540,11 @@ domain_events! {
     ApiKeyIssued(ApiKeyIssued) = "api_client.key_issued" v 1,
     ApiKeyRevoked(ApiKeyRevoked) = "api_client.key_revoked" v 1,
     FirmPolicySet(FirmPolicySet) = "firm.policy_set" v 1,
+    ErasureRequested(ErasureRequested) = "subject.erasure_requested" v 1,
+    SubjectErased(SubjectErased) = "subject.erased" v 1,
+    HoldPlaced(HoldPlaced) = "hold.placed" v 1,
+    HoldReleased(HoldReleased) = "hold.released" v 1,
+    RetentionPolicySet(RetentionPolicySet) = "retention.policy_set" v 1,
 }
 
 impl DomainEvent {
@@ -545,35 +559,42 @@ impl DomainEvent {
     }
 
     /// Decodes a stored event: `Ok(None)` for events that are not the domain's (genesis, key
-    /// rotations), an error for a domain event whose payload does not fit its schema.
+    /// rotations), an error for a domain event whose payload does not fit its schema. A sealed
+    /// `private` member is read as unavailable; see [`DomainEvent::decode_with`].
     pub fn decode(event: &Event) -> Result<Option<Self>, DecodeError> {
+        Ok(DomainEvent::decode_with(event, &NoKeys)?.map(|(domain, _)| domain))
+    }
+
+    /// Decodes a stored event, opening a sealed `private` member with `opener`.
+    pub fn decode_with(
+        event: &Event,
+        opener: &dyn OpenPrivate,
+    ) -> Result<Option<(Self, Privacy)>, DecodeError> {
         let Some(current) = DomainEvent::current_version(&event.event_type) else {
             return Ok(None);
         };
-        if event.schema_version == current {
-            return DomainEvent::from_current_text(&event.event_type, &event.payload).map_err(
-                |error| DecodeError::Payload {
-                    position: event.position,
-                    detail: error.to_string(),
-                },
-            );
+        let malformed = |detail: String| DecodeError::Payload {
+            position: event.position,
+            detail,
+        };
+        let sealed = has_sealed_part(&event.payload);
+        if event.schema_version == current && !sealed {
+            return DomainEvent::from_current_text(&event.event_type, &event.payload)
+                .map(|decoded| decoded.map(|domain| (domain, Privacy::Clear)))
+                .map_err(|error| malformed(error.to_string()));
         }
-        let payload: Value =
-            serde_json::from_str(&event.payload).map_err(|error| DecodeError::Payload {
-                position: event.position,
-                detail: error.to_string(),
-            })?;
+        let mut payload: Value =
+            serde_json::from_str(&event.payload).map_err(|error| malformed(error.to_string()))?;
+        let privacy = if sealed {
+            open_private(event, &mut payload, opener).map_err(malformed)?
+        } else {
+            Privacy::Clear
+        };
         let payload = upcast::to_current(&event.event_type, event.schema_version, current, payload)
-            .map_err(|detail| DecodeError::Payload {
-                position: event.position,
-                detail,
-            })?;
-        DomainEvent::from_current(&event.event_type, payload).map_err(|error| {
-            DecodeError::Payload {
-                position: event.position,
-                detail: error.to_string(),
-            }
-        })
+            .map_err(malformed)?;
+        DomainEvent::from_current(&event.event_type, payload)
+            .map(|decoded| decoded.map(|domain| (domain, privacy)))
+            .map_err(|error| malformed(error.to_string()))
     }
 
     /// The names of the fields an event sets, for timelines and history. Client data is named
@@ -613,18 +634,83 @@ pub struct RecordedEvent {
     pub occurred_at: String,
     pub recorded_at: String,
     pub event: DomainEvent,
+    /// The event's id (what a sealed part is bound to).
+    pub event_id: String,
+    /// Whether its client data was opened, erased or withheld.
+    pub privacy: Privacy,
 }
 
 impl RecordedEvent {
+    /// Decodes without keys: client data that is sealed reads as unavailable.
     pub fn decode(event: &Event) -> Result<Option<Self>, DecodeError> {
-        Ok(DomainEvent::decode(event)?.map(|domain| RecordedEvent {
-            position: event.position,
-            stream: event.stream.clone(),
-            stream_version: event.stream_version,
-            actor: event.actor.clone(),
-            occurred_at: event.occurred_at.clone(),
-            recorded_at: event.recorded_at.clone(),
-            event: domain,
-        }))
+        RecordedEvent::open(event, &NoKeys)
     }
+
+    /// The names of the fields the event sets (see [`DomainEvent::changed_fields`]); when its
+    /// client data was not opened, only that `private` changed, not which of its fields.
+    pub fn changed_fields(&self) -> Vec<String> {
+        let fields = self.event.changed_fields();
+        if self.privacy.is_readable() {
+            return fields;
+        }
+        let mut named: Vec<String> = fields
+            .into_iter()
+            .filter(|field| !field.starts_with("private."))
+            .collect();
+        if self.privacy.sealed().is_some() {
+            named.push("private".to_owned());
+        }
+        named
+    }
+
+    /// Decodes, opening sealed client data with `opener`.
+    pub fn open(event: &Event, opener: &dyn OpenPrivate) -> Result<Option<Self>, DecodeError> {
+        Ok(
+            DomainEvent::decode_with(event, opener)?.map(|(domain, privacy)| RecordedEvent {
+                position: event.position,
+                stream: event.stream.clone(),
+                stream_version: event.stream_version,
+                actor: event.actor.clone(),
+                occurred_at: event.occurred_at.clone(),
+                recorded_at: event.recorded_at.clone(),
+                event: domain,
+                event_id: event.id.clone(),
+                privacy,
+            }),
+        )
+    }
+}
+
+/// Replaces the sealed `private` member of `payload` by what `opener` makes of it: the
+/// plaintext, or an empty object when erased or withheld.
+fn open_private(
+    event: &Event,
+    payload: &mut Value,
+    opener: &dyn OpenPrivate,
+) -> Result<Privacy, String> {
+    let Some(private) = payload.get_mut("private") else {
+        return Ok(Privacy::Clear);
+    };
+    if private.get("sealed").is_none() {
+        return Ok(Privacy::Clear);
+    }
+    let mut reference = private.clone();
+    if let Value::Object(members) = &mut reference {
+        members.insert("event".into(), Value::String(event.id.clone()));
+    }
+    let sealed = reference.to_string();
+    let part = opener.open(&event.id, private)?;
+    let (replacement, privacy) = match part {
+        PrivatePart::Plain(plain) => (plain, Privacy::Opened { sealed }),
+        PrivatePart::Erased => (
+            Value::Object(Default::default()),
+            Privacy::Erased { sealed },
+        ),
+        PrivatePart::Unavailable => (
+            Value::Object(Default::default()),
+            Privacy::Unavailable { sealed },
+        ),
+    };
+    *private = replacement;
+    Ok(privacy)
 }

@@ -19,8 +19,11 @@ pub mod identity;
 pub mod ids;
 pub mod matter;
 pub mod names;
+pub mod privacy;
+pub mod records;
 pub mod rules;
 pub mod upcast;
 
 pub use error::DomainError;
 pub use events::{DomainEvent, RecordedEvent};
+pub use privacy::{NoKeys, OpenPrivate, Privacy, PrivatePart};

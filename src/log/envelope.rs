@@ -200,6 +200,10 @@ pub struct EventDraft {
     pub occurred_at: Option<String>,
     #[serde(default)]
     pub causation_id: Option<String>,
+    /// The event's id, when the writer fixed it in advance (a sealed part is bound to it).
+    /// Never taken from a client.
+    #[serde(skip)]
+    pub id: Option<String>,
 }
 
 fn default_schema_version() -> u32 {
@@ -214,6 +218,7 @@ impl EventDraft {
             payload,
             occurred_at: None,
             causation_id: None,
+            id: None,
         }
     }
 }

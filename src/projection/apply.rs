@@ -1,7 +1,10 @@
 //! Applying events of the log to one projection: shared by the live projector
 //! ([`super::runner`]) and rebuilds ([`super::rebuild`]).
 //!
-//! A page is decoded once, only for the event types some reader handles. Each projection folds
+//! A page is decoded once, only for the event types some reader handles, with the data keys of
+//! its sealed events: projections see client data (to compute blind indexes) but store only the
+//! sealed column form. A key that cannot be loaded fails the round, which is retried; a key the
+//! store does not know makes the event undecodable. Each projection folds
 //! its events in one call ([`Projection::apply_batch`]), so that it may write several rows per
 //! statement; when the database refuses a batch, the events are applied again one by one in a
 //! transaction that is rolled back, to name the event at fault.
@@ -10,8 +13,10 @@ use super::state::{self, StateRow};
 use super::{Projection, ReadDb, Tables};
 use crate::domain::RecordedEvent;
 use crate::domain::events::DecodeError;
+use crate::domain::privacy::has_sealed_part;
 use crate::log::Event;
 use crate::store::StoreError;
+use crate::vault::{Vault, VaultError};
 
 /// Events read from the log per round.
 pub const PAGE: u32 = 2000;
@@ -23,19 +28,50 @@ pub struct Decoded {
     pub domain: Result<Option<RecordedEvent>, DecodeError>,
 }
 
-/// Decodes the events whose type `wanted` accepts.
-pub fn decode_page(events: Vec<Event>, wanted: impl Fn(&str) -> bool) -> Vec<Decoded> {
-    events
+/// Decodes the events whose type `wanted` accepts, opening their sealed parts with keys loaded
+/// once for the page.
+pub async fn decode_page(
+    vault: &Vault,
+    events: Vec<Event>,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<Decoded>, StoreError> {
+    let wanted: Vec<bool> = events
+        .iter()
+        .map(|event| wanted(&event.event_type))
+        .collect();
+    let sealed: Vec<Event> = events
+        .iter()
+        .zip(&wanted)
+        .filter(|(event, wanted)| **wanted && has_sealed_part(&event.payload))
+        .map(|(event, _)| event.clone())
+        .collect();
+    let keys = vault
+        .keys_for_events(&sealed)
+        .await
+        .map_err(keys_unavailable)?;
+    Ok(events
         .into_iter()
-        .map(|event| Decoded {
-            domain: if wanted(&event.event_type) {
-                RecordedEvent::decode(&event)
+        .zip(wanted)
+        .map(|(event, wanted)| Decoded {
+            domain: if wanted {
+                RecordedEvent::open(&event, &keys)
             } else {
                 Ok(None)
             },
             event,
         })
-        .collect()
+        .collect())
+}
+
+/// Keys that could not be loaded (the key store or the master key failed) fail the round, not
+/// the event: it is tried again.
+fn keys_unavailable(error: VaultError) -> StoreError {
+    match error {
+        VaultError::Store(store) => store,
+        other => StoreError::Unavailable {
+            detail: format!("data keys could not be loaded: {other}"),
+        },
+    }
 }
 
 /// Why applying failed: an event's fault (the projection stops there) or the database's (the
@@ -59,6 +95,7 @@ fn database(error: sqlx::Error) -> ApplyFailure {
 /// the duplicate key for a fault of the event.)
 pub async fn apply_in_transaction(
     db: &ReadDb,
+    vault: &Vault,
     projection: &dyn Projection,
     row: &StateRow,
     pending: &[&Decoded],
@@ -73,12 +110,12 @@ pub async fn apply_in_transaction(
     {
         return Ok(None);
     }
-    match apply_events(&mut transaction, projection, row.tables(), pending).await {
+    match apply_events(&mut transaction, vault, projection, row.tables(), pending).await {
         Ok(()) => {}
         Err(Refused::Located(failure)) => return Err(failure),
         Err(Refused::Batch) => {
             drop(transaction);
-            return Err(locate(db, projection, row.tables(), pending).await);
+            return Err(locate(db, vault, projection, row.tables(), pending).await);
         }
     }
     transaction.commit().await.map_err(database)?;
@@ -96,6 +133,7 @@ pub enum Refused {
 /// Applies the events the projection handles, without touching the checkpoint.
 pub async fn apply_events(
     connection: &mut sqlx::AnyConnection,
+    vault: &Vault,
     projection: &dyn Projection,
     tables: Tables,
     pending: &[&Decoded],
@@ -114,7 +152,10 @@ pub async fn apply_events(
             }
         }
     }
-    match projection.apply_batch(connection, &tables, &batch).await {
+    match projection
+        .apply_batch(connection, &tables, vault, &batch)
+        .await
+    {
         Ok(()) => Ok(()),
         Err(sqlx::Error::Database(db)) if !StoreError::from_database_is_transient(&*db) => {
             Err(Refused::Batch)
@@ -127,6 +168,7 @@ pub async fn apply_events(
 /// the first event the database refuses.
 pub async fn locate(
     db: &ReadDb,
+    vault: &Vault,
     projection: &dyn Projection,
     tables: Tables,
     pending: &[&Decoded],
@@ -144,7 +186,10 @@ pub async fn locate(
             Ok(None) => continue,
             Err(_) => return undecodable(&decoded.event),
         };
-        match projection.apply(&mut transaction, &tables, recorded).await {
+        match projection
+            .apply(&mut transaction, &tables, vault, recorded)
+            .await
+        {
             Ok(()) => {}
             Err(sqlx::Error::Database(db)) if !StoreError::from_database_is_transient(&*db) => {
                 return ApplyFailure::Event {

@@ -9,6 +9,11 @@
 //! Tables carry a generation suffix (`rm_matters_g<N>`); readers go through views without it
 //! (`rm_matters`). [`rebuild`] fills a fresh generation from the log while the current one keeps
 //! serving, then swaps the views and the checkpoint in one transaction.
+//!
+//! Read models hold no client data in the clear. Events are decoded with their subjects' keys,
+//! but a column that shows client data stores the event's sealed `private` member (its column
+//! form, a copy of the log's ciphertext), which the read layer opens when an authorised request
+//! resolves it; exact-match search goes through blind indexes computed with the [`Vault`].
 
 pub mod apply;
 pub mod db;
@@ -21,6 +26,7 @@ use async_trait::async_trait;
 use sqlx::AnyConnection;
 
 use crate::domain::RecordedEvent;
+use crate::vault::Vault;
 
 pub use db::ReadDb;
 pub use runner::{Projector, WaitOutcome};
@@ -38,11 +44,13 @@ pub trait Projection: Send + Sync + 'static {
     /// Whether events of this type change it. Others are skipped without decoding.
     fn handles(&self, event_type: &str) -> bool;
 
-    /// Folds one event into the tables of `tables`' generation.
+    /// Folds one event into the tables of `tables`' generation. `vault` computes blind indexes;
+    /// it never opens anything here (the event arrives decoded).
     async fn apply(
         &self,
         connection: &mut AnyConnection,
         tables: &Tables,
+        vault: &Vault,
         event: &RecordedEvent,
     ) -> Result<(), sqlx::Error>;
 
@@ -53,10 +61,11 @@ pub trait Projection: Send + Sync + 'static {
         &self,
         connection: &mut AnyConnection,
         tables: &Tables,
+        vault: &Vault,
         events: &[&RecordedEvent],
     ) -> Result<(), sqlx::Error> {
         for event in events {
-            self.apply(connection, tables, event).await?;
+            self.apply(connection, tables, vault, event).await?;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use super::apply::{ApplyFailure, Decoded, PAGE, Refused, apply_events, decode_pa
 use super::state;
 use super::{Projection, Tables};
 use crate::store::{LogStore, StoreError};
+use crate::vault::Vault;
 
 /// What a rebuild did.
 #[derive(Debug, Clone, Serialize)]
@@ -50,6 +51,7 @@ impl From<sqlx::Error> for RebuildError {
 pub async fn rebuild(
     db: &ReadDb,
     log: &dyn LogStore,
+    vault: &Vault,
     projection: &dyn Projection,
 ) -> Result<RebuildReport, RebuildError> {
     let started = Instant::now();
@@ -71,7 +73,7 @@ pub async fn rebuild(
     let mut events = 0;
     loop {
         let folded = retrying(projection.name(), position, || {
-            fold_page(db, log, projection, fresh, position)
+            fold_page(db, log, vault, projection, fresh, position)
         })
         .await;
         match folded {
@@ -138,6 +140,7 @@ const PAGE_BACKOFF: Duration = Duration::from_millis(50);
 async fn fold_page(
     db: &ReadDb,
     log: &dyn LogStore,
+    vault: &Vault,
     projection: &dyn Projection,
     fresh: Tables,
     position: u64,
@@ -147,7 +150,7 @@ async fn fold_page(
         return Ok(None);
     }
     let events = log.read_page(position + 1, PAGE).await?;
-    let page = decode_page(events, |event_type| projection.handles(event_type));
+    let page = decode_page(vault, events, |event_type| projection.handles(event_type)).await?;
     let Some(last) = page.last().map(|d| d.event.position) else {
         return Ok(None);
     };
@@ -157,13 +160,13 @@ async fn fold_page(
         ApplyFailure::Database(error) => RebuildError::Store(error),
     };
     let mut transaction = db.pool().begin().await?;
-    match apply_events(&mut transaction, projection, fresh, &pending).await {
+    match apply_events(&mut transaction, vault, projection, fresh, &pending).await {
         Ok(()) => {}
         Err(Refused::Located(failure)) => return Err(to_rebuild_error(failure)),
         Err(Refused::Batch) => {
             drop(transaction);
             return Err(to_rebuild_error(
-                locate(db, projection, fresh, &pending).await,
+                locate(db, vault, projection, fresh, &pending).await,
             ));
         }
     }

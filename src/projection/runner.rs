@@ -20,6 +20,7 @@ use super::rebuild::{RebuildError, RebuildReport};
 use super::state::{self, ProjectionStatus, StateRow};
 use super::{Projection, ReadDb};
 use crate::store::{LogStore, StoreError};
+use crate::vault::Vault;
 
 /// How often the projector looks for events appended by other processes.
 const POLL: Duration = Duration::from_millis(200);
@@ -46,6 +47,8 @@ pub enum WaitOutcome {
 pub struct Projector {
     db: ReadDb,
     log: Arc<dyn LogStore>,
+    /// Opens the events' client data while they are folded, and computes blind indexes.
+    vault: Arc<Vault>,
     projections: Vec<Arc<dyn Projection>>,
     progress: watch::Sender<Progress>,
     wake: Notify,
@@ -60,11 +63,16 @@ const ANALYZE_EVERY: u64 = 100_000;
 impl Projector {
     /// Prepares every projection's tables and state; projections whose definition changed
     /// since their tables were built are rebuilt before this returns.
-    pub async fn open(db: ReadDb, log: Arc<dyn LogStore>) -> Result<Arc<Self>, StoreError> {
+    pub async fn open(
+        db: ReadDb,
+        log: Arc<dyn LogStore>,
+        vault: Arc<Vault>,
+    ) -> Result<Arc<Self>, StoreError> {
         let projections = super::all();
         let projector = Arc::new(Projector {
             db,
             log,
+            vault,
             projections,
             progress: watch::Sender::new(Progress::default()),
             wake: Notify::new(),
@@ -91,6 +99,10 @@ impl Projector {
 
     pub fn log(&self) -> &Arc<dyn LogStore> {
         &self.log
+    }
+
+    pub fn vault(&self) -> &Arc<Vault> {
+        &self.vault
     }
 
     pub fn projections(&self) -> &[Arc<dyn Projection>] {
@@ -149,11 +161,12 @@ impl Projector {
         };
 
         let events = self.log.read_page(from + 1, PAGE).await?;
-        let page = decode_page(events, |event_type| {
+        let page = decode_page(&self.vault, events, |event_type| {
             behind
                 .iter()
                 .any(|(projection, _)| projection.handles(event_type))
-        });
+        })
+        .await?;
         for (projection, row) in behind {
             let pending: Vec<&Decoded> = page
                 .iter()
@@ -177,7 +190,7 @@ impl Projector {
         row: &StateRow,
         pending: &[&Decoded],
     ) -> Result<(), StoreError> {
-        match apply_in_transaction(&self.db, projection, row, pending).await {
+        match apply_in_transaction(&self.db, &self.vault, projection, row, pending).await {
             Ok(_) => {
                 self.count_applied(projection, row, pending.len() as u64)
                     .await;
@@ -192,7 +205,9 @@ impl Projector {
                     .collect();
                 let mut row = row.clone();
                 if !before.is_empty() {
-                    match apply_in_transaction(&self.db, projection, &row, &before).await {
+                    match apply_in_transaction(&self.db, &self.vault, projection, &row, &before)
+                        .await
+                    {
                         Ok(Some(reached)) => row.position = reached,
                         Ok(None) => return Ok(()),
                         Err(ApplyFailure::Database(error)) => return Err(error),
@@ -283,7 +298,8 @@ impl Projector {
         &self,
         projection: &dyn Projection,
     ) -> Result<RebuildReport, RebuildError> {
-        let report = super::rebuild::rebuild(&self.db, self.log.as_ref(), projection).await?;
+        let report =
+            super::rebuild::rebuild(&self.db, self.log.as_ref(), &self.vault, projection).await?;
         self.notify();
         Ok(report)
     }

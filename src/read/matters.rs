@@ -1,5 +1,9 @@
 //! Matter lists, per-matter children (for the API's batch loaders), contacts and the conflict
 //! search.
+//!
+//! Names, emails and identifiers are searched through their blind indexes: the query's tokens
+//! (or the email, or the `scheme:value` identifier) are blinded with the vault and looked up in
+//! `rm_contact_tokens`, which holds nothing else.
 
 use std::collections::HashMap;
 
@@ -9,10 +13,9 @@ use super::rows::*;
 use super::{Bind, Page, PageRequest, Sql, page};
 use crate::domain::names::name_tokens;
 use crate::store::StoreError;
+use crate::vault::{BlindKind, Vault};
 
-const MATTER_COLUMNS: &str = "number, title, description, practice_area, status, \
-    responsible_attorney, originating_attorney, opened_on, closed_on, statute_of_limitations_on, \
-    custom_fields, firm_visible, version, position, created_at, updated_at";
+const MATTER_COLUMNS: &str = <MatterRow as Columns>::COLUMNS;
 
 /// Filters of the matter list; every one present must hold.
 #[derive(Debug, Clone, Default)]
@@ -127,20 +130,25 @@ pub async fn matters_by_number(
 
 /// Rows of `view` whose `key_column` is one of `keys`, grouped by that key (`group` reads it
 /// back from a row), each group in `order`.
+///
+/// The columns read are the row type's ([`Columns`]), whatever `_columns` says: a caller's
+/// own list could name columns the read model no longer has (client data is now one sealed
+/// `private` column). The parameter goes once no caller passes it.
 pub async fn grouped_by<T>(
     pool: &AnyPool,
     view: &str,
-    columns: &str,
+    _columns: &str,
     key_column: &str,
     keys: &[String],
     order: &str,
     group: fn(&T) -> &str,
 ) -> Result<HashMap<String, Vec<T>>, StoreError>
 where
-    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Columns + Send + Unpin,
 {
     let mut sql = Sql::new(String::new());
     let list = sql.bind_list(keys);
+    let columns = T::COLUMNS;
     sql.text =
         format!("SELECT {columns} FROM {view} WHERE {key_column} IN ({list}) ORDER BY {order}");
     let rows: Vec<T> = sql.fetch_all(pool).await?;
@@ -151,8 +159,7 @@ where
     Ok(grouped)
 }
 
-pub const CONTACT_COLUMNS: &str =
-    "contact_id, kind, display_name, details, version, position, created_at, updated_at";
+pub const CONTACT_COLUMNS: &str = <ContactRow as Columns>::COLUMNS;
 
 pub async fn contacts_by_id(pool: &AnyPool, ids: &[String]) -> Result<Vec<ContactRow>, StoreError> {
     let mut sql = Sql::new(String::new());
@@ -161,27 +168,67 @@ pub async fn contacts_by_id(pool: &AnyPool, ids: &[String]) -> Result<Vec<Contac
     sql.fetch_all(pool).await
 }
 
-/// Contacts, optionally only those whose names contain every token of `search`, leaving out
-/// the contacts in `excluded` (clients a wall screens the caller from).
+/// Which contacts a list shows; every condition given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    /// Words that must all be tokens of the contact's names (case, accents and order do not
+    /// matter).
+    pub search: Option<String>,
+    /// An email address the contact has, exactly (trimmed, case-insensitive).
+    pub email: Option<String>,
+    /// An identifier the contact has, as `scheme:value`.
+    pub identifier: Option<String>,
+    /// Contacts left out (clients a wall screens the caller from).
+    pub excluded: Vec<String>,
+}
+
+/// `contact_id IN (contacts with the blind `blind` of `kind`)`.
+fn has_blind(sql: &mut Sql, kind: BlindKind, blind: String) -> String {
+    let kind = sql.bind(Bind::Text(kind.as_str().to_owned()));
+    let blind = sql.bind(Bind::Text(blind));
+    format!(
+        "contact_id IN (SELECT contact_id FROM rm_contact_tokens WHERE kind = {kind} \
+         AND blind = {blind})"
+    )
+}
+
+/// Contacts by the filter, in contact id order (names are sealed, so SQL cannot sort by them).
 pub async fn contacts(
     pool: &AnyPool,
-    search: Option<&str>,
-    excluded: &[String],
+    vault: &Vault,
+    filter: &ContactFilter,
     request: &PageRequest,
 ) -> Result<Page<ContactRow>, StoreError> {
     let mut sql = Sql::new(format!("SELECT {CONTACT_COLUMNS} FROM rm_contacts"));
-    let tokens = search.map(name_tokens).unwrap_or_default();
     let mut conditions = Vec::new();
+    let tokens = filter
+        .search
+        .as_deref()
+        .map(name_tokens)
+        .unwrap_or_default();
     if !tokens.is_empty() {
-        let count = sql.bind(Bind::Int(tokens.len() as i64));
-        let list = sql.bind_list(&tokens);
+        let blinds: Vec<String> = tokens
+            .iter()
+            .map(|token| vault.blind(BlindKind::Name, token))
+            .collect();
+        let count = sql.bind(Bind::Int(blinds.len() as i64));
+        let kind = sql.bind(Bind::Text(BlindKind::Name.as_str().to_owned()));
+        let list = sql.bind_list(&blinds);
         conditions.push(format!(
-            "contact_id IN (SELECT contact_id FROM rm_contact_tokens WHERE token IN ({list}) \
-             GROUP BY contact_id HAVING COUNT(*) = {count})"
+            "contact_id IN (SELECT contact_id FROM rm_contact_tokens WHERE kind = {kind} \
+             AND blind IN ({list}) GROUP BY contact_id HAVING COUNT(*) = {count})"
         ));
     }
-    if !excluded.is_empty() {
-        let list = sql.bind_list(excluded);
+    if let Some(email) = &filter.email {
+        let blind = vault.blind(BlindKind::Email, email);
+        conditions.push(has_blind(&mut sql, BlindKind::Email, blind));
+    }
+    if let Some(identifier) = &filter.identifier {
+        let blind = vault.blind(BlindKind::Identifier, identifier);
+        conditions.push(has_blind(&mut sql, BlindKind::Identifier, blind));
+    }
+    if !filter.excluded.is_empty() {
+        let list = sql.bind_list(&filter.excluded);
         conditions.push(format!("contact_id NOT IN ({list})"));
     }
     let has_where = !conditions.is_empty();
@@ -193,7 +240,7 @@ pub async fn contacts(
         pool,
         sql,
         has_where,
-        "name_folded",
+        "contact_id",
         "contact_id",
         false,
         request,
@@ -203,24 +250,29 @@ pub async fn contacts(
 
 /// Parties anywhere in the firm whose contact's name shares tokens with `name`, best matches
 /// first. Only what a conflict check needs is returned.
-pub async fn conflict_matches(
+pub async fn search_conflicts(
     pool: &AnyPool,
+    vault: &Vault,
     name: &str,
     limit: usize,
 ) -> Result<Vec<ConflictMatchRow>, StoreError> {
-    let tokens = name_tokens(name);
-    if tokens.is_empty() {
+    let blinds: Vec<String> = name_tokens(name)
+        .iter()
+        .map(|token| vault.blind(BlindKind::Name, token))
+        .collect();
+    if blinds.is_empty() {
         return Ok(Vec::new());
     }
     let mut sql = Sql::new(String::new());
-    let list = sql.bind_list(&tokens);
+    let kind = sql.bind(Bind::Text(BlindKind::Name.as_str().to_owned()));
+    let list = sql.bind_list(&blinds);
     let limit = sql.bind(Bind::Int(i64::try_from(limit).unwrap_or(100)));
     sql.text = format!(
         "SELECT p.matter_number AS matter_number, p.party_id AS party_id, p.role AS role, \
          p.contact_id AS contact_id, m.responsible_attorney AS responsible_attorney, \
          t.matched AS matched \
          FROM (SELECT contact_id, COUNT(*) AS matched FROM rm_contact_tokens \
-               WHERE token IN ({list}) GROUP BY contact_id) t \
+               WHERE kind = {kind} AND blind IN ({list}) GROUP BY contact_id) t \
          JOIN rm_parties p ON p.contact_id = t.contact_id \
          JOIN rm_matters m ON m.number = p.matter_number \
          ORDER BY t.matched DESC, p.matter_number, p.party_id LIMIT {limit}"

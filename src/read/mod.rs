@@ -2,8 +2,11 @@
 //!
 //! Lists are keyset-paged: a page is asked for after (or before) a cursor that encodes the
 //! sort key of the last row seen, so deep pages cost what the first one does.
+//!
+//! The read models hold client data only sealed; [`private`] opens it for a request.
 
 pub mod matters;
+pub mod private;
 pub mod rows;
 
 use sqlx::AnyPool;
@@ -12,6 +15,7 @@ use sqlx::{Arguments, AssertSqlSafe};
 
 use crate::store::StoreError;
 
+pub use private::{Opening, Private, open_all};
 pub use rows::*;
 
 /// A value bound into a dynamically built statement.

@@ -4,6 +4,7 @@
 use crate::domain::DomainError;
 use crate::domain::events::DecodeError;
 use crate::store::{AppendError, StoreError};
+use crate::vault::VaultError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -15,6 +16,8 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Vault(VaultError),
     #[error("document content is {actual} bytes; the limit is {limit}")]
     ContentTooLarge { actual: usize, limit: usize },
 }
@@ -26,7 +29,8 @@ impl ServiceError {
             ServiceError::Domain(error) => error.code(),
             ServiceError::Append(error) => error.code(),
             ServiceError::Store(StoreError::Unavailable { .. }) => "UNAVAILABLE",
-            ServiceError::Store(_) | ServiceError::Decode(_) => "INTERNAL",
+            ServiceError::Vault(VaultError::SubjectErased { .. }) => "ERASED",
+            ServiceError::Store(_) | ServiceError::Decode(_) | ServiceError::Vault(_) => "INTERNAL",
             ServiceError::ContentTooLarge { .. } => "CONTENT_TOO_LARGE",
         }
     }
@@ -37,6 +41,7 @@ impl ServiceError {
             self,
             ServiceError::Domain(_)
                 | ServiceError::ContentTooLarge { .. }
+                | ServiceError::Vault(VaultError::SubjectErased { .. })
                 | ServiceError::Append(
                     AppendError::VersionConflict { .. }
                         | AppendError::IdempotencyKeyReused
@@ -57,7 +62,12 @@ impl ServiceError {
             ServiceError::Store(StoreError::Unavailable { .. }) => {
                 "the database is unavailable".into()
             }
-            ServiceError::Store(_) | ServiceError::Decode(_) => "internal error".into(),
+            ServiceError::Vault(VaultError::SubjectErased { .. }) => {
+                "this record's client data has been erased; nothing more can be added to it".into()
+            }
+            ServiceError::Store(_) | ServiceError::Decode(_) | ServiceError::Vault(_) => {
+                "internal error".into()
+            }
         }
     }
 
@@ -68,6 +78,15 @@ impl ServiceError {
             ServiceError::Append(AppendError::IdempotencyKeyReused) => Some("idempotencyKey"),
             ServiceError::Append(AppendError::VersionConflict { .. }) => Some("expectedVersion"),
             _ => None,
+        }
+    }
+}
+
+impl From<VaultError> for ServiceError {
+    fn from(error: VaultError) -> Self {
+        match error {
+            VaultError::Store(store) => ServiceError::Store(store),
+            other => ServiceError::Vault(other),
         }
     }
 }

@@ -71,7 +71,7 @@ pub async fn stream_history(
     let mut entries = Vec::with_capacity(events.len().min(limit));
     for event in events.into_iter().take(limit) {
         let changed_fields = match RecordedEvent::decode(&event) {
-            Ok(Some(recorded)) => recorded.event.changed_fields(),
+            Ok(Some(recorded)) => recorded.changed_fields(),
             _ => Vec::new(),
         };
         let hash_ok = compute_hash(&event) == event.hash;

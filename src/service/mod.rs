@@ -10,6 +10,7 @@
 mod aggregates;
 mod error;
 pub mod history;
+pub mod records;
 pub mod replay;
 
 use std::sync::Arc;
@@ -27,7 +28,9 @@ use crate::domain::matter::Matter;
 use crate::domain::matter::decide::{self, Lookups};
 use crate::log::{Actor, ExpectedVersion, StreamId};
 use crate::projection::{Projector, WaitOutcome};
+use crate::store::plan::new_event_id;
 use crate::store::{AppendError, AppendRequest, EventLog};
+use crate::vault::{Vault, subject_of_stream};
 
 pub use aggregates::read_stream;
 pub use error::ServiceError;
@@ -74,16 +77,26 @@ pub struct Committed {
 pub struct Service {
     log: Arc<EventLog>,
     projector: Arc<Projector>,
+    vault: Arc<Vault>,
+    /// Off only in the encryption benchmark's baseline: client data is then written in clear.
+    sealing: bool,
     matters: aggregates::FoldCache<Matter>,
     contacts: aggregates::FoldCache<Contact>,
     read_your_writes: Duration,
 }
 
 impl Service {
-    pub fn new(log: Arc<EventLog>, projector: Arc<Projector>, read_your_writes: Duration) -> Self {
+    pub fn new(
+        log: Arc<EventLog>,
+        projector: Arc<Projector>,
+        vault: Arc<Vault>,
+        read_your_writes: Duration,
+    ) -> Self {
         Service {
             log,
             projector,
+            vault,
+            sealing: true,
             matters: aggregates::FoldCache::new(Matter::apply),
             contacts: aggregates::FoldCache::new(Contact::apply),
             read_your_writes,
@@ -98,6 +111,18 @@ impl Service {
         &self.projector
     }
 
+    pub fn vault(&self) -> &Arc<Vault> {
+        &self.vault
+    }
+
+    /// A service that writes client data unsealed. Only the encryption benchmark uses it, to
+    /// measure what sealing costs; nothing that serves a firm may.
+    #[doc(hidden)]
+    pub fn without_sealing(mut self) -> Self {
+        self.sealing = false;
+        self
+    }
+
     /// Opens a matter under a new, firm-unique number.
     pub async fn open_matter(
         &self,
@@ -109,7 +134,7 @@ impl Service {
         if let Some(replayed) = self.replayed(context, &stream).await? {
             return Ok(replayed);
         }
-        let (version, _) = self.matters.load(&self.log, &stream).await?;
+        let (version, _) = self.matters.load(&self.log, &self.vault, &stream).await?;
         let events = decide::open(command, version)?;
         match self.append(context, &stream, version, events).await {
             Err(ServiceError::Append(AppendError::VersionConflict { .. })) => {
@@ -130,7 +155,7 @@ impl Service {
         if let Some(replayed) = self.replayed(context, &stream).await? {
             return Ok(replayed);
         }
-        let (version, matter) = self.matters.load(&self.log, &stream).await?;
+        let (version, matter) = self.matters.load(&self.log, &self.vault, &stream).await?;
         let matter = matter.ok_or(DomainError::MatterNotFound)?;
         let lookups = self.lookups(command).await?;
         let events = matter.decide(command, &lookups)?;
@@ -160,12 +185,11 @@ impl Service {
                 DomainError::invalid("content", "the content does not match its hash").into(),
             );
         }
-        let (version, matter) = self.matters.load(&self.log, &stream).await?;
+        let (version, matter) = self.matters.load(&self.log, &self.vault, &stream).await?;
         let matter = matter.ok_or(DomainError::MatterNotFound)?;
         let events = matter.decide(command, &Lookups::default())?;
-        self.log
-            .store()
-            .put_blob(&described.content_hash, content)
+        self.vault
+            .put_content(stream.as_str(), &described.content_hash, content)
             .await?;
         self.append(context, &stream, version, events).await
     }
@@ -202,7 +226,7 @@ impl Service {
         if let Some(replayed) = self.replayed(context, &stream).await? {
             return Ok(replayed);
         }
-        let (version, contact) = self.contacts.load(&self.log, &stream).await?;
+        let (version, contact) = self.contacts.load(&self.log, &self.vault, &stream).await?;
         let event = contact
             .ok_or(DomainError::ContactNotFound)?
             .update(details)?;
@@ -218,7 +242,7 @@ impl Service {
         if let Some(replayed) = self.replayed(context, &stream).await? {
             return Ok(replayed);
         }
-        let version = read_stream(&self.log, &stream, 1).await?.len() as u64;
+        let version = read_stream(&self.log, &self.vault, &stream, 1).await?.len() as u64;
         let event = custom_fields::define(command, version)?;
         match self.append(context, &stream, version, vec![event]).await {
             Err(ServiceError::Append(AppendError::VersionConflict { .. })) => {
@@ -233,6 +257,7 @@ impl Service {
     /// `AddDocument` or `AddDocumentVersion` command.
     pub async fn store_content(
         &self,
+        number: &str,
         content: &[u8],
         media_type: &str,
         filename: Option<String>,
@@ -244,23 +269,32 @@ impl Service {
                 limit: MAX_CONTENT_BYTES,
             });
         }
+        let stream = MatterNumber::parse(number)?.stream();
         let described = describe_content(content, media_type, filename, uploaded_by)?;
-        self.log
-            .store()
-            .put_blob(&described.content_hash, content)
+        self.vault
+            .put_content(stream.as_str(), &described.content_hash, content)
             .await?;
         Ok(described)
     }
 
-    /// The bytes stored under a content hash.
-    pub async fn content(&self, content_hash: &str) -> Result<Option<Vec<u8>>, ServiceError> {
-        Ok(self.log.store().get_blob(content_hash).await?)
+    /// The bytes of a document of matter `number` by content hash, opened; contents stored
+    /// before sealing was introduced are read from the plain blob table.
+    pub async fn content(
+        &self,
+        number: &str,
+        content_hash: &str,
+    ) -> Result<Option<Vec<u8>>, ServiceError> {
+        let stream = MatterNumber::parse(number)?.stream();
+        match self.vault.content(stream.as_str(), content_hash).await? {
+            Some(bytes) => Ok(Some(bytes)),
+            None => Ok(self.log.store().get_blob(content_hash).await?),
+        }
     }
 
     /// The matter now, folded from the log.
     pub async fn matter(&self, number: &str) -> Result<Option<Matter>, ServiceError> {
         let stream = MatterNumber::parse(number)?.stream();
-        Ok(self.matters.load(&self.log, &stream).await?.1)
+        Ok(self.matters.load(&self.log, &self.vault, &stream).await?.1)
     }
 
     /// The matter as it stood at a position or time, replayed from the log (not the read
@@ -272,7 +306,7 @@ impl Service {
     ) -> Result<Option<Matter>, ServiceError> {
         let stream = MatterNumber::parse(number)?.stream();
         let until = Until::try_from(as_of)?;
-        replay::matter_until(self.log.store(), &stream, Some(until)).await
+        replay::matter_until(self.log.store(), &self.vault, &stream, Some(until)).await
     }
 
     /// The matter's timeline from the log up to a point (the end without one): each event with
@@ -283,7 +317,7 @@ impl Service {
         until: Option<Until>,
     ) -> Result<replay::Replay, ServiceError> {
         let stream = MatterNumber::parse(number)?.stream();
-        replay::replay(self.log.store(), &stream, until).await
+        replay::replay(self.log.store(), &self.vault, &stream, until).await
     }
 
     async fn lookups(&self, command: &MatterCommand) -> Result<Lookups, ServiceError> {
@@ -291,11 +325,16 @@ impl Service {
         match command {
             MatterCommand::AddParty(add) => {
                 let stream = contact_stream(&add.contact_id)?;
-                lookups.contact_exists = self.contacts.load(&self.log, &stream).await?.1.is_some();
+                lookups.contact_exists = self
+                    .contacts
+                    .load(&self.log, &self.vault, &stream)
+                    .await?
+                    .1
+                    .is_some();
             }
             MatterCommand::SetCustomField(set) => {
                 let stream = custom_field_stream(&set.key)?;
-                let events = read_stream(&self.log, &stream, 1).await?;
+                let events = read_stream(&self.log, &self.vault, &stream, 1).await?;
                 lookups.custom_field = CustomField::from_events(&events);
             }
             _ => {}
@@ -365,10 +404,24 @@ impl Service {
             }
             .into());
         }
-        let drafts = events
+        let mut drafts = events
             .iter()
             .map(DomainEvent::to_draft)
             .collect::<Result<Vec<_>, _>>()?;
+
+        // Seal client data before the log hashes and signs it: each event's id is fixed now,
+        // because its sealed part is bound to it.
+        if let Some(subject) = subject_of_stream(stream.as_str()).filter(|_| self.sealing) {
+            for draft in &mut drafts {
+                let Some(private) = draft.payload.get("private") else {
+                    continue;
+                };
+                let id = new_event_id();
+                let sealed = self.vault.seal_private(subject, &id, private).await?;
+                draft.payload["private"] = sealed;
+                draft.id = Some(id);
+            }
+        }
         let mut request = AppendRequest::new(stream.clone(), context.actor.clone(), drafts);
         request.expected_version = if version == 0 {
             ExpectedVersion::NoStream

@@ -27,6 +27,7 @@ use crate::domain::{DomainError, RecordedEvent};
 use crate::log::time::format_timestamp;
 use crate::log::{Event, StreamId};
 use crate::store::{LogStore, StoreError};
+use crate::vault::Vault;
 
 pub use changes::{FieldChange, PathSegment};
 
@@ -155,10 +156,11 @@ pub struct Replay {
 /// worked out. What time travel answers with.
 pub async fn matter_until(
     store: &Arc<dyn LogStore>,
+    vault: &Arc<Vault>,
     stream: &StreamId,
     until: Option<Until>,
 ) -> Result<Option<Matter>, ServiceError> {
-    let mut events = StreamEvents::open(store, stream, until).await?;
+    let mut events = StreamEvents::open(store, vault, stream, until).await?;
     let mut matter = None;
     while let Some(read) = events.next().await? {
         if let Some(recorded) = &read.recorded {
@@ -171,10 +173,11 @@ pub async fn matter_until(
 /// The whole timeline up to the cut-off, collected; [`Timeline`] yields it step by step.
 pub async fn replay(
     store: &Arc<dyn LogStore>,
+    vault: &Arc<Vault>,
     stream: &StreamId,
     until: Option<Until>,
 ) -> Result<Replay, ServiceError> {
-    let mut timeline = Timeline::open(store, stream, until).await?;
+    let mut timeline = Timeline::open(store, vault, stream, until).await?;
     let mut steps = Vec::new();
     while let Some(step) = timeline.next_step().await? {
         steps.push(step);
@@ -198,11 +201,12 @@ pub struct Timeline {
 impl Timeline {
     pub async fn open(
         store: &Arc<dyn LogStore>,
+        vault: &Arc<Vault>,
         stream: &StreamId,
         until: Option<Until>,
     ) -> Result<Self, ServiceError> {
         Ok(Timeline {
-            events: StreamEvents::open(store, stream, until).await?,
+            events: StreamEvents::open(store, vault, stream, until).await?,
             before: None,
             after: None,
         })
@@ -248,6 +252,7 @@ type ChunkRead = tokio::task::JoinHandle<Result<Vec<ReadEvent>, ServiceError>>;
 /// A stream's events in order up to a cut-off, read ahead chunk by chunk.
 struct StreamEvents {
     store: Arc<dyn LogStore>,
+    vault: Arc<Vault>,
     stream: String,
     until: Option<Until>,
     /// The stream's version when opened; later appends are not read.
@@ -262,6 +267,7 @@ struct StreamEvents {
 impl StreamEvents {
     async fn open(
         store: &Arc<dyn LogStore>,
+        vault: &Arc<Vault>,
         stream: &StreamId,
         until: Option<Until>,
     ) -> Result<Self, ServiceError> {
@@ -273,6 +279,7 @@ impl StreamEvents {
             .map_or(0, |tip| tip.version);
         let mut events = StreamEvents {
             store: store.clone(),
+            vault: vault.clone(),
             stream: stream.to_string(),
             until,
             version,
@@ -292,14 +299,16 @@ impl StreamEvents {
             return false;
         }
         let store = self.store.clone();
+        let vault = self.vault.clone();
         let stream = self.stream.clone();
         let from = self.issued * STREAM_CHUNK + 1;
         self.reading.push_back(tokio::spawn(async move {
             let limit = u32::try_from(STREAM_CHUNK).unwrap_or(u32::MAX);
             let events = store.read_stream_page(&stream, from, limit).await?;
+            let keys = vault.keys_for_events(&events).await?;
             let mut read = Vec::with_capacity(events.len());
             for event in events {
-                let recorded = RecordedEvent::decode(&event)?;
+                let recorded = RecordedEvent::open(&event, &keys)?;
                 read.push(ReadEvent { event, recorded });
             }
             Ok(read)

@@ -67,6 +67,8 @@ pub struct PreparedEvent {
     pub payload_text: String,
     pub occurred_at: Option<String>,
     pub causation_id: Option<String>,
+    /// The id fixed by the writer, if any (see [`EventDraft::id`]).
+    pub id: Option<String>,
 }
 
 /// Events the log writes about itself; their payloads are completed at commit.
@@ -159,6 +161,7 @@ impl PreparedAppend {
             payload_text: String::new(),
             occurred_at: None,
             causation_id: None,
+            id: None,
         };
         PreparedAppend {
             stream: StreamId::system(),
@@ -216,6 +219,7 @@ fn prepare_event(
         payload_text,
         occurred_at,
         causation_id: draft.causation_id,
+        id: draft.id,
     })
 }
 

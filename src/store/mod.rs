@@ -11,6 +11,9 @@
 pub mod append;
 pub mod error;
 pub mod event_log;
+pub mod keys;
+mod keys_postgres;
+mod keys_sqlite;
 pub mod log_state;
 pub mod pages;
 pub mod plan;
@@ -31,6 +34,7 @@ use crate::log::envelope::EventHash;
 pub use append::{AppendOutcome, AppendRequest, PreparedAppend};
 pub use error::{AppendError, StoreError};
 pub use event_log::{EventLog, LogOptions, open_existing_store, open_store};
+pub use keys::{KeyStore, Rewrap, StoredDataKey};
 pub use log_state::LogState;
 use plan::{BatchPlan, IdempotencyRecord, StreamTip};
 use std::collections::HashMap;
@@ -68,6 +72,9 @@ pub trait LogStore: Send + Sync + 'static {
 
     /// The Merkle tree and checkpoints kept beside the log.
     fn tree(&self) -> &dyn TreeStore;
+
+    /// The vault's wrapped data keys and sealed document contents.
+    fn keys(&self) -> &dyn KeyStore;
 
     /// The recorded head of the log.
     async fn head(&self) -> Result<LogHead, StoreError>;

@@ -194,7 +194,7 @@ pub fn plan_unsigned(input: PlanInput<'_>, batch: &[PreparedAppend]) -> Unsigned
             version += 1;
             let mut built = Event {
                 position,
-                id: new_event_id(),
+                id: event.id.clone().unwrap_or_else(new_event_id),
                 stream: stream.to_owned(),
                 stream_version: version,
                 event_type: event.event_type.clone(),

@@ -45,7 +45,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Deleted and overwritten content is zeroed in the file: an erased data key leaves
+            // no copy in free pages.
+            .pragma("secure_delete", "on");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -73,6 +76,10 @@ impl LogStore for SqliteStore {
     }
 
     fn tree(&self) -> &dyn super::TreeStore {
+        self
+    }
+
+    fn keys(&self) -> &dyn super::KeyStore {
         self
     }
 

@@ -1043,6 +1043,8 @@ async fn the_list_filter_agrees_with_the_policy_on_generated_firms() {
                 occurred_at: now.clone(),
                 recorded_at: now.clone(),
                 event,
+                event_id: format!("event-{version}"),
+                privacy: Default::default(),
             });
         };
         for user in users {

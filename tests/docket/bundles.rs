@@ -130,7 +130,14 @@ fn matter_scope() -> ExportScope {
 
 async fn export_with(test: &TestDocket, request: &ExportRequest) -> Result<Exported, ExportError> {
     let docket = &test.docket;
-    export(&docket.log, &docket.checkpoints, &docket.access, request).await
+    export(
+        &docket.log,
+        &docket.checkpoints,
+        &docket.access,
+        &docket.vault,
+        request,
+    )
+    .await
 }
 
 async fn genesis_key_id(test: &TestDocket) -> String {
@@ -332,7 +339,8 @@ async fn each_tampering_of_a_matter_bundle_is_caught_with_its_own_failure(backen
 
     // Edited and not resealed: the manifest's digest no longer matches.
     let text = String::from_utf8(bytes.clone()).unwrap();
-    let edited = text.replacen("Site visit", "Site vista", 1);
+    // (The note's body is sealed; its `privileged` flag is in clear.)
+    let edited = text.replacen("privileged", "privilegex", 1);
     assert_ne!(edited, text);
     assert_eq!(
         failure(edited.as_bytes(), &options),
@@ -341,7 +349,9 @@ async fn each_tampering_of_a_matter_bundle_is_caught_with_its_own_failure(backen
 
     // A payload changed (resealed): its hash no longer matches.
     let payload = resealed(bytes, |b| {
-        b.events[2].payload = b.events[2].payload.replace("Site visit", "Site vista");
+        b.events[2].payload = b.events[2]
+            .payload
+            .replace(r#""privileged":false"#, r#""privileged":true"#);
     });
     assert_eq!(
         failure(&payload, &options),
@@ -561,14 +571,37 @@ async fn a_view_is_recorded_in_the_access_chain_and_matches_the_events(backend: 
     let exported = export_with(&test, &with_view).await.unwrap();
     let bundle = &exported.bundle;
 
-    // The view shows each payload decoded, and the matter as its events leave it.
+    // The view shows each payload decoded, client data opened, and the matter as its events
+    // leave it; the events themselves carry the client data sealed.
     let view = bundle.view.as_ref().expect("a view");
     assert_eq!(view.investigator, "user:ines");
+    let mut opened = 0;
     for (shown, event) in view.events.iter().zip(&bundle.events) {
         assert_eq!(shown.position, event.position);
-        let stored: Value = serde_json::from_str(&event.payload).unwrap();
-        assert_eq!(shown.payload, stored);
+        let mut stored: Value = serde_json::from_str(&event.payload).unwrap();
+        let mut shown = shown.payload.clone();
+        if stored["private"]["sealed"] == json!("docket-seal/1") {
+            assert!(
+                shown["private"].get("sealed").is_none(),
+                "opened in the view"
+            );
+            opened += 1;
+            stored.as_object_mut().unwrap().remove("private");
+            shown.as_object_mut().unwrap().remove("private");
+        }
+        assert_eq!(shown, stored);
     }
+    assert!(
+        opened >= 2,
+        "the opening and the note are sealed and shown opened"
+    );
+    let text = serde_json::to_string(&view.events).unwrap();
+    assert!(text.contains("Site visit booked with the surveyor"));
+    let events: Vec<&str> = bundle.events.iter().map(|e| e.payload.as_str()).collect();
+    assert!(
+        !events.concat().contains("Site visit"),
+        "sealed in the events section"
+    );
     let matter = view.matter.as_ref().expect("the folded matter");
     assert_eq!(matter["number"], MATTER);
     assert_eq!(matter["title"], "Hale v. Marsh and another");

@@ -174,7 +174,13 @@ async fn matter_detail_shows_parties_documents_and_deadlines(backend: Backend) {
     let hash = matter["documents"][0]["versions"][0]["contentHash"]
         .as_str()
         .unwrap();
-    let bytes = api.docket.service.content(hash).await.unwrap().unwrap();
+    let bytes = api
+        .docket
+        .service
+        .content("2026-0001", hash)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(bytes, b"%PDF-1.7 claim form");
 
     // Conflict search finds the client by a differently written name.
@@ -483,7 +489,14 @@ async fn a_refused_upload_stores_no_content(backend: Backend) {
         json!("MATTER_CLOSED")
     );
     let hash = blake3::hash(bytes).to_hex().to_string();
-    assert_eq!(api.docket.service.content(&hash).await.unwrap(), None);
+    assert_eq!(
+        api.docket
+            .service
+            .content("2026-0006", &hash)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 on_both_backends!(

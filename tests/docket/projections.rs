@@ -13,6 +13,7 @@ use docket::domain::events::*;
 use docket::projection::rebuild::RebuildError;
 use docket::projection::{Projection, ProjectionStatus, Projector, Tables, state, table_bases};
 use docket::service::{AsOf, Committed, Service};
+use docket::vault::{BlindKind, Column};
 use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
@@ -35,6 +36,9 @@ on_both_backends!(
     a_changed_definition_rebuilds_on_open_with_the_same_contents,
     opening_a_projector_never_points_a_view_back_at_an_old_generation,
     a_rebuilt_projection_has_planner_statistics,
+    read_models_hold_no_client_data_in_the_clear,
+    contacts_and_conflicts_are_found_through_blind_indexes,
+    an_erased_subject_reads_as_erased_and_loses_its_blind_indexes,
 );
 
 const MATTER: &str = "2026-0001";
@@ -127,6 +131,21 @@ async fn text(pool: &AnyPool, sql: &str) -> String {
         .fetch_one(pool)
         .await
         .unwrap_or_else(|error| panic!("{sql}: {error}"))
+}
+
+/// A read-model column opened with the vault, as the API opens it: the whole `private` member
+/// of the event it came from.
+async fn unseal(test: &TestDocket, column: &str) -> Value {
+    let keys = test
+        .docket
+        .vault
+        .keys_for_columns([column])
+        .await
+        .expect("keys load");
+    match keys.open_column(column).expect("the column opens") {
+        Column::Plain(value) => value,
+        Column::Erased => panic!("the column is erased"),
+    }
 }
 
 async fn statuses(projector: &Projector) -> BTreeMap<String, ProjectionStatus> {
@@ -252,6 +271,7 @@ async fn populate(service: &Service) {
     .await;
     let content = service
         .store_content(
+            MATTER,
             b"%PDF-1.4\nParticulars of claim v1\n%%EOF\n",
             "application/pdf",
             Some("particulars.pdf".into()),
@@ -281,6 +301,7 @@ async fn populate(service: &Service) {
         .expect("the document");
     let content = service
         .store_content(
+            MATTER,
             b"%PDF-1.4\nParticulars of claim v2\n%%EOF\n",
             "application/pdf",
             Some("particulars-v2.pdf".into()),
@@ -394,24 +415,27 @@ async fn read_models_reflect_commands(backend: Backend) {
         .await,
         2
     );
+    let calder = test.docket.vault.blind(BlindKind::Name, "calder");
     assert_eq!(
         count(
             pool,
-            "SELECT COUNT(*) FROM rm_contact_tokens WHERE token = 'calder'"
+            &format!(
+                "SELECT COUNT(*) FROM rm_contact_tokens WHERE kind = 'name' AND blind = '{calder}'"
+            )
         )
         .await,
         1,
-        "contact names are tokenised for conflict searches"
+        "contact names are tokenised, and blind-indexed, for conflict searches"
     );
+    let opponent = text(
+        pool,
+        "SELECT c.private FROM rm_parties p JOIN rm_contacts c ON c.contact_id = p.contact_id \
+         WHERE p.matter_number = '2026-0001' AND p.role = 'opposing_party'",
+    )
+    .await;
     assert_eq!(
-        count(
-            pool,
-            "SELECT COUNT(*) FROM rm_parties p JOIN rm_contacts c ON c.contact_id = p.contact_id \
-             WHERE p.matter_number = '2026-0001' AND p.role = 'opposing_party' \
-             AND c.display_name = 'Calder Logistics plc'"
-        )
-        .await,
-        1
+        unseal(&test, &opponent).await["display_name"],
+        json!("Calder Logistics plc")
     );
     assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_parties").await, 3);
 
@@ -466,7 +490,7 @@ async fn read_models_reflect_commands(backend: Backend) {
     let hash = blake3::hash(bytes).to_hex().to_string();
     assert_eq!(versions[1], (2, hash.clone(), bytes.len() as i64));
     assert_eq!(
-        service.content(&hash).await.unwrap().as_deref(),
+        service.content(MATTER, &hash).await.unwrap().as_deref(),
         Some(&bytes[..])
     );
     assert_eq!(
@@ -531,6 +555,7 @@ async fn each_event_is_applied_exactly_once_by_concurrent_projectors(backend: Ba
     let second = Projector::open(
         test.test.open_read_db().await,
         test.docket.log.store().clone(),
+        test.docket.vault.clone(),
     )
     .await
     .expect("second projector");
@@ -617,6 +642,7 @@ async fn a_rebuild_while_events_are_appended_keeps_the_contents_and_swaps_the_ge
     let rebuilder = Projector::open(
         test.test.open_read_db().await,
         test.docket.log.store().clone(),
+        test.docket.vault.clone(),
     )
     .await
     .expect("rebuilding projector");
@@ -1058,9 +1084,10 @@ async fn a_command_reads_its_own_writes_without_catch_up(backend: Backend) {
     );
     let noted = change(service, MATTER, note("Visible at once", true)).await;
     assert!(noted.projected);
+    let sealed = text(pool, "SELECT private FROM rm_notes").await;
     assert_eq!(
-        text(pool, "SELECT body FROM rm_notes").await,
-        "Visible at once"
+        unseal(&test, &sealed).await["body"],
+        json!("Visible at once")
     );
     let sql = format!(
         "SELECT COUNT(*) FROM rm_timeline WHERE position <= {}",
@@ -1199,8 +1226,8 @@ async fn a_failed_projection_is_ok_after_a_rebuild_when_fresh_tables_accept_its_
     // next event adds (left behind by hand, say), so the table refuses that event.
     let old = statuses(test.projector()).await["notes"].generation;
     let stray = format!(
-        "INSERT INTO rm_notes_g{old} (note_id, matter_number, privileged, subject, body, author, \
-         position, created_at) VALUES ('{note_id}', 'stray', 0, NULL, 'left behind', \
+        "INSERT INTO rm_notes_g{old} (note_id, matter_number, privileged, private, author, \
+         position, created_at) VALUES ('{note_id}', 'stray', 0, '{{\"body\":\"left behind\"}}', \
          'user:nobody', 0, '2026-01-01T00:00:00Z')"
     );
     sqlx::query(AssertSqlSafe(stray))
@@ -1243,7 +1270,8 @@ async fn a_failed_projection_is_ok_after_a_rebuild_when_fresh_tables_accept_its_
     assert!(rebuilt.generation > old);
     assert_eq!((rebuilt.failed_position, rebuilt.error), (None, None));
     let pool = test.pool();
-    assert_eq!(text(pool, "SELECT body FROM rm_notes").await, "First");
+    let sealed = text(pool, "SELECT private FROM rm_notes").await;
+    assert_eq!(unseal(&test, &sealed).await["body"], json!("First"));
     assert_eq!(count(pool, "SELECT COUNT(*) FROM rm_notes").await, 1);
     assert_eq!(
         tables_like(&test, "rm_notes_g").await,
@@ -1375,11 +1403,12 @@ async fn opening_a_projector_never_points_a_view_back_at_an_old_generation(backe
     let opener = {
         let db = db.clone();
         let store = test.docket.log.store().clone();
+        let vault = test.docket.vault.clone();
         let done = done.clone();
         tokio::spawn(async move {
             let mut opened = 0u32;
             while opened == 0 || !done.load(Ordering::SeqCst) {
-                Projector::open(db.clone(), store.clone())
+                Projector::open(db.clone(), store.clone(), vault.clone())
                     .await
                     .expect("a projector opens during rebuilds");
                 opened += 1;
@@ -1441,4 +1470,564 @@ async fn a_rebuilt_projection_has_planner_statistics(backend: Backend) {
         }
     };
     assert!(analyzed > 0, "{table} has no statistics");
+}
+
+// ---- client data at rest -------------------------------------------------------------------
+
+/// A partner signed in to the GraphQL API over a test's Docket.
+struct Reader {
+    schema: docket::api::graphql::DocketSchema,
+    partner: crate::support::SignedIn,
+}
+
+impl Reader {
+    async fn new(test: &TestDocket) -> Self {
+        let docket = &test.docket;
+        let schema = docket::api::graphql::build(
+            docket.service.clone(),
+            docket.projector.db().clone(),
+            docket.identity.clone(),
+            docket.checkpoints.clone(),
+        );
+        let partner = crate::support::sign_in(
+            &docket.identity,
+            "a.okafor",
+            docket::domain::identity::Role::Partner,
+        )
+        .await;
+        Reader { schema, partner }
+    }
+
+    /// Runs `query` as the partner; fails the test on any error.
+    async fn ok(&self, test: &TestDocket, query: &str) -> Value {
+        let request = async_graphql::Request::new(query);
+        let caller = crate::support::caller(&test.docket, Some(self.partner.principal.clone()));
+        let request = docket::api::graphql::with_loaders(request, test.docket.projector.db())
+            .data(caller.clone());
+        let response = self.schema.execute(request).await;
+        caller.flush("test").await.expect("access recorded");
+        let response = serde_json::to_value(&response).expect("json");
+        assert!(response.get("errors").is_none(), "{response}");
+        response["data"].clone()
+    }
+}
+
+/// Words found only in the client data of [`client_data`], never in what is not client data.
+const MARKERS: &[&str] = &[
+    "quillon",
+    "marrowby",
+    "vexmail",
+    "900917",
+    "thistlewick",
+    "xk4471902",
+    "brambleworth",
+    "ozymandine",
+    "pemberthwaite",
+    "gorsefield",
+    "hollowmere",
+    "tarrowgate",
+    "wyndcliffe",
+    "fennimore",
+];
+
+/// A matter with client data of every kind: a client with every contact detail, a description,
+/// a sensitive custom field, a conflict check, a document, a note and time. Returns the
+/// client's contact id.
+async fn client_data(service: &Service) -> String {
+    let command = OpenMatter {
+        matter_number: MATTER.into(),
+        title: "Lease dispute".into(),
+        description: Some("Brambleworth instructions".into()),
+        practice_area: "real_estate".into(),
+        responsible_attorney: "a.okafor".into(),
+        ..OpenMatter::default()
+    };
+    service
+        .open_matter(&as_user("a.okafor"), &command)
+        .await
+        .expect("matter opens");
+    let client = CreateContact {
+        kind: ContactKind::Person,
+        details: ContactDetails {
+            display_name: "Quillon Marrowby".into(),
+            given_name: Some("Quillon".into()),
+            family_name: Some("Marrowby".into()),
+            emails: vec![LabelledValue {
+                value: "quillon.marrowby@vexmail.example".into(),
+                label: Some("home".into()),
+            }],
+            phones: vec![LabelledValue {
+                value: "+44 7700 900917".into(),
+                label: None,
+            }],
+            addresses: vec![PostalAddress {
+                lines: vec!["17 Thistlewick Lane".into()],
+                locality: None,
+                region: None,
+                postal_code: None,
+                country: None,
+                label: None,
+            }],
+            identifiers: vec![Identifier {
+                scheme: "passport".into(),
+                value: "XK4471902".into(),
+            }],
+        },
+    };
+    let (client_id, _) = service
+        .create_contact(&as_user("a.okafor"), &client)
+        .await
+        .expect("contact is created");
+    change(
+        service,
+        MATTER,
+        MatterCommand::AddParty(AddParty {
+            contact_id: client_id.clone(),
+            role: PartyRole::Client,
+        }),
+    )
+    .await;
+    service
+        .define_custom_field(
+            &as_user("a.okafor"),
+            &DefineCustomField {
+                key: "referrer".into(),
+                label: "Referred by".into(),
+                kind: FieldKind::Text,
+                choices: vec![],
+                sensitive: true,
+            },
+        )
+        .await
+        .expect("field is defined");
+    change(
+        service,
+        MATTER,
+        MatterCommand::SetCustomField(SetCustomField {
+            key: "referrer".into(),
+            value: Some(json!("Ozymandine referral")),
+        }),
+    )
+    .await;
+    change(
+        service,
+        MATTER,
+        MatterCommand::RecordConflictCheck(RecordConflictCheck {
+            query: "Quillon Marrowby".into(),
+            outcome: ConflictOutcome::Cleared,
+            reviewer: "a.okafor".into(),
+            hits: vec![],
+            notes: Some("Cleared by Pemberthwaite".into()),
+        }),
+    )
+    .await;
+    let content = service
+        .store_content(
+            MATTER,
+            b"%PDF-1.4\nlease\n%%EOF\n",
+            "application/pdf",
+            Some("gorsefield-lease.pdf".into()),
+            "a.okafor",
+        )
+        .await
+        .expect("content is stored");
+    change(
+        service,
+        MATTER,
+        MatterCommand::AddDocument(AddDocument {
+            document_type: "lease".into(),
+            title: "Gorsefield lease".into(),
+            description: Some("Signed at Hollowmere".into()),
+            content,
+        }),
+    )
+    .await;
+    change(
+        service,
+        MATTER,
+        MatterCommand::AddNote(AddNote {
+            privileged: false,
+            subject: Some("Tarrowgate call".into()),
+            body: "Spoke about Wyndcliffe".into(),
+        }),
+    )
+    .await;
+    change(
+        service,
+        MATTER,
+        MatterCommand::RecordTime(RecordTime {
+            user_id: "a.okafor".into(),
+            worked_on: "2026-01-14".into(),
+            minutes: 42,
+            billable: true,
+            description: "Drafting Fennimore letter".into(),
+        }),
+    )
+    .await;
+    client_id
+}
+
+const MATTER_DATA: &str = r#"{ matter(number: "2026-0001") {
+    description customFields
+    parties { contact { erased displayName givenName familyName emails phones addresses identifiers } }
+    conflictChecks { erased query notes }
+    documents { erased title description versions { erased filename } }
+    notes { erased subject body }
+    timeEntries { erased description minutes }
+} }"#;
+
+async fn read_models_hold_no_client_data_in_the_clear(backend: Backend) {
+    let test = TestDocket::new(backend).await;
+    client_data(test.service()).await;
+    test.projector().catch_up().await.expect("catch up");
+
+    // Every cell of every read-model view, on both backends.
+    let contents = dump(test.pool()).await;
+    let mut cells = 0;
+    for (view, rows) in &contents {
+        for cell in rows.iter().flatten() {
+            cells += 1;
+            let folded = cell.to_lowercase();
+            for marker in MARKERS {
+                assert!(!folded.contains(marker), "{view} holds {marker:?}: {cell}");
+            }
+        }
+    }
+    assert!(cells > 100, "the read models were read ({cells} cells)");
+    let fields = text(test.pool(), "SELECT custom_fields FROM rm_matters").await;
+    let fields: Value = serde_json::from_str(&fields).unwrap();
+    assert!(
+        fields["referrer"]["sealed_ref"].is_string(),
+        "a sensitive value is kept sealed: {fields}"
+    );
+
+    // The API opens it for a caller who may see it.
+    let reader = Reader::new(&test).await;
+    let matter = reader.ok(&test, MATTER_DATA).await["matter"].clone();
+    assert_eq!(matter["description"], json!("Brambleworth instructions"));
+    assert_eq!(
+        matter["customFields"],
+        json!({"referrer": "Ozymandine referral"})
+    );
+    assert_eq!(
+        matter["parties"][0]["contact"],
+        json!({
+            "erased": false,
+            "displayName": "Quillon Marrowby",
+            "givenName": "Quillon",
+            "familyName": "Marrowby",
+            "emails": ["quillon.marrowby@vexmail.example"],
+            "phones": ["+44 7700 900917"],
+            "addresses": [["17 Thistlewick Lane"]],
+            "identifiers": ["passport:XK4471902"],
+        })
+    );
+    assert_eq!(
+        matter["conflictChecks"],
+        json!([{"erased": false, "query": "Quillon Marrowby", "notes": "Cleared by Pemberthwaite"}])
+    );
+    assert_eq!(
+        matter["documents"],
+        json!([{
+            "erased": false,
+            "title": "Gorsefield lease",
+            "description": "Signed at Hollowmere",
+            "versions": [{"erased": false, "filename": "gorsefield-lease.pdf"}],
+        }])
+    );
+    assert_eq!(
+        matter["notes"],
+        json!([{"erased": false, "subject": "Tarrowgate call", "body": "Spoke about Wyndcliffe"}])
+    );
+    assert_eq!(
+        matter["timeEntries"],
+        json!([{"erased": false, "description": "Drafting Fennimore letter", "minutes": 42}])
+    );
+}
+
+/// The ids of a `contacts` connection's nodes.
+fn contact_ids(data: &Value) -> Vec<String> {
+    data["contacts"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|node| node["contactId"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+async fn contacts_and_conflicts_are_found_through_blind_indexes(backend: Backend) {
+    let test = TestDocket::new(backend).await;
+    let service = test.service();
+    let client = client_data(service).await;
+    let harbor = organisation(service, "Harbor Freight Lines Ltd").await;
+    let calder = organisation(service, "Calder Logistics plc").await;
+    test.projector().catch_up().await.expect("catch up");
+    let pool = test.pool();
+    let vault = &test.docket.vault;
+
+    // The index holds blinds of tokens, emails and identifiers, never the values.
+    let entries = |kind: &str, contact: &str| {
+        format!(
+            "SELECT COUNT(*) FROM rm_contact_tokens WHERE kind = '{kind}' AND contact_id = '{contact}'"
+        )
+    };
+    assert_eq!(count(pool, &entries("name", &client)).await, 2);
+    assert_eq!(count(pool, &entries("email", &client)).await, 1);
+    assert_eq!(count(pool, &entries("identifier", &client)).await, 1);
+    assert_eq!(
+        count(
+            pool,
+            "SELECT COUNT(*) FROM rm_contact_tokens WHERE blind IN ('calder', 'marrowby', \
+             'legal@example.com', 'company_number:0741')"
+        )
+        .await,
+        0
+    );
+    let blind = vault.blind(BlindKind::Email, "quillon.marrowby@vexmail.example");
+    assert_eq!(
+        text(
+            pool,
+            &format!("SELECT contact_id FROM rm_contact_tokens WHERE blind = '{blind}'")
+        )
+        .await,
+        client
+    );
+
+    // The read layer searches by name tokens, and looks up emails and identifiers exactly.
+    let find = |filter: docket::read::matters::ContactFilter| async move {
+        let request = docket::read::PageRequest {
+            direction: docket::read::Direction::Forward,
+            size: 10,
+            cursor: None,
+        };
+        docket::read::matters::contacts(pool, vault, &filter, &request)
+            .await
+            .expect("contacts")
+            .rows
+            .into_iter()
+            .map(|row| row.contact_id)
+            .collect::<Vec<_>>()
+    };
+    let search = |words: &str| docket::read::matters::ContactFilter {
+        search: Some(words.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        find(search("LOGISTICS, calder")).await,
+        vec![calder.clone()]
+    );
+    assert_eq!(find(search("harbor calder")).await, Vec::<String>::new());
+    let mut everyone = vec![client.clone(), harbor.clone(), calder.clone()];
+    everyone.sort();
+    assert_eq!(
+        find(Default::default()).await,
+        everyone,
+        "lists are in contact id order"
+    );
+    let mut both = vec![harbor.clone(), calder.clone()];
+    both.sort();
+    let by_email = docket::read::matters::ContactFilter {
+        email: Some("  Legal@Example.COM ".into()),
+        ..Default::default()
+    };
+    assert_eq!(find(by_email).await, both);
+
+    // And so does the API.
+    let reader = Reader::new(&test).await;
+    let data = reader
+        .ok(
+            &test,
+            r#"{ contacts(first: 10, email: "QUILLON.marrowby@vexmail.example") { nodes { contactId displayName } } }"#,
+        )
+        .await;
+    assert_eq!(contact_ids(&data), vec![client.clone()]);
+    assert_eq!(
+        data["contacts"]["nodes"][0]["displayName"],
+        json!("Quillon Marrowby")
+    );
+    let data = reader
+        .ok(
+            &test,
+            r#"{ contacts(first: 10, identifier: "Passport:XK4471902") { nodes { contactId } } }"#,
+        )
+        .await;
+    assert_eq!(contact_ids(&data), vec![client.clone()]);
+    let data = reader
+        .ok(
+            &test,
+            r#"{ contacts(first: 10, identifier: "passport:xk4471902") { nodes { contactId } } }"#,
+        )
+        .await;
+    assert_eq!(
+        contact_ids(&data),
+        Vec::<String>::new(),
+        "an identifier's value is exact"
+    );
+    let data = reader
+        .ok(
+            &test,
+            r#"{ contacts(first: 10, search: "marrowby", email: "nobody@example.com") { nodes { contactId } } }"#,
+        )
+        .await;
+    assert_eq!(contact_ids(&data), Vec::<String>::new());
+    let data = reader
+        .ok(
+            &test,
+            r#"{ contacts(first: 10, search: "  marrowby QUILLON") { nodes { contactId } } }"#,
+        )
+        .await;
+    assert_eq!(contact_ids(&data), vec![client.clone()]);
+
+    // Conflict searches match name tokens through the same index.
+    let found = reader
+        .ok(
+            &test,
+            r#"{ conflictSearch(name: "Marrowby, Quillon") { matterNumber role contactId matchedTokens } }"#,
+        )
+        .await;
+    assert_eq!(
+        found["conflictSearch"],
+        json!([{"matterNumber": MATTER, "role": "CLIENT", "contactId": client, "matchedTokens": 2}])
+    );
+    let rows = docket::read::matters::search_conflicts(pool, vault, "mr marrowby", 10)
+        .await
+        .expect("conflict search");
+    assert_eq!(
+        rows.iter()
+            .map(|row| (row.contact_id.as_str(), row.matched))
+            .collect::<Vec<_>>(),
+        vec![(client.as_str(), 1)]
+    );
+}
+
+/// What an erased contact looks like: no index entries, an erased row, and erased in the API.
+async fn reads_as_erased(test: &TestDocket, reader: &Reader, client: &str) {
+    let entries = format!("SELECT COUNT(*) FROM rm_contact_tokens WHERE contact_id = '{client}'");
+    assert_eq!(count(test.pool(), &entries).await, 0, "no blind index left");
+    let sql = format!("SELECT erased FROM rm_contacts WHERE contact_id = '{client}'");
+    assert_eq!(count(test.pool(), &sql).await, 1);
+    let contact = format!(
+        r#"{{ contact(contactId: "{client}") {{ erased displayName givenName emails identifiers kind }} }}"#
+    );
+    assert_eq!(
+        reader.ok(test, &contact).await["contact"],
+        json!({
+            "erased": true,
+            "displayName": "[erased]",
+            "givenName": null,
+            "emails": [],
+            "identifiers": [],
+            "kind": "PERSON",
+        })
+    );
+    let data = reader
+        .ok(
+            test,
+            r#"{ contacts(first: 10, email: "quillon.marrowby@vexmail.example") { nodes { contactId } } }"#,
+        )
+        .await;
+    assert_eq!(contact_ids(&data), Vec::<String>::new());
+    let found = reader
+        .ok(
+            test,
+            r#"{ conflictSearch(name: "Marrowby") { matterNumber } }"#,
+        )
+        .await;
+    assert_eq!(found["conflictSearch"], json!([]));
+    // The party stays, its contact erased.
+    let matter = reader.ok(test, MATTER_DATA).await["matter"].clone();
+    assert_eq!(matter["parties"][0]["contact"]["erased"], json!(true));
+    assert_eq!(
+        matter["parties"][0]["contact"]["displayName"],
+        json!("[erased]")
+    );
+}
+
+async fn an_erased_subject_reads_as_erased_and_loses_its_blind_indexes(backend: Backend) {
+    let test = TestDocket::new(backend).await;
+    let service = test.service();
+    let client = client_data(service).await;
+    test.projector().catch_up().await.expect("catch up");
+    let pool = test.pool();
+    let entries = format!("SELECT COUNT(*) FROM rm_contact_tokens WHERE contact_id = '{client}'");
+    assert_eq!(count(pool, &entries).await, 4);
+    let reader = Reader::new(&test).await;
+    let contact = format!(
+        r#"{{ contact(contactId: "{client}") {{ erased displayName givenName emails identifiers kind }} }}"#
+    );
+    assert_eq!(
+        reader.ok(&test, &contact).await["contact"]["erased"],
+        json!(false)
+    );
+
+    // Erased through the records service: `subject.erased` is appended, then the key goes.
+    let subject = format!("contact:{client}");
+    let (request, _) = service
+        .request_erasure(&as_user("a.okafor"), &subject, "Erasure request REF-17")
+        .await
+        .expect("erasure requested");
+    service
+        .confirm_erasure(&as_user("j.lindqvist"), &subject, &request)
+        .await
+        .expect("erasure confirmed");
+    assert!(test.docket.vault.is_erased(&subject).await.unwrap());
+    test.projector().catch_up().await.expect("catch up");
+
+    reads_as_erased(&test, &reader, &client).await;
+    let sql = format!("SELECT version FROM rm_contacts WHERE contact_id = '{client}'");
+    assert_eq!(
+        count(pool, &sql).await,
+        3,
+        "created, erasure requested, erased"
+    );
+
+    // Rebuilt from the log, the contact's events decode as erased and give no index entries.
+    let contacts = projection(test.projector(), "contacts");
+    test.projector()
+        .rebuild(contacts.as_ref())
+        .await
+        .expect("rebuild");
+    reads_as_erased(&test, &reader, &client).await;
+
+    // A matter whose key is destroyed: its client data reads as erased, never as an error.
+    assert!(
+        test.docket
+            .vault
+            .erase(&format!("matter:{MATTER}"), "2026-12-03T00:00:00Z")
+            .await
+            .unwrap()
+    );
+    let matter = reader.ok(&test, MATTER_DATA).await["matter"].clone();
+    assert_eq!(matter["description"], Value::Null);
+    assert_eq!(matter["customFields"], json!({"referrer": null}));
+    assert_eq!(
+        matter["conflictChecks"],
+        json!([{"erased": true, "query": "[erased]", "notes": null}])
+    );
+    assert_eq!(
+        matter["documents"],
+        json!([{
+            "erased": true,
+            "title": null,
+            "description": null,
+            "versions": [{"erased": true, "filename": null}],
+        }])
+    );
+    assert_eq!(
+        matter["notes"],
+        json!([{"erased": true, "subject": null, "body": "[erased]"}])
+    );
+    assert_eq!(
+        matter["timeEntries"],
+        json!([{"erased": true, "description": "[erased]", "minutes": 42}])
+    );
+    // Rebuilt after the key is gone, the matter's row says so itself.
+    let matters = projection(test.projector(), "matters");
+    test.projector()
+        .rebuild(matters.as_ref())
+        .await
+        .expect("rebuild");
+    assert_eq!(count(pool, "SELECT erased FROM rm_matters").await, 1);
+    let matter = reader.ok(&test, MATTER_DATA).await["matter"].clone();
+    assert_eq!(matter["customFields"], json!({"referrer": null}));
 }

@@ -767,7 +767,52 @@ fn domain_events() -> Vec<DomainEvent> {
 
     events.extend(full.written);
     events.extend(bare.written);
+    events.extend(records_events());
     events
+}
+
+/// Records-management events, written by the records service (src/service/records.rs) with
+/// their optional members present and absent.
+fn records_events() -> Vec<DomainEvent> {
+    use docket::domain::records::*;
+    let id = "019aef00-0000-7000-8000-0000000000aa".to_owned();
+    let erased = |key_id: Option<&str>| SubjectErased {
+        request_id: id.clone(),
+        subject: "contact:019aef00-0000-7000-8000-0000000000bb".to_owned(),
+        key_id: key_id.map(str::to_owned),
+        reason: "DSR-2026-114".to_owned(),
+        basis: ErasureBasis::Request,
+        requested_by: "user:p.one".to_owned(),
+        confirmed_by: "user:p.two".to_owned(),
+        erased: vec!["client_data".to_owned(), "blind_indexes".to_owned()],
+    };
+    vec![
+        DomainEvent::ErasureRequested(ErasureRequested {
+            request_id: id.clone(),
+            subject: "matter:2026-0100".to_owned(),
+            reason: "DSR-2026-114".to_owned(),
+            basis: ErasureBasis::Request,
+        }),
+        DomainEvent::SubjectErased(erased(Some("dk_0123456789abcdef"))),
+        DomainEvent::SubjectErased(erased(None)),
+        DomainEvent::HoldPlaced(HoldPlaced {
+            hold_id: id.clone(),
+            target: "matter:2026-0100".to_owned(),
+            reason: "LIT-77".to_owned(),
+        }),
+        DomainEvent::HoldReleased(HoldReleased {
+            hold_id: id.clone(),
+            reason: "settled".to_owned(),
+        }),
+        DomainEvent::RetentionPolicySet(RetentionPolicySet {
+            practice_area: "employment".to_owned(),
+            keep_years: Some(6),
+        }),
+        DomainEvent::RetentionPolicySet(RetentionPolicySet {
+            practice_area: "employment".to_owned(),
+            keep_years: None,
+        }),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -796,7 +841,7 @@ async fn events_written_by_docket_match_their_schemas() {
 #[test]
 fn every_domain_event_type_has_a_schema_for_its_current_version() {
     let schemas = schemas();
-    assert_eq!(DomainEvent::TYPES.len(), 44);
+    assert_eq!(DomainEvent::TYPES.len(), 49);
     for (event_type, version) in DomainEvent::TYPES {
         let schema = schema_of(&schemas, event_type, *version);
         assert_eq!(

@@ -103,6 +103,31 @@ pub const FIELDS: &[(&str, &str, FieldRule)] = &[
     ("Query", "inclusionProof", Capability(C::ReadProofs)),
     ("Query", "consistencyProof", Capability(C::ReadProofs)),
     ("Mutation", "signCheckpoint", Capability(C::SignCheckpoint)),
+    // Records management: holds, retention, erasure and subject access.
+    ("Query", "legalHolds", Capability(C::ManageLegalHolds)),
+    ("Query", "retentionPolicies", Capability(C::SetRetention)),
+    (
+        "Query",
+        "subjectAccessExport",
+        Capability(C::ExportSubjectData),
+    ),
+    (
+        "Mutation",
+        "placeLegalHold",
+        Capability(C::ManageLegalHolds),
+    ),
+    (
+        "Mutation",
+        "releaseLegalHold",
+        Capability(C::ManageLegalHolds),
+    ),
+    (
+        "Mutation",
+        "setRetentionPolicy",
+        Capability(C::SetRetention),
+    ),
+    ("Mutation", "requestErasure", Capability(C::EraseSubject)),
+    ("Mutation", "confirmErasure", Capability(C::EraseSubject)),
     // Mutation: matter changes are decided per matter by `authorize_change`.
     ("Mutation", "openMatter", Capability(C::OpenMatter)),
     ("Mutation", "updateMatter", Signed),
@@ -133,6 +158,7 @@ pub const FIELDS: &[(&str, &str, FieldRule)] = &[
     // Matter
     ("Matter", "id", Matter(P::Summary)),
     ("Matter", "number", Matter(P::Summary)),
+    ("Matter", "erased", Matter(P::Summary)),
     ("Matter", "status", Matter(P::Summary)),
     ("Matter", "version", Matter(P::Summary)),
     ("Matter", "position", Matter(P::Summary)),
@@ -233,6 +259,10 @@ pub const INHERITING_TYPES: &[&str] = &[
     "CheckpointEdge",
     "ConsistencyProof",
     "InclusionProof",
+    // Records management.
+    "GovernancePayload",
+    "LegalHold",
+    "RetentionPolicy",
 ];
 
 /// The root a type name belongs to: the roots are merged from parts named `<Part>Query` and

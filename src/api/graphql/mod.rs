@@ -7,6 +7,7 @@ pub mod account;
 pub mod caller;
 pub mod cost;
 pub mod errors;
+pub mod governance;
 pub mod guard;
 pub mod http;
 pub mod ids;
@@ -37,6 +38,7 @@ pub struct QueryRoot(
     Query,
     account::AccountQuery,
     transparency::TransparencyQuery,
+    governance::GovernanceQuery,
 );
 
 /// The mutation root.
@@ -46,6 +48,7 @@ pub struct MutationRoot(
     Mutation,
     account::AccountMutation,
     transparency::TransparencyMutation,
+    governance::GovernanceMutation,
 );
 
 pub type DocketSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -13,8 +13,8 @@ use super::paging::{connection, connection_cost, page_request};
 use super::types::*;
 use crate::access::policy::{self, Capability, Decision, MatterAccess, Part};
 use crate::projection::ReadDb;
-use crate::read::matters::{self as read_matters, MatterFilter, MatterSort};
-use crate::read::{self, Bind, Sql};
+use crate::read::matters::{self as read_matters, ContactFilter, MatterFilter, MatterSort};
+use crate::read::{self, Bind, Columns, Sql};
 use crate::service::{AsOf, Service};
 
 #[derive(Default)]
@@ -133,38 +133,33 @@ impl Query {
                 }
             }
             Kind::Party => {
-                let row: Option<read::PartyRow> = one(
-                    db,
-                    "rm_parties",
-                    "party_id, matter_number, contact_id, role, position, added_at",
-                    "party_id",
-                    &key,
-                )
-                .await?;
+                let row: Option<read::PartyRow> = one(db, "rm_parties", "party_id", &key).await?;
                 admitted(ctx, row, |row| &row.matter_number, |_| Part::Parties)
                     .await?
                     .map(|row| Node::Party(Party(row)))
             }
             Kind::Document => {
-                let row: Option<read::DocumentRow> = one(db, "rm_documents", "document_id, matter_number, document_type, title, description, latest_version, position, created_at, updated_at", "document_id", &key).await?;
+                let row: Option<read::DocumentRow> =
+                    one(db, "rm_documents", "document_id", &key).await?;
                 admitted(ctx, row, |row| &row.matter_number, |_| Part::Documents)
                     .await?
                     .map(|row| Node::Document(Document(row)))
             }
             Kind::Task => {
-                let row: Option<read::TaskRow> = one(db, "rm_tasks", "task_id, matter_number, title, assignee, due_on, status, position, created_at, updated_at", "task_id", &key).await?;
+                let row: Option<read::TaskRow> = one(db, "rm_tasks", "task_id", &key).await?;
                 admitted(ctx, row, |row| &row.matter_number, |_| Part::Work)
                     .await?
                     .map(|row| Node::Task(Task(row)))
             }
             Kind::CalendarEntry => {
-                let row: Option<read::CalendarRow> = one(db, "rm_calendar", "entry_id, matter_number, kind, title, starts_at, ends_at, all_day, rule, location, cancelled, position", "entry_id", &key).await?;
+                let row: Option<read::CalendarRow> =
+                    one(db, "rm_calendar", "entry_id", &key).await?;
                 admitted(ctx, row, |row| &row.matter_number, |_| Part::Work)
                     .await?
                     .map(|row| Node::CalendarEntry(CalendarEntry(row)))
             }
             Kind::Note => {
-                let row: Option<read::NoteRow> = one(db, "rm_notes", "note_id, matter_number, privileged, subject, body, author, position, created_at, edited_at", "note_id", &key).await?;
+                let row: Option<read::NoteRow> = one(db, "rm_notes", "note_id", &key).await?;
                 admitted(
                     ctx,
                     row,
@@ -181,7 +176,8 @@ impl Query {
                 .map(|row| Node::Note(Note(row)))
             }
             Kind::TimeEntry => {
-                let row: Option<read::TimeEntryRow> = one(db, "rm_time_entries", "time_entry_id, matter_number, user_id, worked_on, minutes, billable, description, position, recorded_at", "time_entry_id", &key).await?;
+                let row: Option<read::TimeEntryRow> =
+                    one(db, "rm_time_entries", "time_entry_id", &key).await?;
                 admitted(ctx, row, |row| &row.matter_number, |_| Part::Time)
                     .await?
                     .map(|row| Node::TimeEntry(TimeEntry(row)))
@@ -250,6 +246,11 @@ impl Query {
             .await
             .map_err(internal)?;
         let page = admit_page(ctx, page).await?;
+        let sealed = page
+            .rows
+            .iter()
+            .map(|(row, _)| (&row.opened, row.private.as_deref()));
+        super::types::open_rows(ctx, &["description", "erased"], sealed).await?;
         Ok(connection(&request, page, |(row, access)| {
             let key = match sort {
                 MatterSort::Number => row.number.clone(),
@@ -291,8 +292,12 @@ impl Query {
         Ok(contact.map(Contact))
     }
 
-    /// Contacts by name; `search` keeps those whose names contain every word given.
+    /// Contacts in contact id order (names are stored sealed, so the list is not sorted by
+    /// them). `search` keeps those whose names contain every word given; `email` and
+    /// `identifier` (`scheme:value`) keep those with exactly that email or identifier (case
+    /// of the email and of the scheme does not matter).
     #[graphql(complexity = "connection_cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
     async fn contacts(
         &self,
         ctx: &Context<'_>,
@@ -301,14 +306,27 @@ impl Query {
         after: Option<String>,
         before: Option<String>,
         search: Option<String>,
+        email: Option<String>,
+        identifier: Option<String>,
     ) -> async_graphql::Result<Connection<String, Contact>> {
         let request = page_request(first, last, after, before)?;
         let db = ctx.data::<ReadDb>()?;
         let caller = Caller::of(ctx)?;
-        let walled = caller.scope()?.walled_clients;
-        let page = read_matters::contacts(db.pool(), search.as_deref(), &walled, &request)
+        let filter = ContactFilter {
+            search,
+            email,
+            identifier,
+            excluded: caller.scope()?.walled_clients,
+        };
+        let vault = super::types::vault(ctx)?;
+        let page = read_matters::contacts(db.pool(), vault, &filter, &request)
             .await
             .map_err(internal)?;
+        let sealed = page
+            .rows
+            .iter()
+            .map(|row| (&row.opened, Some(row.private.as_str())));
+        super::types::open_rows(ctx, super::types::CONTACT_DATA, sealed).await?;
         for row in &page.rows {
             caller.note(
                 None,
@@ -319,7 +337,7 @@ impl Query {
             );
         }
         Ok(connection(&request, page, |row| {
-            let cursor = encode_cursor(&row.display_name.to_lowercase(), &row.contact_id);
+            let cursor = encode_cursor(&row.contact_id, &row.contact_id);
             (cursor, Contact(row))
         }))
     }
@@ -339,7 +357,7 @@ impl Query {
             ));
         }
         let db = ctx.data::<ReadDb>()?;
-        let rows = read_matters::conflict_matches(db.pool(), &name, 100)
+        let rows = read_matters::search_conflicts(db.pool(), super::types::vault(ctx)?, &name, 100)
             .await
             .map_err(internal)?;
         // Firm-wide by design (walls included): it reveals only what a conflict check needs,
@@ -385,10 +403,10 @@ impl Query {
     ) -> async_graphql::Result<Connection<String, Task>> {
         let request = page_request(first, None, after, None)?;
         let db = ctx.data::<ReadDb>()?;
-        let mut sql = Sql::new(
-            "SELECT task_id, matter_number, title, assignee, due_on, status, position, created_at, \
-             updated_at FROM rm_tasks WHERE status = 'open'",
-        );
+        let mut sql = Sql::new(format!(
+            "SELECT {} FROM rm_tasks WHERE status = 'open'",
+            read::TaskRow::COLUMNS
+        ));
         let caller = Caller::of(ctx)?;
         caller.scope()?.restrict(&mut sql, "matter_number");
         if let Some(assignee) = assignee {
@@ -432,10 +450,10 @@ impl Query {
     ) -> async_graphql::Result<Connection<String, CalendarEntry>> {
         let request = page_request(first, None, after, None)?;
         let db = ctx.data::<ReadDb>()?;
-        let mut sql = Sql::new(
-            "SELECT entry_id, matter_number, kind, title, starts_at, ends_at, all_day, rule, \
-             location, cancelled, position FROM rm_calendar WHERE cancelled = 0",
-        );
+        let mut sql = Sql::new(format!(
+            "SELECT {} FROM rm_calendar WHERE cancelled = 0",
+            read::CalendarRow::COLUMNS
+        ));
         let caller = Caller::of(ctx)?;
         caller.scope()?.restrict(&mut sql, "matter_number");
         if let Some(from) = from {
@@ -526,15 +544,15 @@ impl Query {
 async fn one<T>(
     db: &ReadDb,
     view: &str,
-    columns: &str,
     key_column: &str,
     key: &str,
 ) -> async_graphql::Result<Option<T>>
 where
-    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Columns + Send + Unpin,
 {
     let mut sql = Sql::new(String::new());
     let value = sql.bind(Bind::Text(key.to_owned()));
+    let columns = T::COLUMNS;
     sql.text = format!("SELECT {columns} FROM {view} WHERE {key_column} = {value}");
     let rows: Vec<T> = sql.fetch_all(db.pool()).await.map_err(internal)?;
     Ok(rows.into_iter().next())

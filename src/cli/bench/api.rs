@@ -153,7 +153,14 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
     // Fold it into the read models from nothing.
     eprintln!("docket bench: projecting {events} events");
     let db = ReadDb::open(&options.data_dir, options.database_url.as_deref()).await?;
-    let projector = Projector::open(db.clone(), log.store().clone()).await?;
+    let projector = Projector::open(
+        db.clone(),
+        log.store().clone(),
+        crate::vault::Vault::open_configured(log.store().clone(), &options.data_dir)
+            .await
+            .map_err(crate::app::vault_unavailable)?,
+    )
+    .await?;
     let started = Instant::now();
     projector.catch_up().await?;
     let projection_catch_up = Measurement::throughput(events, started.elapsed().as_secs_f64());
@@ -171,7 +178,15 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
 
     // Sign the reader in, then serve the same data twice: with authentication and access
     // records ("on") and without ("off").
-    let service = Arc::new(Service::new(log.clone(), projector.clone(), Duration::ZERO));
+    let vault = crate::vault::Vault::open_configured(log.store().clone(), &options.data_dir)
+        .await
+        .map_err(crate::app::vault_unavailable)?;
+    let service = Arc::new(Service::new(
+        log.clone(),
+        projector.clone(),
+        vault,
+        Duration::ZERO,
+    ));
     let identity = Identity::open(log.clone(), options)
         .await
         .map_err(store_error)?;

@@ -9,6 +9,7 @@
 mod api;
 mod auth;
 mod baseline;
+mod encryption;
 mod http;
 mod load;
 mod parts;
@@ -45,6 +46,9 @@ pub enum Suite {
     /// The Merkle tree over a large log: building it, proofs, and appends while checkpoints
     /// are signed (the log is filled to --verify-events).
     Transparency,
+    /// Encryption at rest: KEK rotation over --data-keys keys against unwrap+wrap in memory,
+    /// and appends with sealing on against off.
+    Encryption,
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +77,9 @@ pub struct BenchArgs {
     /// Size the log is filled to before verification is timed.
     #[arg(long, default_value_t = 1_000_000)]
     verify_events: u64,
+    /// Encryption suite: data keys the KEK rotation rewraps.
+    #[arg(long, default_value_t = 100_000)]
+    data_keys: u64,
     /// Approximate payload size in bytes.
     #[arg(long, default_value_t = 1024)]
     payload_bytes: usize,
@@ -106,6 +113,9 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> ExitCode {
     }
     if args.suite == Suite::Transparency {
         return run_transparency(settings, &args, &backends).await;
+    }
+    if args.suite == Suite::Encryption {
+        return run_encryption(settings, &args, &backends).await;
     }
 
     let mut reports = Vec::new();
@@ -201,6 +211,37 @@ async fn run_transparency(settings: &Settings, args: &BenchArgs, backends: &[Bac
         }
     }
     let path = settings.data_dir.join("bench-transparency-report.json");
+    let json = serde_json::to_string_pretty(&reports).unwrap_or_default();
+    if let Err(error) = std::fs::write(&path, &json) {
+        return fail(format!("cannot write {}: {error}", path.display()));
+    }
+    if args.json {
+        println!("{json}");
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run_encryption(settings: &Settings, args: &BenchArgs, backends: &[Backend]) -> ExitCode {
+    let mut reports = Vec::new();
+    for &backend in backends {
+        eprintln!("docket bench: encryption on {backend}");
+        let data_dir = settings.data_dir.join(format!("encryption-{backend}"));
+        let mut options = LogOptions::new(&data_dir);
+        if backend == Backend::Postgres {
+            options.database_url = settings.database_url.clone();
+            if let Err(error) = remember_database(&data_dir, settings) {
+                return fail(error);
+            }
+        }
+        match encryption::run(&options, backend, args.data_keys, args.events).await {
+            Ok(report) => {
+                print!("{}", encryption::to_table(&report));
+                reports.push(report);
+            }
+            Err(error) => return fail(format!("{backend} encryption benchmark failed: {error}")),
+        }
+    }
+    let path = settings.data_dir.join("bench-encryption.json");
     let json = serde_json::to_string_pretty(&reports).unwrap_or_default();
     if let Err(error) = std::fs::write(&path, &json) {
         return fail(format!("cannot write {}: {error}", path.display()));

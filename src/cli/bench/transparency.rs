@@ -228,7 +228,10 @@ async fn bundle_round(
         investigator: None,
         with_view: false,
     };
-    let exported = crate::transparency::bundle::export(log, checkpoints, &access, &request)
+    let vault = crate::vault::Vault::open_configured(log.store().clone(), &options.data_dir)
+        .await
+        .map_err(|error| failed(error.to_string()))?;
+    let exported = crate::transparency::bundle::export(log, checkpoints, &access, &vault, &request)
         .await
         .map_err(|error| failed(error.to_string()))?;
     let mut runs = Vec::new();

@@ -323,6 +323,9 @@ impl Matter {
 
     /// Archived matters take nothing; closed ones take only status changes.
     fn check_accepts(&self, command: &MatterCommand) -> Result<(), DomainError> {
+        if self.erased {
+            return Err(DomainError::Erased);
+        }
         match (self.status, command) {
             (MatterStatus::Archived, _) => Err(DomainError::MatterArchived),
             (MatterStatus::Closed, MatterCommand::ChangeStatus(_)) => Ok(()),

@@ -121,6 +121,9 @@ pub struct Matter {
     pub time_entries: BTreeMap<String, TimeEntry>,
     pub created_at: String,
     pub updated_at: String,
+    /// Its client data was erased (its data key destroyed): it accepts no further change.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
 }
 
 impl Matter {
@@ -162,12 +165,19 @@ impl Matter {
                 time_entries: BTreeMap::new(),
                 created_at: recorded.recorded_at.clone(),
                 updated_at: recorded.recorded_at.clone(),
+                erased: false,
             });
             return;
         }
         let Some(matter) = matter.as_mut() else {
             return;
         };
+        if let DomainEvent::SubjectErased(_) = &recorded.event {
+            matter.version = recorded.stream_version;
+            matter.position = recorded.position;
+            matter.erased = true;
+            return;
+        }
         if !recorded.event.event_type().starts_with("matter.") {
             return;
         }

@@ -1,14 +1,24 @@
 //! `matters`: the matter list and detail, each matter's team, its conflict checks, and the custom
 //! field definitions.
+//!
+//! Client data is kept sealed: a matter's `private` is the column form of the last event that
+//! carried its description (`matter.opened`, or `matter.details_changed` with a `private`
+//! member); a sensitive custom field's value is kept in `custom_fields` as
+//! `{"sealed_ref": <column form of that matter.custom_field_set's private member>}`; a conflict
+//! check's query and notes are its event's `private`. `subject.erased` marks the matter erased.
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 use sqlx::AssertSqlSafe;
 
-use super::{enum_name, flag, matter_number, pos, run};
+use super::{enum_name, flag, is_subject_event, matter_number, pos, private_column, run};
 use crate::domain::RecordedEvent;
 use crate::domain::events::{DomainEvent, MatterStatus};
 use crate::projection::{Projection, Tables};
+use crate::vault::Vault;
+
+/// The member of a custom field's entry in `custom_fields` that holds a sealed value.
+pub const SEALED_REF: &str = "sealed_ref";
 
 pub struct Matters;
 
@@ -23,16 +33,19 @@ impl Projection for Matters {
     }
 
     fn handles(&self, event_type: &str) -> bool {
-        event_type.starts_with("matter.") || event_type == "custom_field.defined"
+        event_type.starts_with("matter.")
+            || event_type == "custom_field.defined"
+            || is_subject_event(event_type)
     }
 
     async fn apply(
         &self,
         c: &mut AnyConnection,
         t: &Tables,
+        vault: &Vault,
         e: &RecordedEvent,
     ) -> Result<(), sqlx::Error> {
-        self.apply_batch(c, t, &[e]).await
+        self.apply_batch(c, t, vault, &[e]).await
     }
 
     /// Applies each event, then moves each touched matter's version, position and update time
@@ -41,6 +54,7 @@ impl Projection for Matters {
         &self,
         c: &mut AnyConnection,
         t: &Tables,
+        _vault: &Vault,
         events: &[&RecordedEvent],
     ) -> Result<(), sqlx::Error> {
         let mut latest: Vec<(&str, &RecordedEvent)> = Vec::new();
@@ -96,23 +110,27 @@ async fn apply_one<'e>(
     match &e.event {
         DomainEvent::MatterOpened(opened) => {
             let sql = format!(
-                "INSERT INTO {matters} (number, title, title_folded, description, \
+                "INSERT INTO {matters} (number, title, title_folded, private, \
                      practice_area, status, responsible_attorney, originating_attorney, opened_on, \
-                     closed_on, statute_of_limitations_on, custom_fields, version, position, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, \
-                     $10, '{{}}', $11, $12, $13, $13)"
+                     closed_on, statute_of_limitations_on, custom_fields, erased, version, \
+                     position, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                     $9, NULL, $10, '{{}}', $11, $12, $13, $14, $14)"
             );
+            // Without a seal and without a description there is nothing to keep.
+            let private = (e.privacy.sealed().is_some() || opened.private.description.is_some())
+                .then(|| private_column(e, &opened.private));
             let query = sqlx::query(AssertSqlSafe(sql))
                 .bind(number)
                 .bind(&opened.title)
                 .bind(opened.title.to_lowercase())
-                .bind(opened.private.description.clone())
+                .bind(private)
                 .bind(&opened.practice_area)
                 .bind(opened.status.as_str())
                 .bind(&opened.responsible_attorney)
                 .bind(opened.originating_attorney.clone())
                 .bind(&opened.opened_on)
                 .bind(opened.statute_of_limitations_on.clone())
+                .bind(flag(e.privacy.is_erased()))
                 .bind(pos(e.stream_version))
                 .bind(pos(e.position))
                 .bind(&e.recorded_at);
@@ -127,9 +145,9 @@ async fn apply_one<'e>(
                      responsible_attorney = COALESCE($5, responsible_attorney), \
                      originating_attorney = COALESCE($6, originating_attorney), \
                      statute_of_limitations_on = COALESCE($7, statute_of_limitations_on), \
-                     description = COALESCE($8, description) WHERE number = $1"
+                     private = COALESCE($8, private) WHERE number = $1"
             );
-            let description = change.private.as_ref().and_then(|p| p.description.clone());
+            let private = change.private.as_ref().map(|p| private_column(e, p));
             let query = sqlx::query(AssertSqlSafe(sql))
                 .bind(number)
                 .bind(change.title.clone())
@@ -138,7 +156,7 @@ async fn apply_one<'e>(
                 .bind(change.responsible_attorney.clone())
                 .bind(change.originating_attorney.clone())
                 .bind(change.statute_of_limitations_on.clone())
-                .bind(description);
+                .bind(private);
             run(c, query).await?;
         }
         DomainEvent::MatterStatusChanged(change) => {
@@ -166,11 +184,15 @@ async fn apply_one<'e>(
             run(c, query).await?;
         }
         DomainEvent::MatterCustomFieldSet(set) => {
-            let value = set
-                .value
-                .clone()
-                .or_else(|| set.private.as_ref().map(|p| p.value.clone()))
-                .unwrap_or(serde_json::Value::Null);
+            let value = match &set.private {
+                // Sensitive: a cleared value (known only when readable) goes; any other stays
+                // sealed.
+                Some(private) if e.privacy.is_readable() && private.value.is_null() => {
+                    serde_json::Value::Null
+                }
+                Some(private) => serde_json::json!({ SEALED_REF: private_column(e, private) }),
+                None => set.value.clone().unwrap_or(serde_json::Value::Null),
+            };
             let current: Option<(String,)> = sqlx::query_as(AssertSqlSafe(format!(
                 "SELECT custom_fields FROM {matters} WHERE number = $1"
             )))
@@ -215,8 +237,8 @@ async fn apply_one<'e>(
         }
         DomainEvent::ConflictCheckRecorded(check) => {
             let sql = format!(
-                "INSERT INTO {} (check_id, matter_number, outcome, reviewer, query, notes, hits, \
-                     position, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO {} (check_id, matter_number, outcome, reviewer, private, hits, \
+                     position, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 t.name("conflict_checks")
             );
             let hits = serde_json::to_string(&check.hits).unwrap_or_default();
@@ -225,12 +247,15 @@ async fn apply_one<'e>(
                 .bind(number)
                 .bind(enum_name(&check.outcome))
                 .bind(&check.reviewer)
-                .bind(&check.private.query)
-                .bind(check.private.notes.clone())
+                .bind(private_column(e, &check.private))
                 .bind(hits)
                 .bind(pos(e.position))
                 .bind(&e.recorded_at);
             run(c, query).await?;
+        }
+        DomainEvent::SubjectErased(_) => {
+            let sql = format!("UPDATE {matters} SET erased = 1 WHERE number = $1");
+            run(c, sqlx::query(AssertSqlSafe(sql)).bind(number)).await?;
         }
         _ => {}
     }

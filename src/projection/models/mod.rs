@@ -1,4 +1,8 @@
 //! The read models. Each file is one projection: which events it handles and how it folds them.
+//!
+//! Client data never goes into a column in the clear: where a read model keeps an event's client
+//! data, it keeps the whole `private` member in the column form of its sealed part
+//! ([`private_column`]), which the read layer opens for an authorised request.
 
 mod contacts;
 mod documents;
@@ -11,11 +15,14 @@ mod work;
 
 use std::sync::Arc;
 
+pub use matters::SEALED_REF;
+
 use sqlx::AnyConnection;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
 use super::Projection;
+use crate::domain::RecordedEvent;
 
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
@@ -57,4 +64,20 @@ fn enum_name<T: serde::Serialize>(value: &T) -> String {
 /// The matter number of a `matter:<number>` stream.
 fn matter_number(stream: &str) -> Option<&str> {
     stream.strip_prefix("matter:")
+}
+
+/// What a read model stores for an event's `private` member: the column form of its sealed part
+/// (a copy of the log's ciphertext, bound to the event), or, for an event written before client
+/// data was sealed, the member's JSON as it was written.
+fn private_column<T: serde::Serialize>(e: &RecordedEvent, private: &T) -> String {
+    match e.privacy.sealed() {
+        Some(sealed) => sealed.to_owned(),
+        None => serde_json::to_string(private).unwrap_or_default(),
+    }
+}
+
+/// Events of the subject's own stream that only move its version (an erasure's request) or
+/// mark it erased: `subject.*`.
+fn is_subject_event(event_type: &str) -> bool {
+    event_type.starts_with("subject.")
 }

@@ -1,13 +1,14 @@
-//! `time_entries`: time recorded on matters.
+//! `time_entries`: time recorded on matters. The description is kept sealed (`private`).
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;
 use sqlx::AssertSqlSafe;
 
-use super::{flag, matter_number, pos, run};
+use super::{flag, matter_number, pos, private_column, run};
 use crate::domain::RecordedEvent;
 use crate::domain::events::DomainEvent;
 use crate::projection::{Projection, Tables};
+use crate::vault::Vault;
 
 pub struct TimeEntries;
 
@@ -29,6 +30,7 @@ impl Projection for TimeEntries {
         &self,
         c: &mut AnyConnection,
         t: &Tables,
+        _vault: &Vault,
         e: &RecordedEvent,
     ) -> Result<(), sqlx::Error> {
         let (Some(number), DomainEvent::TimeRecorded(time)) = (matter_number(&e.stream), &e.event)
@@ -37,7 +39,7 @@ impl Projection for TimeEntries {
         };
         let sql = format!(
             "INSERT INTO {} (time_entry_id, matter_number, user_id, worked_on, minutes, billable, \
-             description, position, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             private, position, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             t.name("time_entries")
         );
         let query = sqlx::query(AssertSqlSafe(sql))
@@ -47,7 +49,7 @@ impl Projection for TimeEntries {
             .bind(&time.worked_on)
             .bind(i64::from(time.minutes))
             .bind(flag(time.billable))
-            .bind(&time.private.description)
+            .bind(private_column(e, &time.private))
             .bind(pos(e.position))
             .bind(&e.recorded_at);
         run(c, query).await

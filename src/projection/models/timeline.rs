@@ -7,6 +7,7 @@ use sqlx::AssertSqlSafe;
 use super::{matter_number, pos, run};
 use crate::domain::RecordedEvent;
 use crate::projection::{Projection, Tables};
+use crate::vault::Vault;
 
 pub struct Timeline;
 
@@ -21,16 +22,18 @@ impl Projection for Timeline {
     }
 
     fn handles(&self, event_type: &str) -> bool {
-        event_type.starts_with("matter.")
+        // An erasure and its request are events of the matter's own stream too.
+        event_type.starts_with("matter.") || super::is_subject_event(event_type)
     }
 
     async fn apply(
         &self,
         c: &mut AnyConnection,
         t: &Tables,
+        vault: &Vault,
         e: &RecordedEvent,
     ) -> Result<(), sqlx::Error> {
-        self.apply_batch(c, t, &[e]).await
+        self.apply_batch(c, t, vault, &[e]).await
     }
 
     /// Inserts the rows [`ROWS_PER_INSERT`] at a time.
@@ -38,6 +41,7 @@ impl Projection for Timeline {
         &self,
         c: &mut AnyConnection,
         t: &Tables,
+        _vault: &Vault,
         events: &[&RecordedEvent],
     ) -> Result<(), sqlx::Error> {
         let rows: Vec<(&str, &RecordedEvent)> = events
@@ -71,7 +75,7 @@ impl Projection for Timeline {
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for (number, e) in chunk {
-                let fields = serde_json::to_string(&e.event.changed_fields()).unwrap_or_default();
+                let fields = serde_json::to_string(&e.changed_fields()).unwrap_or_default();
                 query = query
                     .bind(pos(e.position))
                     .bind(*number)

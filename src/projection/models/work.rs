@@ -8,6 +8,7 @@ use super::{enum_name, flag, matter_number, pos, run};
 use crate::domain::RecordedEvent;
 use crate::domain::events::{DomainEvent, TaskStatus};
 use crate::projection::{Projection, Tables};
+use crate::vault::Vault;
 
 pub struct Work;
 
@@ -29,6 +30,7 @@ impl Projection for Work {
         &self,
         c: &mut AnyConnection,
         t: &Tables,
+        _vault: &Vault,
         e: &RecordedEvent,
     ) -> Result<(), sqlx::Error> {
         let Some(number) = matter_number(&e.stream) else {

@@ -144,6 +144,7 @@ impl Changes {
             map: [documents, notes, tasks, calendar, time_entries];
             value: [created_at];
             bookkeeping: [updated_at];
+            value: [erased];
         );
     }
 
@@ -311,6 +312,8 @@ mod tests {
             occurred_at: "2026-01-12T09:00:00.000000Z".into(),
             recorded_at: "2026-01-12T09:00:00.000000Z".into(),
             event,
+            event_id: "019aef00-0000-7000-8000-000000000001".into(),
+            privacy: Default::default(),
         };
         Matter::fold([&recorded]).unwrap()
     }

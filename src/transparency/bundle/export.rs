@@ -17,12 +17,14 @@ use crate::access::record::Decision;
 use crate::domain::RecordedEvent;
 use crate::domain::ids::MatterNumber;
 use crate::domain::matter::Matter;
+use crate::domain::{OpenPrivate, PrivatePart};
 use crate::log::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::log::merkle::{LeafRange, NodeId, TreeHash, inclusion_ranges};
 use crate::log::time::now_timestamp;
 use crate::log::{Event, StreamId};
 use crate::store::{EventLog, LogStore, StoreError, StoredCheckpoint, TreeStore};
 use crate::transparency::{Checkpointer, SigningError};
+use crate::vault::KeySet;
 
 use super::BundleFailure;
 use super::audit::{Audit, authorise};
@@ -99,6 +101,8 @@ pub enum ExportError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Encoding(#[from] EncodingError),
+    #[error("the client data could not be opened for the view: {0}")]
+    Vault(#[from] crate::vault::VaultError),
 }
 
 impl ExportError {
@@ -122,6 +126,7 @@ pub async fn export(
     log: &Arc<EventLog>,
     checkpointer: &Checkpointer,
     access: &AccessChain,
+    vault: &crate::vault::Vault,
     request: &ExportRequest,
 ) -> Result<Exported, ExportError> {
     if request.with_view && request.investigator.is_none() {
@@ -188,7 +193,10 @@ pub async fn export(
             .collect()
     };
     let view = match request.with_view {
-        true => Some(view_of(&audit.principal, &events, stream.is_some())?),
+        true => {
+            let keys = vault.keys_for_events(&events).await?;
+            Some(view_of(&audit.principal, &events, &keys, stream.is_some())?)
+        }
         false => None,
     };
     let stream_version = stream
@@ -368,21 +376,38 @@ async fn inclusion_paths(
 
 /// The payloads decoded and, for a matter, its state folded from them; the state is left out
 /// when an event cannot be read as the domain's.
-fn view_of(investigator: &str, events: &[Event], matter: bool) -> Result<View, ExportError> {
+fn view_of(
+    investigator: &str,
+    events: &[Event],
+    keys: &KeySet,
+    matter: bool,
+) -> Result<View, ExportError> {
     let shown = events
         .iter()
         .map(|event| {
-            serde_json::from_str(&event.payload)
-                .map(|payload| ViewEvent {
-                    position: event.position,
-                    payload,
-                })
-                .map_err(|_| ExportError::Undecodable {
-                    position: event.position,
-                })
+            let undecodable = || ExportError::Undecodable {
+                position: event.position,
+            };
+            let mut payload: serde_json::Value =
+                serde_json::from_str(&event.payload).map_err(|_| undecodable())?;
+            // Client data is shown opened; an erased subject's as `{"erased": true}`.
+            if let Some(private) = payload.get_mut("private")
+                && private.get("sealed").is_some()
+            {
+                *private = match keys.open(&event.id, private).map_err(|_| undecodable())? {
+                    PrivatePart::Plain(plain) => plain,
+                    PrivatePart::Erased | PrivatePart::Unavailable => {
+                        serde_json::json!({ "erased": true })
+                    }
+                };
+            }
+            Ok(ViewEvent {
+                position: event.position,
+                payload,
+            })
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let folded = matter.then(|| fold(events)).flatten();
+        .collect::<Result<Vec<_>, ExportError>>()?;
+    let folded = matter.then(|| fold(events, keys)).flatten();
     Ok(View {
         investigator: investigator.to_owned(),
         events: shown,
@@ -390,10 +415,10 @@ fn view_of(investigator: &str, events: &[Event], matter: bool) -> Result<View, E
     })
 }
 
-fn fold(events: &[Event]) -> Option<serde_json::Value> {
+fn fold(events: &[Event], keys: &KeySet) -> Option<serde_json::Value> {
     let mut matter: Option<Matter> = None;
     for event in events {
-        match RecordedEvent::decode(event) {
+        match RecordedEvent::open(event, keys) {
             Ok(Some(recorded)) => Matter::apply(&mut matter, &recorded),
             Ok(None) => {}
             Err(_) => return None,

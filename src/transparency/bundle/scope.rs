@@ -132,7 +132,8 @@ pub(super) fn check_scope(
     Ok(())
 }
 
-/// Step 9: the view shows exactly the events' payloads, compared as JCS encodings.
+/// Step 9: the view shows exactly the events' payloads, compared as JCS encodings; a sealed
+/// `private` member may be shown opened (its plaintext, which no proof covers).
 pub(super) fn check_view(
     view: &View,
     events: &[(Event, Vec<TreeHash>)],
@@ -158,8 +159,20 @@ pub(super) fn check_view(
         if shown.position != event.position {
             return Err(differs());
         }
-        let stored: Value = serde_json::from_str(&event.payload).map_err(|_| differs())?;
-        let same = match (canonical_json(&stored), canonical_json(&shown.payload)) {
+        let mut stored: Value = serde_json::from_str(&event.payload).map_err(|_| differs())?;
+        let mut shown_payload = shown.payload.clone();
+        let sealed = stored
+            .get("private")
+            .and_then(|private| private.get("sealed"))
+            .is_some_and(|format| format == crate::vault::seal::SEAL_FORMAT);
+        if sealed {
+            for payload in [&mut stored, &mut shown_payload] {
+                if let Value::Object(members) = payload {
+                    members.remove("private");
+                }
+            }
+        }
+        let same = match (canonical_json(&stored), canonical_json(&shown_payload)) {
             (Ok(stored), Ok(shown)) => stored == shown,
             _ => false,
         };

@@ -304,7 +304,11 @@ impl Mutation {
     ) -> async_graphql::Result<MatterPayload> {
         let db = ctx.data::<crate::projection::ReadDb>()?;
         let own = number.trim().to_ascii_uppercase();
-        let matches = crate::read::matters::conflict_matches(db.pool(), &query, 100)
+        let vault = ctx
+            .data::<std::sync::Arc<crate::service::Service>>()?
+            .vault()
+            .clone();
+        let matches = crate::read::matters::search_conflicts(db.pool(), &vault, &query, 100)
             .await
             .map_err(super::errors::internal)?;
         let hits = matches

@@ -1,12 +1,31 @@
 //! What hangs off a matter: team, parties, documents, tasks, calendar, notes, time, checks.
+//!
+//! Documents, versions, notes, time entries and conflict checks keep their client data sealed in
+//! the row's `private` column; each type opens it when one of its client-data fields resolves
+//! (see [`super::opened`]) and has `erased`.
 
 use async_graphql::{Context, ID, Object, SimpleObject};
 
-use super::{Contact, LIST_ESTIMATE, Matter, enum_text, load_one};
+use super::{Contact, ERASED, LIST_ESTIMATE, Matter, enum_text, load_one, open_rows, opened};
 use crate::api::graphql::caller::admit_matter;
 use crate::api::graphql::ids::{Kind, encode};
 use crate::api::graphql::loaders::{ContactLoader, MatterLoader, VersionsLoader};
-use crate::read;
+use crate::read::{self, Private};
+
+/// Fields that show client data, per type: a list opens its rows at once when it selects one.
+pub const DOCUMENT_DATA: &[&str] = &["erased", "title", "description"];
+pub const VERSION_DATA: &[&str] = &["erased", "filename"];
+pub const NOTE_DATA: &[&str] = &["erased", "subject", "body"];
+pub const TIME_DATA: &[&str] = &["erased", "description"];
+pub const CHECK_DATA: &[&str] = &["erased", "query", "notes"];
+
+/// A required text member of opened client data: "[erased]" once erased, empty when absent.
+fn required_text(private: &Private, member: &str) -> String {
+    if private.is_erased() {
+        return ERASED.to_owned();
+    }
+    private.text(member).unwrap_or_default()
+}
 
 fn unsigned(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
@@ -68,11 +87,15 @@ impl Document {
     async fn document_type(&self) -> &str {
         &self.0.document_type
     }
-    async fn title(&self) -> Option<&str> {
-        self.0.title.as_deref()
+    /// Whether the document's title and description were erased.
+    async fn erased(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(self.private(ctx).await?.is_erased())
     }
-    async fn description(&self) -> Option<&str> {
-        self.0.description.as_deref()
+    async fn title(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self.private(ctx).await?.text("title"))
+    }
+    async fn description(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self.private(ctx).await?.text("description"))
     }
     async fn latest_version(&self) -> u64 {
         unsigned(self.0.latest_version)
@@ -89,7 +112,17 @@ impl Document {
         let rows = load_one::<VersionsLoader>(ctx, &self.0.document_id)
             .await?
             .unwrap_or_default();
+        let sealed = rows
+            .iter()
+            .map(|row| (&row.opened, Some(row.private.as_str())));
+        open_rows(ctx, VERSION_DATA, sealed).await?;
         Ok(rows.into_iter().map(DocumentVersion).collect())
+    }
+}
+
+impl Document {
+    async fn private<'a>(&'a self, ctx: &Context<'_>) -> async_graphql::Result<&'a Private> {
+        opened(ctx, &self.0.opened, Some(&self.0.private)).await
     }
 }
 
@@ -111,8 +144,12 @@ impl DocumentVersion {
     async fn media_type(&self) -> &str {
         &self.0.media_type
     }
-    async fn filename(&self) -> Option<&str> {
-        self.0.filename.as_deref()
+    /// Whether the version's filename was erased.
+    async fn erased(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(self.private(ctx).await?.is_erased())
+    }
+    async fn filename(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self.private(ctx).await?.text("filename"))
     }
     async fn uploaded_by(&self) -> &str {
         &self.0.uploaded_by
@@ -126,6 +163,12 @@ impl DocumentVersion {
             "/documents/{}/versions/{}/content",
             self.0.document_id, self.0.version
         )
+    }
+}
+
+impl DocumentVersion {
+    async fn private<'a>(&'a self, ctx: &Context<'_>) -> async_graphql::Result<&'a Private> {
+        opened(ctx, &self.0.opened, Some(&self.0.private)).await
     }
 }
 
@@ -220,11 +263,16 @@ impl Note {
     async fn privileged(&self) -> bool {
         self.0.privileged != 0
     }
-    async fn subject(&self) -> Option<&str> {
-        self.0.subject.as_deref()
+    /// Whether the note's subject and body were erased.
+    async fn erased(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(self.private(ctx).await?.is_erased())
     }
-    async fn body(&self) -> &str {
-        &self.0.body
+    async fn subject(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self.private(ctx).await?.text("subject"))
+    }
+    /// The text; "[erased]" once erased.
+    async fn body(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(required_text(self.private(ctx).await?, "body"))
     }
     async fn author(&self) -> &str {
         &self.0.author
@@ -234,6 +282,12 @@ impl Note {
     }
     async fn edited_at(&self) -> Option<&str> {
         self.0.edited_at.as_deref()
+    }
+}
+
+impl Note {
+    async fn private<'a>(&'a self, ctx: &Context<'_>) -> async_graphql::Result<&'a Private> {
+        opened(ctx, &self.0.opened, Some(&self.0.private)).await
     }
 }
 
@@ -257,8 +311,19 @@ impl TimeEntry {
     async fn billable(&self) -> bool {
         self.0.billable != 0
     }
-    async fn description(&self) -> &str {
-        &self.0.description
+    /// Whether the entry's description was erased.
+    async fn erased(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(self.private(ctx).await?.is_erased())
+    }
+    /// What the time was spent on; "[erased]" once erased.
+    async fn description(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(required_text(self.private(ctx).await?, "description"))
+    }
+}
+
+impl TimeEntry {
+    async fn private<'a>(&'a self, ctx: &Context<'_>) -> async_graphql::Result<&'a Private> {
+        opened(ctx, &self.0.opened, Some(&self.0.private)).await
     }
 }
 
@@ -284,11 +349,16 @@ impl ConflictCheck {
     async fn reviewer(&self) -> &str {
         &self.0.reviewer
     }
-    async fn query(&self) -> &str {
-        &self.0.query
+    /// Whether the check's query and notes were erased.
+    async fn erased(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(self.private(ctx).await?.is_erased())
     }
-    async fn notes(&self) -> Option<&str> {
-        self.0.notes.as_deref()
+    /// The names searched for; "[erased]" once erased.
+    async fn query(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(required_text(self.private(ctx).await?, "query"))
+    }
+    async fn notes(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        Ok(self.private(ctx).await?.text("notes"))
     }
     async fn recorded_at(&self) -> &str {
         &self.0.recorded_at
@@ -303,5 +373,11 @@ impl ConflictCheck {
                 role: enum_text(hit.role.as_str()),
             })
             .collect()
+    }
+}
+
+impl ConflictCheck {
+    async fn private<'a>(&'a self, ctx: &Context<'_>) -> async_graphql::Result<&'a Private> {
+        opened(ctx, &self.0.opened, Some(&self.0.private)).await
     }
 }

@@ -1,12 +1,18 @@
 //! `Matter`: the matter detail, with its children loaded in batches.
+//!
+//! Its description and sensitive custom field values are sealed in the row and opened when
+//! those fields resolve; the child lists open their rows' client data with one load of keys
+//! when the selection shows any of it.
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object};
 use serde_json::Value;
 
+use super::children::{CHECK_DATA, DOCUMENT_DATA, NOTE_DATA, TIME_DATA};
+use super::contact::CONTACT_DATA;
 use super::{
     CalendarEntry, ConflictCheck, Document, HistoryEvent, LIST_ESTIMATE, Note, Party, Task,
-    TeamMember, TimeEntry, TimelineEntry, load_one,
+    TeamMember, TimeEntry, TimelineEntry, load_one, open_rows, opened, vault,
 };
 use crate::access::policy::{MatterAccess, Part};
 use crate::api::graphql::caller::Caller;
@@ -16,7 +22,8 @@ use crate::api::graphql::ids::{Kind, encode, encode_cursor};
 use crate::api::graphql::loaders::*;
 use crate::api::graphql::paging::{connection, connection_cost, page_request};
 use crate::projection::ReadDb;
-use crate::read::{self, Bind, Sql};
+use crate::projection::models::SEALED_REF;
+use crate::read::{self, Bind, Private, Sql};
 use crate::service::Service;
 
 /// A matter as one caller may see it: the row and the access the caller was admitted with.
@@ -35,6 +42,50 @@ impl Matter {
         };
         Caller::of(ctx)?.read_part(&self.row.number, self.access, part)
     }
+
+    /// The opened description column (an empty object when the matter never had one).
+    async fn private<'a>(&'a self, ctx: &Context<'_>) -> async_graphql::Result<&'a Private> {
+        opened(ctx, &self.row.opened, self.row.private.as_deref()).await
+    }
+
+    /// Custom field values by key, sensitive ones opened (null once erased), and whether any
+    /// was erased.
+    async fn opened_custom_fields(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<(serde_json::Map<String, Value>, bool)> {
+        let mut fields: serde_json::Map<String, Value> =
+            serde_json::from_str(&self.row.custom_fields).unwrap_or_default();
+        let sealed: Vec<(String, String)> = fields
+            .iter()
+            .filter_map(|(key, value)| {
+                let text = value.get(SEALED_REF)?.as_str()?;
+                Some((key.clone(), text.to_owned()))
+            })
+            .collect();
+        if sealed.is_empty() {
+            return Ok((fields, false));
+        }
+        let texts: Vec<&str> = sealed.iter().map(|(_, text)| text.as_str()).collect();
+        let keys = vault(ctx)?
+            .keys_for_columns(texts)
+            .await
+            .map_err(internal)?;
+        let mut erased = false;
+        for (key, text) in sealed {
+            let value = match keys.open_column(&text).map_err(internal)? {
+                crate::vault::Column::Plain(private) => {
+                    private.get("value").cloned().unwrap_or(Value::Null)
+                }
+                crate::vault::Column::Erased => {
+                    erased = true;
+                    Value::Null
+                }
+            };
+            fields.insert(key, value);
+        }
+        Ok((fields, erased))
+    }
 }
 
 #[Object]
@@ -52,9 +103,19 @@ impl Matter {
         self.see(ctx)?;
         Ok(&self.row.title)
     }
-    async fn description(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<&str>> {
+    /// Null when the matter has none, or once its data is erased.
+    async fn description(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         self.see(ctx)?;
-        Ok(self.row.description.as_deref())
+        Ok(self.private(ctx).await?.text("description"))
+    }
+    /// Whether the matter's client data (description, sensitive custom field values) was
+    /// erased: its key destroyed.
+    async fn erased(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        self.see(ctx)?;
+        if self.row.erased != 0 || self.private(ctx).await?.is_erased() {
+            return Ok(true);
+        }
+        Ok(self.opened_custom_fields(ctx).await?.1)
     }
     async fn practice_area(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
         self.see(ctx)?;
@@ -88,15 +149,15 @@ impl Matter {
         self.see(ctx)?;
         Ok(self.row.statute_of_limitations_on.as_deref())
     }
-    /// Custom field values by key, as a JSON object.
+    /// Custom field values by key, as a JSON object; a sensitive field's value is null once
+    /// erased.
     async fn custom_fields(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<async_graphql::Json<Value>> {
         self.see(ctx)?;
-        Ok(async_graphql::Json(
-            serde_json::from_str(&self.row.custom_fields).unwrap_or(Value::Null),
-        ))
+        let (fields, _) = self.opened_custom_fields(ctx).await?;
+        Ok(async_graphql::Json(Value::Object(fields)))
     }
     /// The matter stream's version: pass it as `expectedVersion` to the next mutation.
     async fn version(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
@@ -136,6 +197,25 @@ impl Matter {
         let rows = load_one::<PartiesLoader>(ctx, &self.row.number)
             .await?
             .unwrap_or_default();
+        // Each party's contact resolves on its own; loading the contacts' keys here, in one
+        // go, spares each of them a key lookup of its own when it opens its details.
+        let look = ctx.look_ahead();
+        if CONTACT_DATA
+            .iter()
+            .any(|field| look.field("contact").field(field).exists())
+        {
+            let ids: Vec<String> = rows.iter().map(|row| row.contact_id.clone()).collect();
+            let contacts = ctx
+                .data::<async_graphql::dataloader::DataLoader<ContactLoader>>()?
+                .load_many(ids)
+                .await
+                .map_err(|error| internal((*error).clone()))?;
+            let texts: Vec<&str> = contacts.values().map(|row| row.private.as_str()).collect();
+            vault(ctx)?
+                .keys_for_columns(texts)
+                .await
+                .map_err(internal)?;
+        }
         Ok(rows.into_iter().map(Party).collect())
     }
     #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
@@ -144,6 +224,10 @@ impl Matter {
         let rows = load_one::<DocumentsLoader>(ctx, &self.row.number)
             .await?
             .unwrap_or_default();
+        let sealed = rows
+            .iter()
+            .map(|row| (&row.opened, Some(row.private.as_str())));
+        open_rows(ctx, DOCUMENT_DATA, sealed).await?;
         Ok(rows.into_iter().map(Document).collect())
     }
     #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
@@ -183,11 +267,15 @@ impl Matter {
         if privileged && rows.iter().any(|row| row.privileged != 0) {
             caller.read_part(&self.row.number, self.access, Part::PrivilegedNotes)?;
         }
-        Ok(rows
+        let rows: Vec<read::NoteRow> = rows
             .into_iter()
             .filter(|row| privileged || row.privileged == 0)
-            .map(Note)
-            .collect())
+            .collect();
+        let sealed = rows
+            .iter()
+            .map(|row| (&row.opened, Some(row.private.as_str())));
+        open_rows(ctx, NOTE_DATA, sealed).await?;
+        Ok(rows.into_iter().map(Note).collect())
     }
     #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
     async fn time_entries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TimeEntry>> {
@@ -195,6 +283,10 @@ impl Matter {
         let rows = load_one::<TimeEntriesLoader>(ctx, &self.row.number)
             .await?
             .unwrap_or_default();
+        let sealed = rows
+            .iter()
+            .map(|row| (&row.opened, Some(row.private.as_str())));
+        open_rows(ctx, TIME_DATA, sealed).await?;
         Ok(rows.into_iter().map(TimeEntry).collect())
     }
     #[graphql(complexity = "LIST_ESTIMATE * child_complexity")]
@@ -206,6 +298,10 @@ impl Matter {
         let rows = load_one::<ConflictChecksLoader>(ctx, &self.row.number)
             .await?
             .unwrap_or_default();
+        let sealed = rows
+            .iter()
+            .map(|row| (&row.opened, Some(row.private.as_str())));
+        open_rows(ctx, CHECK_DATA, sealed).await?;
         Ok(rows.into_iter().map(ConflictCheck).collect())
     }
 
@@ -222,10 +318,10 @@ impl Matter {
         self.see(ctx)?;
         let request = page_request(first, last, after, before)?;
         let db = ctx.data::<ReadDb>()?;
-        let mut sql = Sql::new(
-            "SELECT position, matter_number, stream_version, event_type, actor, occurred_at, \
-             recorded_at, changed_fields FROM rm_timeline",
-        );
+        let mut sql = Sql::new(format!(
+            "SELECT {} FROM rm_timeline",
+            <read::TimelineRow as read::Columns>::COLUMNS
+        ));
         let number = sql.bind(Bind::Text(self.row.number.clone()));
         sql.text
             .push_str(&format!(" WHERE matter_number = {number}"));

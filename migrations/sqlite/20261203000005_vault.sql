@@ -1,0 +1,34 @@
+-- The vault (docs/security-model.md, "Encryption at rest"): one data key per data subject,
+-- stored only wrapped by a versioned key-encryption key, and document contents sealed under
+-- their matter's data key.
+CREATE TABLE data_keys (
+    key_id      TEXT    PRIMARY KEY,
+    subject     TEXT    NOT NULL UNIQUE,
+    kek_version INTEGER,
+    wrapped     BLOB,
+    created_at  TEXT    NOT NULL,
+    erased_at   TEXT,
+    CHECK ((erased_at IS NULL) = (wrapped IS NOT NULL AND kek_version IS NOT NULL))
+);
+CREATE INDEX data_keys_by_kek ON data_keys (kek_version, key_id);
+
+-- A key is never removed, so an erased subject cannot be given a new one, and an erased key
+-- stays erased.
+CREATE TRIGGER data_keys_refuse_delete BEFORE DELETE ON data_keys
+BEGIN
+    SELECT RAISE(ABORT, 'data keys are never deleted; erase them');
+END;
+CREATE TRIGGER data_keys_stay_erased BEFORE UPDATE ON data_keys
+WHEN OLD.erased_at IS NOT NULL
+BEGIN
+    SELECT RAISE(ABORT, 'an erased data key stays erased');
+END;
+
+CREATE TABLE document_contents (
+    key_id       TEXT    NOT NULL,
+    content_hash TEXT    NOT NULL,
+    size         INTEGER NOT NULL,
+    sealed       BLOB    NOT NULL,
+    stored_at    TEXT    NOT NULL,
+    PRIMARY KEY (key_id, content_hash)
+) WITHOUT ROWID;
