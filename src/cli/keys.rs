@@ -37,6 +37,7 @@ pub enum KeysCommand {
     /// Destroy a key-encryption key version; refused while it wraps any data key or is the
     /// current one. Backups holding keys wrapped under it can no longer be unwrapped.
     RetireKek {
+        /// The version to retire (see `docket keys kek-status`).
         #[arg(long)]
         version: u32,
     },

@@ -71,7 +71,7 @@ enum Command {
     Serve(ServeArgs),
     /// Check every hash, chain link, signature and key rotation of the whole log.
     Verify(verify::VerifyArgs),
-    /// Signing keys.
+    /// Signing keys, and the key-encryption keys that wrap the data keys.
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,

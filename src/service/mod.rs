@@ -28,9 +28,8 @@ use crate::domain::matter::Matter;
 use crate::domain::matter::decide::{self, Lookups};
 use crate::log::{Actor, ExpectedVersion, StreamId};
 use crate::projection::{Projector, WaitOutcome};
-use crate::store::plan::new_event_id;
 use crate::store::{AppendError, AppendRequest, EventLog};
-use crate::vault::{Vault, subject_of_stream};
+use crate::vault::Vault;
 
 pub use aggregates::read_stream;
 pub use error::ServiceError;
@@ -409,19 +408,12 @@ impl Service {
             .map(DomainEvent::to_draft)
             .collect::<Result<Vec<_>, _>>()?;
 
-        // Seal client data before the log hashes and signs it: each event's id is fixed now,
-        // because its sealed part is bound to it.
-        if let Some(subject) = subject_of_stream(stream.as_str()).filter(|_| self.sealing) {
-            for draft in &mut drafts {
-                let Some(private) = draft.payload.get("private") else {
-                    continue;
-                };
-                let id = new_event_id();
-                let sealed = self.vault.seal_private(subject, &id, private).await?;
-                draft.payload["private"] = sealed;
-                draft.id = Some(id);
-            }
-        }
+        // Seal client data before the log hashes and signs it; a new subject's key is stored
+        // in the same commit as its first events.
+        let pending = match self.sealing {
+            true => self.vault.seal_drafts(stream.as_str(), &mut drafts).await?,
+            false => None,
+        };
         let mut request = AppendRequest::new(stream.clone(), context.actor.clone(), drafts);
         request.expected_version = if version == 0 {
             ExpectedVersion::NoStream
@@ -430,6 +422,7 @@ impl Service {
         };
         request.request_id = context.request_id.clone();
         request.idempotency_key = context.idempotency_key.clone();
+        request.data_keys = pending.iter().map(|key| key.stored.clone()).collect();
         let outcome = match self.log.append(request).await {
             Err(AppendError::IdempotencyKeyReused) => {
                 // A concurrent request with the same key won; report its result if it was ours.
@@ -440,6 +433,11 @@ impl Service {
             }
             other => other?,
         };
+        if let Some(key) = pending
+            && !outcome.replayed
+        {
+            self.vault.adopt(key);
+        }
         self.projector.notify();
         let projected = self.wait(outcome.last_position).await;
         Ok(Committed {

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::keys::StoredDataKey;
+
 use crate::log::canonical::canonical_json;
 use crate::log::envelope::{
     ValidationError, is_identifier, is_reserved_event_type, validate_event_type,
@@ -29,6 +31,11 @@ pub struct AppendRequest {
     pub correlation_id: Option<String>,
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// Data keys of new subjects whose client data these events are sealed under: stored in
+    /// the same transaction as the events, so neither is ever durable without the other.
+    /// Set only by the service, never taken from a client.
+    #[serde(skip)]
+    pub data_keys: Vec<StoredDataKey>,
 }
 
 impl AppendRequest {
@@ -42,6 +49,7 @@ impl AppendRequest {
             request_id: None,
             correlation_id: None,
             idempotency_key: None,
+            data_keys: Vec::new(),
         }
     }
 }
@@ -96,6 +104,8 @@ pub struct PreparedAppend {
     /// blake3 of the request's content, compared when an idempotency key repeats.
     pub digest: [u8; 32],
     pub system: Option<SystemAppend>,
+    /// See [`AppendRequest::data_keys`].
+    pub data_keys: Vec<StoredDataKey>,
 }
 
 impl PreparedAppend {
@@ -146,6 +156,7 @@ impl PreparedAppend {
             idempotency_key: request.idempotency_key,
             digest,
             system: None,
+            data_keys: request.data_keys,
         })
     }
 
@@ -173,6 +184,7 @@ impl PreparedAppend {
             idempotency_key: None,
             digest: [0; 32],
             system: Some(system),
+            data_keys: Vec::new(),
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct BatchPlan {
     pub idempotency: Vec<IdempotencyRecord>,
     pub head: Option<LogHead>,
     pub outcomes: Vec<Result<AppendOutcome, AppendError>>,
+    /// New subjects' data keys, written with the events sealed under them.
+    pub data_keys: Vec<super::keys::StoredDataKey>,
 }
 
 /// The log state a plan starts from.
@@ -252,6 +254,7 @@ pub fn plan_unsigned(input: PlanInput<'_>, batch: &[PreparedAppend]) -> Unsigned
         if let Some(next) = next_signer {
             signer = Some(next);
         }
+        plan.data_keys.extend(request.data_keys.iter().cloned());
         plan.outcomes.push(Ok(outcome));
     }
 

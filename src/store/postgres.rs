@@ -202,8 +202,12 @@ impl LogStore for PostgresStore {
     }
 }
 
+/// A unique violation on the log's own tables: another writer got there first. One on
+/// `data_keys` is not: a subject that gained a key meanwhile is an error, not a retry.
 fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+    matches!(error, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("23505")
+            && !db.constraint().is_some_and(|name| name.starts_with("data_keys")))
 }
 
 async fn load_context(
@@ -274,6 +278,7 @@ async fn write_plan(
         .map(|(stream, version)| (stream.to_owned(), version))
         .unzip();
     let records = &plan.idempotency;
+    let data_keys = &plan.data_keys;
     let record_numbers = |f: &dyn Fn(&IdempotencyRecord) -> u64| {
         records.iter().map(|r| to_i64(f(r))).collect::<Vec<_>>()
     };
@@ -304,6 +309,11 @@ async fn write_plan(
                 last_position, first_version, last_version) \
             SELECT * FROM UNNEST($27::text[], $28::bytea[], $29::text[], $30::bigint[], \
                 $31::bigint[], $32::bigint[], $33::bigint[]) \
+            WHERE EXISTS (SELECT 1 FROM head)), \
+         new_data_keys AS (\
+            INSERT INTO data_keys (key_id, subject, kek_version, wrapped, created_at) \
+            SELECT * FROM UNNEST($36::text[], $37::text[], $38::bigint[], $39::bytea[], \
+                $40::text[]) \
             WHERE EXISTS (SELECT 1 FROM head)) \
          SELECT count(*) FROM new_events"
     );
@@ -348,6 +358,36 @@ async fn write_plan(
         .bind(record_numbers(&|r| r.last_version))
         .bind(prior_streams)
         .bind(prior_versions)
+        .bind(
+            data_keys
+                .iter()
+                .map(|k| k.key_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            data_keys
+                .iter()
+                .map(|k| k.subject.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            data_keys
+                .iter()
+                .map(|k| k.kek_version.map(i64::from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            data_keys
+                .iter()
+                .map(|k| k.wrapped.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            data_keys
+                .iter()
+                .map(|k| k.created_at.clone())
+                .collect::<Vec<_>>(),
+        )
         .fetch_one(&mut *connection)
         .await?;
     Ok(inserted as usize == events.len())

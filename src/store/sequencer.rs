@@ -142,6 +142,7 @@ impl Pending {
         self.batch.replies.extend(batch.replies);
         self.plan.stream_tips.extend(plan.stream_tips);
         self.plan.idempotency.extend(plan.idempotency);
+        self.plan.data_keys.extend(plan.data_keys);
         self.plan.outcomes.extend(plan.outcomes);
         if plan.head.is_some() {
             self.plan.head = plan.head;

@@ -198,7 +198,10 @@ impl SqliteStore {
     /// in autocommit mode, atomic as every statement is (one round trip); anything larger in an
     /// explicit transaction. A stale plan is refused by the triggers and leaves nothing.
     async fn write_fast(&self, plan: &BatchPlan) -> Result<(), sqlx::Error> {
-        if plan.idempotency.is_empty() && plan.events.len() <= ROWS_PER_INSERT {
+        if plan.idempotency.is_empty()
+            && plan.data_keys.is_empty()
+            && plan.events.len() <= ROWS_PER_INSERT
+        {
             let mut connection = self.writer.acquire().await?;
             return write_plan(&mut connection, plan).await;
         }
@@ -314,6 +317,22 @@ async fn write_plan(
                 .push_bind(to_i64(record.last_position))
                 .push_bind(to_i64(record.first_version))
                 .push_bind(to_i64(record.last_version));
+        });
+        query.build().execute(&mut *connection).await?;
+    }
+    // New subjects' data keys, in the same transaction as the events sealed under them. A
+    // subject that gained a key meanwhile makes the whole write fail (never silently keep
+    // events sealed under a key that was not stored).
+    for chunk in plan.data_keys.chunks(ROWS_PER_INSERT) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO data_keys (key_id, subject, kek_version, wrapped, created_at) ",
+        );
+        query.push_values(chunk, |mut row, key| {
+            row.push_bind(key.key_id.as_str())
+                .push_bind(key.subject.as_str())
+                .push_bind(key.kek_version.map(i64::from))
+                .push_bind(key.wrapped.clone())
+                .push_bind(key.created_at.as_str());
         });
         query.build().execute(&mut *connection).await?;
     }

@@ -175,9 +175,15 @@ impl Vault {
         }
     }
 
-    /// The data key that seals new data of `subject`, created (and stored wrapped) the first
-    /// time. Refused once the subject is erased.
-    pub async fn sealing_key(&self, subject: &str) -> Result<(String, Arc<DataKey>), VaultError> {
+    /// The data key that seals new data of `subject`, if it has one; refused once the subject
+    /// is erased.
+    async fn existing_sealing_key(
+        &self,
+        subject: &str,
+    ) -> Result<Option<(String, Arc<DataKey>)>, VaultError> {
+        let erased = || VaultError::SubjectErased {
+            subject: subject.to_owned(),
+        };
         let known = self
             .by_subject
             .lock()
@@ -186,33 +192,36 @@ impl Vault {
         if let Some(key_id) = known
             && let Some(cached) = self.cached(&key_id)
         {
-            return match cached.key {
-                Some(key) => Ok((key_id, key)),
-                None => Err(VaultError::SubjectErased {
-                    subject: subject.to_owned(),
-                }),
-            };
+            return cached.key.map(|key| Some((key_id, key))).ok_or_else(erased);
         }
-        let (stored, created) = match self.store.keys().subject_key(subject).await? {
-            Some(stored) => (stored, None),
-            None => {
-                let (stored, key) =
-                    create_key(self.store.as_ref(), self.master.as_ref(), subject).await?;
-                (stored, key)
-            }
+        let Some(stored) = self.store.keys().subject_key(subject).await? else {
+            return Ok(None);
         };
+        let key = unwrap_stored(self.master.as_ref(), &stored)
+            .await?
+            .map(Arc::new);
+        self.remember(&stored.key_id, subject, key.clone());
+        key.map(|key| Some((stored.key_id, key))).ok_or_else(erased)
+    }
+
+    /// The data key that seals new data of `subject`, created (and stored wrapped, in a
+    /// commit of its own) the first time. Refused once the subject is erased.
+    pub async fn sealing_key(&self, subject: &str) -> Result<(String, Arc<DataKey>), VaultError> {
+        if let Some(found) = self.existing_sealing_key(subject).await? {
+            return Ok(found);
+        }
+        let (stored, created) =
+            create_key(self.store.as_ref(), self.master.as_ref(), subject).await?;
         let key = match created {
             Some(key) => Some(key),
             None => unwrap_stored(self.master.as_ref(), &stored).await?,
-        };
-        let key = key.map(Arc::new);
-        self.remember(&stored.key_id, subject, key.clone());
-        match key {
-            Some(key) => Ok((stored.key_id, key)),
-            None => Err(VaultError::SubjectErased {
-                subject: subject.to_owned(),
-            }),
         }
+        .map(Arc::new);
+        self.remember(&stored.key_id, subject, key.clone());
+        key.map(|key| (stored.key_id, key))
+            .ok_or_else(|| VaultError::SubjectErased {
+                subject: subject.to_owned(),
+            })
     }
 
     /// Seals an event's `private` member for `subject`: the sealed object that replaces it.
@@ -223,15 +232,68 @@ impl Vault {
         private: &Value,
     ) -> Result<Value, VaultError> {
         let (key_id, key) = self.sealing_key(subject).await?;
-        let plaintext = Zeroizing::new(
-            crate::log::canonical::canonical_json(private)
-                .map_err(|_| VaultError::Malformed {
-                    what: "private member",
-                })?
-                .into_bytes(),
+        seal_private_with(&key, &key_id, event_id, private)
+    }
+
+    /// Seals the `private` member of each of `drafts`, to be appended to `stream`, when the
+    /// stream holds client data. Each sealed draft gets its event id now: its sealed part is
+    /// bound to it. A subject without a key gets a new one, returned as a [`PendingKey`]: it is
+    /// stored only with the events (in [`crate::store::AppendRequest::data_keys`]), and used
+    /// again only once they are committed ([`Vault::adopt`]).
+    pub async fn seal_drafts(
+        &self,
+        stream: &str,
+        drafts: &mut [crate::log::EventDraft],
+    ) -> Result<Option<PendingKey>, VaultError> {
+        let Some(subject) = subject_of_stream(stream) else {
+            return Ok(None);
+        };
+        if !drafts
+            .iter()
+            .any(|draft| draft.payload.get("private").is_some())
+        {
+            return Ok(None);
+        }
+        let (key_id, key, pending) = match self.existing_sealing_key(subject).await? {
+            Some((key_id, key)) => (key_id, key, None),
+            None => {
+                let key = Arc::new(DataKey::generate()?);
+                let key_id = new_key_id()?;
+                let version = self.master.current().await?;
+                let stored = StoredDataKey {
+                    key_id: key_id.clone(),
+                    subject: subject.to_owned(),
+                    kek_version: Some(version),
+                    wrapped: Some(self.master.wrap(version, &key_id, &key).await?),
+                    created_at: crate::log::time::now_timestamp(),
+                    erased_at: None,
+                };
+                let pending = PendingKey {
+                    stored,
+                    key: key.clone(),
+                };
+                (key_id, key, Some(pending))
+            }
+        };
+        for draft in drafts {
+            let Some(private) = draft.payload.get("private") else {
+                continue;
+            };
+            let id = crate::store::plan::new_event_id();
+            let sealed = seal_private_with(&key, &key_id, &id, private)?;
+            draft.payload["private"] = sealed;
+            draft.id = Some(id);
+        }
+        Ok(pending)
+    }
+
+    /// Takes a new key into use once the events sealed under it are committed.
+    pub fn adopt(&self, pending: PendingKey) {
+        self.remember(
+            &pending.stored.key_id,
+            &pending.stored.subject,
+            Some(pending.key),
         );
-        let sealed = seal::seal(&key, &key_id, &seal::event_context(event_id), &plaintext)?;
-        serde_json::to_value(sealed).map_err(|_| VaultError::SealFailed)
     }
 
     /// Loads the keys with these ids (unwrapped, or known erased) for opening.
@@ -364,6 +426,39 @@ impl Vault {
         let plain = seal::open(&key, &sealed, &content_context(content_hash))?;
         Ok(Some(plain.to_vec()))
     }
+}
+
+/// A new subject's data key, wrapped and ready to store with the events sealed under it.
+pub struct PendingKey {
+    pub stored: StoredDataKey,
+    key: Arc<DataKey>,
+}
+
+impl std::fmt::Debug for PendingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingKey")
+            .field("key_id", &self.stored.key_id)
+            .field("subject", &self.stored.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seals a `private` member (its JCS text) for the event `event_id`.
+fn seal_private_with(
+    key: &DataKey,
+    key_id: &str,
+    event_id: &str,
+    private: &Value,
+) -> Result<Value, VaultError> {
+    let plaintext = Zeroizing::new(
+        crate::log::canonical::canonical_json(private)
+            .map_err(|_| VaultError::Malformed {
+                what: "private member",
+            })?
+            .into_bytes(),
+    );
+    let sealed = seal::seal(key, key_id, &seal::event_context(event_id), &plaintext)?;
+    serde_json::to_value(sealed).map_err(|_| VaultError::SealFailed)
 }
 
 fn content_context(content_hash: &str) -> String {

@@ -24,6 +24,7 @@ const MARKERS: &[&str] = &[
     "Zephyrine witness",
     "Ottoline disclosure",
     "Marchbanks privilege",
+    "Peverell offshore trust",
 ];
 
 async fn write_client_data(firm: &Firm) {
@@ -67,6 +68,20 @@ async fn write_client_data(firm: &Firm) {
         notes: "Marchbanks privilege") {{ userErrors {{ code }} }} }}"#
     ))
     .await;
+    let defined = firm
+        .ok(
+            "ad.min",
+            r#"mutation { defineCustomField(key: "source_of_wealth", label: "Source of wealth",
+            kind: TEXT, sensitive: true) { userErrors { code } } }"#,
+        )
+        .await;
+    assert_eq!(defined["defineCustomField"]["userErrors"], json!([]));
+    let set = ok(format!(
+        r#"mutation {{ setCustomField(number: "{MATTER}", key: "source_of_wealth",
+        value: "Peverell offshore trust") {{ userErrors {{ code }} }} }}"#
+    ))
+    .await;
+    assert_eq!(set["setCustomField"]["userErrors"], json!([]));
     firm.docket.projector.catch_up().await.unwrap();
 }
 
@@ -91,9 +106,15 @@ async fn client_data_is_never_stored_in_plaintext(backend: Backend) {
     let detail = firm
         .ok(
             "p.one",
-            &format!(r#"{{ matter(number: "{MATTER}") {{ description notes {{ body }} }} }}"#),
+            &format!(
+                r#"{{ matter(number: "{MATTER}") {{ description customFields notes {{ body }} }} }}"#
+            ),
         )
         .await;
+    assert_eq!(
+        detail["matter"]["customFields"]["source_of_wealth"],
+        json!("Peverell offshore trust")
+    );
     assert_eq!(
         detail["matter"]["description"],
         json!("Wherryford grievance")

@@ -417,7 +417,79 @@ async fn a_subject_access_export_is_decrypted_and_recorded(backend: Backend) {
     assert!(recorded, "the export is an access record");
 }
 
+/// A new subject's data key is written in the commit of its first events, and a refused
+/// append leaves no key behind.
+async fn a_new_subjects_key_is_stored_with_its_first_events(backend: Backend) {
+    let firm = Firm::new(backend).await;
+    let store = firm.docket.log.store().clone();
+    let stored = store
+        .keys()
+        .subject_key(&format!("matter:{MATTER}"))
+        .await
+        .unwrap()
+        .expect("the matter has a key");
+    let events = store
+        .read_stream_page(&format!("matter:{MATTER}"), 1, 1)
+        .await
+        .unwrap();
+    let opened: Value = serde_json::from_str(&events[0].payload).unwrap();
+    assert_eq!(opened["private"]["key"], json!(stored.key_id));
+
+    // Opening the same matter again is refused: no second key, no event.
+    let again = firm
+        .run(
+            "p.one",
+            &format!(
+                r#"mutation {{ openMatter(input: {{matterNumber: "{MATTER}", title: "Again",
+                practiceArea: "employment", responsibleAttorney: "p.one", description: "x"}})
+                {{ userErrors {{ code }} }} }}"#
+            ),
+        )
+        .await;
+    assert_eq!(
+        again["data"]["openMatter"]["userErrors"][0]["code"],
+        json!("DUPLICATE_MATTER_NUMBER")
+    );
+    let after = store
+        .keys()
+        .subject_key(&format!("matter:{MATTER}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.key_id, stored.key_id);
+
+    // A command refused for a stale version leaves no key for a new subject either.
+    let mut context =
+        docket::service::CommandContext::new(docket::log::Actor::parse("user:p.one").unwrap());
+    context.expected_version = Some(7);
+    let refused = firm
+        .docket
+        .service
+        .open_matter(
+            &context,
+            &docket::domain::commands::OpenMatter {
+                matter_number: "2026-0399".into(),
+                title: "Refused".into(),
+                description: Some("never stored".into()),
+                practice_area: "employment".into(),
+                responsible_attorney: "p.one".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(refused.is_err());
+    assert!(
+        store
+            .keys()
+            .subject_key("matter:2026-0399")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 on_both_backends!(
+    a_new_subjects_key_is_stored_with_its_first_events,
     an_erasure_needs_a_second_person_and_the_log_still_verifies,
     a_legal_hold_blocks_erasure_until_released,
     records_management_needs_its_capabilities,

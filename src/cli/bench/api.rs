@@ -36,6 +36,7 @@ use crate::projection::{Projector, ReadDb};
 use crate::server::{Components, http_server};
 use crate::service::{AsOf, Service};
 use crate::store::{AppendError, AppendRequest, EventLog, LogOptions, StoreError};
+use crate::vault::Vault;
 
 const ATTORNEYS: &[&str] = &["a.okafor", "j.lindqvist", "m.haddad", "s.ito", "r.mensah"];
 const WRITERS: u64 = 32;
@@ -124,6 +125,8 @@ pub struct ApiPlan {
     pub events: u64,
     pub deep_events: u64,
     pub seconds: u64,
+    /// Seal client data as Docket does (off only to measure what sealing costs).
+    pub seal: bool,
 }
 
 fn store_error(detail: impl std::fmt::Display) -> StoreError {
@@ -146,7 +149,15 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
         plan.matters, plan.events
     );
     let started = Instant::now();
-    let deep_positions = seed(&log, plan).await?;
+    let seal_with = match plan.seal {
+        true => Some(
+            crate::vault::Vault::open_configured(log.store().clone(), &options.data_dir)
+                .await
+                .map_err(crate::app::vault_unavailable)?,
+        ),
+        false => None,
+    };
+    let deep_positions = seed(&log, seal_with, plan).await?;
     let events = log.head().await?.position;
     let seed = Measurement::throughput(events, started.elapsed().as_secs_f64());
 
@@ -381,7 +392,11 @@ async fn settle_index(access: &AccessChain) -> Duration {
 /// Seeds matters (each with a client, an opposing party, documents, deadlines and tasks), then
 /// notes and time entries up to the event count, and one matter with many events. Returns the
 /// first and last positions of that matter's events.
-async fn seed(log: &Arc<EventLog>, plan: &ApiPlan) -> Result<(u64, u64), StoreError> {
+async fn seed(
+    log: &Arc<EventLog>,
+    vault: Option<Arc<Vault>>,
+    plan: &ApiPlan,
+) -> Result<(u64, u64), StoreError> {
     let actor = Actor::parse("user:bench").map_err(store_error)?;
     let per_matter = 14;
     let filler_total = plan
@@ -390,12 +405,13 @@ async fn seed(log: &Arc<EventLog>, plan: &ApiPlan) -> Result<(u64, u64), StoreEr
     let mut tasks = Vec::new();
     for writer in 0..WRITERS {
         let log = log.clone();
+        let vault = vault.clone();
         let actor = actor.clone();
         let matters = plan.matters;
         tasks.push(tokio::spawn(async move {
             let mine: Vec<u64> = (writer..matters).step_by(WRITERS as usize).collect();
             for &index in &mine {
-                seed_matter(&log, &actor, index).await?;
+                seed_matter(&log, vault.as_deref(), &actor, index).await?;
             }
             // Filler: batches of notes and time entries, round robin over this writer's matters.
             let mut left = filler_total / WRITERS;
@@ -406,6 +422,7 @@ async fn seed(log: &Arc<EventLog>, plan: &ApiPlan) -> Result<(u64, u64), StoreEr
                 let events = (0..batch).map(|k| filler_event(index, k)).collect();
                 append(
                     &log,
+                    vault.as_deref(),
                     &actor,
                     matter_stream(&format!("B{index:06}"))?,
                     events,
@@ -422,6 +439,7 @@ async fn seed(log: &Arc<EventLog>, plan: &ApiPlan) -> Result<(u64, u64), StoreEr
     let stream = matter_stream(DEEP_MATTER)?;
     let opened = append(
         &log.clone(),
+        vault.as_deref(),
         &actor,
         stream.clone(),
         vec![opened_event(DEEP_MATTER, 0)],
@@ -432,7 +450,7 @@ async fn seed(log: &Arc<EventLog>, plan: &ApiPlan) -> Result<(u64, u64), StoreEr
     while left > 0 {
         let batch = left.min(100);
         let events = (0..batch).map(|k| filler_event(left, k)).collect();
-        last = append(log, &actor, stream.clone(), events).await?;
+        last = append(log, vault.as_deref(), &actor, stream.clone(), events).await?;
         left -= batch;
     }
     for task in tasks {
@@ -441,13 +459,18 @@ async fn seed(log: &Arc<EventLog>, plan: &ApiPlan) -> Result<(u64, u64), StoreEr
     Ok((opened, last))
 }
 
-async fn seed_matter(log: &EventLog, actor: &Actor, index: u64) -> Result<(), StoreError> {
+async fn seed_matter(
+    log: &EventLog,
+    vault: Option<&Vault>,
+    actor: &Actor,
+    index: u64,
+) -> Result<(), StoreError> {
     let client = person(&format!("Client{index} Example"), index);
     let opposing = person(&format!("Opponent{index} Holdings"), index + 1_000_000);
     let ids = [contact_id(&client), contact_id(&opposing)];
     for contact in [client, opposing] {
         let stream = contact_stream(&contact_id(&contact)).map_err(store_error)?;
-        append(log, actor, stream, vec![contact]).await?;
+        append(log, vault, actor, stream, vec![contact]).await?;
     }
     let number = format!("B{index:06}");
     let attorney = ATTORNEYS[(index % ATTORNEYS.len() as u64) as usize];
@@ -522,7 +545,7 @@ async fn seed_matter(log: &EventLog, actor: &Actor, index: u64) -> Result<(), St
             due_on: Some("2027-03-01".to_owned()),
         }));
     }
-    append(log, actor, matter_stream(&number)?, events)
+    append(log, vault, actor, matter_stream(&number)?, events)
         .await
         .map(|_| ())
 }
@@ -605,19 +628,33 @@ fn matter_stream(number: &str) -> Result<StreamId, StoreError> {
 /// Appends domain events to one stream; returns the last position.
 async fn append(
     log: &EventLog,
+    vault: Option<&Vault>,
     actor: &Actor,
     stream: StreamId,
     events: Vec<DomainEvent>,
 ) -> Result<u64, StoreError> {
-    let drafts = events
+    let mut drafts = events
         .iter()
         .map(DomainEvent::to_draft)
         .collect::<Result<Vec<_>, _>>()
         .map_err(store_error)?;
+    let pending = match vault {
+        Some(vault) => vault
+            .seal_drafts(stream.as_str(), &mut drafts)
+            .await
+            .map_err(crate::app::vault_unavailable)?,
+        None => None,
+    };
     let mut request = AppendRequest::new(stream, actor.clone(), drafts);
     request.expected_version = ExpectedVersion::Any;
+    request.data_keys = pending.iter().map(|key| key.stored.clone()).collect();
     match log.append(request).await {
-        Ok(outcome) => Ok(outcome.last_position),
+        Ok(outcome) => {
+            if let (Some(vault), Some(key)) = (vault, pending) {
+                vault.adopt(key);
+            }
+            Ok(outcome.last_position)
+        }
         Err(AppendError::Store(error)) => Err(error),
         Err(other) => Err(store_error(other)),
     }

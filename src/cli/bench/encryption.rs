@@ -232,7 +232,7 @@ async fn insert_in_bulk(
             .await
             .map_err(vault_error)?;
         values.push(format!(
-            "('{key_id}', 'contact:bulk-{i}', {version}, {}, '{created_at}')",
+            "('{key_id}', 'contact:key-{i}', {version}, {}, '{created_at}')",
             blob(&wrapped)
         ));
         if values.len() == BULK_ROWS || i + 1 == to {
@@ -266,11 +266,7 @@ async fn check_keys_open(
         .map_err(vault_error)?;
     let step = (data_keys / 100).max(1) as usize;
     for i in (0..data_keys).step_by(step) {
-        let subject = if i < VAULT_CREATED {
-            format!("contact:key-{i}")
-        } else {
-            format!("contact:bulk-{i}")
-        };
+        let subject = format!("contact:key-{i}");
         let stored = log
             .store()
             .keys()

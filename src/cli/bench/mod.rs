@@ -86,6 +86,10 @@ pub struct BenchArgs {
     /// Backends to measure [default: postgres too when a database URL is configured].
     #[arg(long, value_enum)]
     backend: Option<BenchBackend>,
+    /// API suite: write client data unsealed, the baseline that shows what sealing costs
+    /// (never how Docket runs).
+    #[arg(long)]
+    unsealed: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -147,6 +151,7 @@ async fn run_api(settings: &Settings, args: &BenchArgs, backends: &[Backend]) ->
         events: args.api_events,
         deep_events: args.deep_events,
         seconds: args.seconds,
+        seal: !args.unsealed,
     };
     let mut reports = Vec::new();
     for &backend in backends {
