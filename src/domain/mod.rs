@@ -15,6 +15,7 @@ pub mod contact;
 pub mod custom_fields;
 pub mod error;
 pub mod events;
+pub mod governance;
 pub mod identity;
 pub mod ids;
 pub mod matter;

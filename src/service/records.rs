@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 use super::{CommandContext, Committed, Service, ServiceError, read_stream};
 use crate::domain::DomainError;
 use crate::domain::events::{DomainEvent, PartyRole};
+use crate::domain::governance::{ErasureState, Governance};
 use crate::domain::ids::{MatterNumber, contact_stream, new_entity_id};
 use crate::domain::records::{
-    ErasureBasis, ErasureRequested, ErasureState, GOVERNANCE_STREAM, Governance, HoldPlaced,
-    HoldReleased, RetentionPolicySet, SubjectErased,
+    ErasureBasis, ErasureRequested, GOVERNANCE_STREAM, HoldPlaced, HoldReleased,
+    RetentionPolicySet, SubjectErased,
 };
 use crate::log::{Actor, StreamId};
 
