@@ -411,7 +411,13 @@ impl Service {
         // Seal client data before the log hashes and signs it; a new subject's key is stored
         // in the same commit as its first events.
         let pending = match self.sealing {
-            true => self.vault.seal_drafts(stream.as_str(), &mut drafts).await?,
+            true => {
+                // A contact's id is minted by its creation: its first events need no lookup.
+                let fresh = version == 0 && stream.as_str().starts_with("contact:");
+                self.vault
+                    .seal_drafts(stream.as_str(), &mut drafts, fresh)
+                    .await?
+            }
             false => None,
         };
         let mut request = AppendRequest::new(stream.clone(), context.actor.clone(), drafts);

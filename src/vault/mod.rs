@@ -240,10 +240,15 @@ impl Vault {
     /// bound to it. A subject without a key gets a new one, returned as a [`PendingKey`]: it is
     /// stored only with the events (in [`crate::store::AppendRequest::data_keys`]), and used
     /// again only once they are committed ([`Vault::adopt`]).
+    ///
+    /// `fresh` says that the subject was minted by this very command (a new contact's id), so
+    /// it cannot have a key yet and none is looked up. Were one there, the commit would fail:
+    /// two keys for one subject are refused by the store.
     pub async fn seal_drafts(
         &self,
         stream: &str,
         drafts: &mut [crate::log::EventDraft],
+        fresh: bool,
     ) -> Result<Option<PendingKey>, VaultError> {
         let Some(subject) = subject_of_stream(stream) else {
             return Ok(None);
@@ -254,7 +259,11 @@ impl Vault {
         {
             return Ok(None);
         }
-        let (key_id, key, pending) = match self.existing_sealing_key(subject).await? {
+        let existing = match fresh {
+            true => None,
+            false => self.existing_sealing_key(subject).await?,
+        };
+        let (key_id, key, pending) = match existing {
             Some((key_id, key)) => (key_id, key, None),
             None => {
                 let key = Arc::new(DataKey::generate()?);

@@ -640,7 +640,7 @@ async fn append(
         .map_err(store_error)?;
     let pending = match vault {
         Some(vault) => vault
-            .seal_drafts(stream.as_str(), &mut drafts)
+            .seal_drafts(stream.as_str(), &mut drafts, false)
             .await
             .map_err(crate::app::vault_unavailable)?,
         None => None,
