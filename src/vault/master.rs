@@ -149,6 +149,9 @@ enum Source {
 pub struct LocalMasterKeys {
     source: Source,
     versions: RwLock<Versions>,
+    /// The key file as last read (modification time and inode), to re-read it only when it
+    /// was replaced.
+    seen: std::sync::Mutex<Option<(std::time::SystemTime, u64)>>,
 }
 
 impl std::fmt::Debug for LocalMasterKeys {
@@ -251,10 +254,13 @@ impl LocalMasterKeys {
         if versions.is_empty() {
             return Err(master_error(format!("{} holds no version", path.display())));
         }
-        Ok(LocalMasterKeys {
-            source: Source::File(path),
+        let keys = LocalMasterKeys {
+            source: Source::File(path.clone()),
             versions: RwLock::new(versions),
-        })
+            seen: std::sync::Mutex::new(None),
+        };
+        keys.note_seen(&path);
+        Ok(keys)
     }
 
     /// Versions from [`MASTER_KEY_ENV`] (`1:<hex>,2:<hex>`); `None` when it is not set.
@@ -288,6 +294,7 @@ impl LocalMasterKeys {
         Ok(LocalMasterKeys {
             source: Source::Environment,
             versions: RwLock::new(versions),
+            seen: std::sync::Mutex::new(None),
         })
     }
 
@@ -329,6 +336,43 @@ impl LocalMasterKeys {
         Err(VaultError::KekUnavailable { version })
     }
 
+    fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = fs::metadata(path).ok()?;
+        Some((metadata.modified().ok()?, metadata.ino()))
+    }
+
+    fn note_seen(&self, path: &Path) {
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = LocalMasterKeys::stamp(path);
+        }
+    }
+
+    /// Re-reads the key file if it was replaced since it was last read (every change replaces
+    /// it: a new file renamed over the old), so a version added or retired by another process
+    /// is seen at the next use, at the cost of one `stat`.
+    fn refresh(&self) -> Result<(), VaultError> {
+        let Source::File(path) = &self.source else {
+            return Ok(());
+        };
+        let now = LocalMasterKeys::stamp(path);
+        let unchanged = self
+            .seen
+            .lock()
+            .map(|seen| now.is_some() && *seen == now)
+            .unwrap_or(false);
+        if unchanged {
+            return Ok(());
+        }
+        let fresh = read_key_file(path)?;
+        *self
+            .versions
+            .write()
+            .map_err(|_| master_error("lock poisoned"))? = fresh;
+        self.note_seen(path);
+        Ok(())
+    }
+
     fn file(&self, operation: &'static str) -> Result<&Path, VaultError> {
         match &self.source {
             Source::File(path) => Ok(path),
@@ -350,14 +394,7 @@ impl MasterKeys for LocalMasterKeys {
     }
 
     async fn versions(&self) -> Result<Vec<u32>, VaultError> {
-        if let Source::File(path) = &self.source {
-            let fresh = read_key_file(path)?;
-            let mut versions = self
-                .versions
-                .write()
-                .map_err(|_| master_error("lock poisoned"))?;
-            *versions = fresh;
-        }
+        self.refresh()?;
         let versions = self
             .versions
             .read()
@@ -366,6 +403,8 @@ impl MasterKeys for LocalMasterKeys {
     }
 
     async fn wrap(&self, version: u32, key_id: &str, key: &DataKey) -> Result<Vec<u8>, VaultError> {
+        // Never wrap under a version another process retired meanwhile.
+        self.refresh()?;
         self.with_version(version, |kek| wrap_with(kek, version, key_id, key))
     }
 
@@ -388,6 +427,7 @@ impl MasterKeys for LocalMasterKeys {
             .versions
             .write()
             .map_err(|_| master_error("lock poisoned"))? = versions;
+        self.note_seen(path);
         Ok(next)
     }
 
@@ -405,6 +445,7 @@ impl MasterKeys for LocalMasterKeys {
             .versions
             .write()
             .map_err(|_| master_error("lock poisoned"))? = versions;
+        self.note_seen(path);
         Ok(())
     }
 }
