@@ -189,8 +189,11 @@ impl Service {
 
     /// The first hold keeping `subject` from erasure: a hold on it; for a matter, a hold on one
     /// of its clients; for a contact, a hold on a matter they are a party to.
-    pub async fn hold_on(&self, subject: &Subject) -> Result<Option<String>, ServiceError> {
-        let (_, governance) = self.governance().await?;
+    pub async fn hold_on(
+        &self,
+        subject: &Subject,
+        governance: &Governance,
+    ) -> Result<Option<String>, ServiceError> {
         let target = subject.stream()?;
         let clients = match subject {
             Subject::Matter(_) => self
@@ -248,7 +251,8 @@ impl Service {
         let subject = Subject::parse(subject)?;
         let why = reason(why)?;
         let version = self.existing(&subject).await?;
-        if let Some(hold_id) = self.hold_on(&subject).await? {
+        let (_, governance) = self.governance().await?;
+        if let Some(hold_id) = self.hold_on(&subject, &governance).await? {
             return Err(DomainError::UnderLegalHold { hold_id }.into());
         }
         let stream = subject.stream()?;
@@ -291,7 +295,8 @@ impl Service {
             return Err(DomainError::SecondPersonRequired.into());
         }
         let version = self.existing(&subject).await?;
-        if let Some(hold_id) = self.hold_on(&subject).await? {
+        let (_, governance) = self.governance().await?;
+        if let Some(hold_id) = self.hold_on(&subject, &governance).await? {
             return Err(DomainError::UnderLegalHold { hold_id }.into());
         }
         let erased = SubjectErased {
@@ -383,7 +388,7 @@ impl Service {
             let subject = Subject::Matter(MatterNumber::parse(&number)?);
             let stream = subject.stream()?;
             match self
-                .erase_expired(&system, &subject, &practice_area, *years)
+                .erase_expired(&system, &governance, &subject, &practice_area, *years)
                 .await
             {
                 Ok(Some(hold_id)) => run.held.push((stream.as_str().to_owned(), hold_id)),
@@ -401,12 +406,13 @@ impl Service {
     async fn erase_expired(
         &self,
         system: &CommandContext,
+        governance: &Governance,
         subject: &Subject,
         practice_area: &str,
         years: u32,
     ) -> Result<Option<String>, ServiceError> {
         let version = self.existing(subject).await?;
-        if let Some(hold_id) = self.hold_on(subject).await? {
+        if let Some(hold_id) = self.hold_on(subject, governance).await? {
             return Ok(Some(hold_id));
         }
         let stream = subject.stream()?;
