@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::access::chain::AccessChain;
 use crate::config::Settings;
 use crate::identity::Identity;
+use crate::integrations::Integrations;
 use crate::projection::{Projector, ReadDb};
 use crate::service::Service;
 use crate::store::{EventLog, LogOptions, StoreError};
@@ -30,6 +31,9 @@ pub struct Docket {
     pub checkpoints: Arc<Checkpointer>,
     /// The data keys that seal client data, and the blind index.
     pub vault: Arc<Vault>,
+    /// The feed of the log and the per-event gate (start the feed with
+    /// [`Integrations::spawn`]).
+    pub integrations: Arc<Integrations>,
 }
 
 impl Docket {
@@ -64,6 +68,8 @@ impl Docket {
             })?;
         let access = Arc::new(AccessChain::open(options).await?);
         let checkpoints = transparency::open(&log, None, CheckpointPolicy::default()).await?;
+        let integrations =
+            Integrations::open(&log, identity.clone(), projector.clone(), vault.clone()).await?;
         Ok(Docket {
             log,
             projector,
@@ -72,6 +78,7 @@ impl Docket {
             access,
             checkpoints,
             vault,
+            integrations,
         })
     }
 }

@@ -12,6 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::integrations::nats::{NatsConfigError, NatsSettings};
+use crate::integrations::webhooks::{WebhookConfigError, WebhookSettings};
 use crate::log::limits::DEFAULT_MAX_PAYLOAD_BYTES;
 use crate::store::event_log::LogOptions;
 use crate::transparency::checkpoints::CheckpointPolicy;
@@ -43,6 +45,10 @@ pub enum ConfigError {
          (milliseconds)"
     )]
     ReadYourWrites(u64),
+    #[error("{0}")]
+    Nats(NatsConfigError),
+    #[error("{0}")]
+    Webhooks(WebhookConfigError),
 }
 
 /// The TOML file's keys; every one optional.
@@ -62,6 +68,12 @@ pub struct FileConfig {
     pub checkpoint_every_events: Option<u64>,
     pub checkpoint_interval_secs: Option<u64>,
     pub retention_interval_secs: Option<u64>,
+    pub nats_url: Option<String>,
+    pub nats_stream: Option<String>,
+    pub nats_subject_prefix: Option<String>,
+    pub webhook_allow_http: Option<bool>,
+    pub webhook_allowed_cidrs: Option<Vec<String>>,
+    pub webhook_backoff_ms: Option<String>,
 }
 
 /// What flags and environment variables gave (clap merges those two).
@@ -81,6 +93,12 @@ pub struct Overrides {
     pub checkpoint_every_events: Option<u64>,
     pub checkpoint_interval_secs: Option<u64>,
     pub retention_interval_secs: Option<u64>,
+    pub nats_url: Option<String>,
+    pub nats_stream: Option<String>,
+    pub nats_subject_prefix: Option<String>,
+    pub webhook_allow_http: Option<bool>,
+    pub webhook_allowed_cidrs: Option<Vec<String>>,
+    pub webhook_backoff_ms: Option<String>,
 }
 
 /// How often `serve` runs the retention policies, by default: daily.
@@ -107,6 +125,10 @@ pub struct Settings {
     pub checkpoints: CheckpointPolicy,
     /// How often `serve` runs the retention policies (0: never).
     pub retention_interval: Duration,
+    /// Publishing the log to NATS JetStream; `None` (off) without `nats_url`.
+    pub nats: Option<NatsSettings>,
+    /// Where webhooks may go beyond public HTTPS endpoints, and their retry schedule.
+    pub webhooks: WebhookSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -124,6 +146,8 @@ impl std::fmt::Debug for Settings {
             .field("read_your_writes_ms", &self.read_your_writes_ms)
             .field("checkpoint_origin", &self.checkpoint_origin)
             .field("checkpoints", &self.checkpoints)
+            .field("nats", &self.nats)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -196,7 +220,30 @@ impl Settings {
                 .or(file.retention_interval_secs)
                 .unwrap_or(DEFAULT_RETENTION_INTERVAL_SECS),
         );
+        let nats = NatsSettings::resolve(
+            overrides.nats_url.or(file.nats_url),
+            overrides.nats_stream.or(file.nats_stream),
+            overrides.nats_subject_prefix.or(file.nats_subject_prefix),
+        )
+        .map_err(ConfigError::Nats)?;
+        let webhooks = WebhookSettings::configured(
+            overrides
+                .webhook_allow_http
+                .or(file.webhook_allow_http)
+                .unwrap_or(false),
+            &overrides
+                .webhook_allowed_cidrs
+                .or(file.webhook_allowed_cidrs)
+                .unwrap_or_default(),
+            overrides
+                .webhook_backoff_ms
+                .or(file.webhook_backoff_ms)
+                .as_deref(),
+        )
+        .map_err(ConfigError::Webhooks)?;
         Ok(Settings {
+            nats,
+            webhooks,
             checkpoint_origin,
             checkpoints,
             retention_interval,

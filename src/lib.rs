@@ -27,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod identity;
+pub mod integrations;
 pub mod keyring;
 pub mod log;
 pub mod projection;

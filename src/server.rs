@@ -18,12 +18,16 @@ use serde_json::json;
 use crate::access::chain::AccessChain;
 use crate::access::policy::Part;
 use crate::api::graphql::caller::{Caller, fresh_matter_facts};
-use crate::api::graphql::http::{GraphqlState, authenticate, client_address, graphiql, graphql};
+use crate::api::graphql::http::{
+    GraphqlState, authenticate, begin_call, client_address, finish_call, graphiql, graphql,
+};
 use crate::api::graphql::mutation::RequestId;
 use crate::api::graphql::persisted::PersistedQueries;
+use crate::api::graphql::websocket::graphql_ws;
 use crate::api::graphql::{self, MAX_BODY_BYTES};
 use crate::config::Settings;
 use crate::identity::Identity;
+use crate::integrations::Integrations;
 use crate::projection::{Projector, ReadDb};
 use crate::service::Service as RecordsService;
 use crate::store::EventLog;
@@ -72,6 +76,35 @@ async fn document_content(
         Ok(None) => return HttpResponse::Unauthorized().finish(),
         Err(response) => return response,
     };
+    let request_id = actix_web::HttpMessage::extensions(&request)
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let caller = Caller::new(
+        Some(principal),
+        state.identity.directory(),
+        request_id,
+        client_address(&request),
+        state.access.clone(),
+    );
+    // API clients are counted against their rate limit, and every download is recorded.
+    let operation = "download document content";
+    let field = Part::DocumentContent.as_str();
+    let call = match begin_call(&state.identity, &caller, operation, field).await {
+        Ok(call) => call,
+        Err(refused) => return refused,
+    };
+    let response = document_response(path, &db, &service, &caller).await;
+    finish_call(&caller, call.as_ref(), operation, response).await
+}
+
+/// The content of a document version for `caller`, decided and recorded.
+async fn document_response(
+    path: web::Path<(String, u32)>,
+    db: &ReadDb,
+    service: &RecordsService,
+    caller: &Caller,
+) -> HttpResponse {
     let (document_id, version) = path.into_inner();
     let found: Result<Option<(String, String, String)>, sqlx::Error> = sqlx::query_as(
         "SELECT v.content_hash, v.media_type, d.matter_number FROM rm_document_versions v \
@@ -90,18 +123,7 @@ async fn document_content(
             return HttpResponse::InternalServerError().finish();
         }
     };
-    let request_id = actix_web::HttpMessage::extensions(&request)
-        .get::<RequestId>()
-        .map(|id| id.0.clone())
-        .unwrap_or_default();
-    let caller = Caller::new(
-        Some(principal),
-        state.identity.directory(),
-        request_id,
-        client_address(&request),
-        state.access.clone(),
-    );
-    let allowed = match document_allowed(&caller, &db, &matter_number, &document_id).await {
+    let allowed = match document_allowed(caller, db, &matter_number, &document_id).await {
         Ok(allowed) => allowed,
         Err(error) => {
             tracing::error!(error = %error.message, "document access check failed");
@@ -192,6 +214,8 @@ pub struct Components {
     pub identity: Arc<Identity>,
     pub access: Arc<AccessChain>,
     pub checkpoints: Arc<Checkpointer>,
+    /// The feed of the log and the gate of every event delivered to subscribers.
+    pub integrations: Arc<Integrations>,
     /// Serve GraphiQL (and let anonymous callers introspect the schema).
     pub development: bool,
     /// Benchmarks only: see [`GraphqlState::unrecorded_principal_for_benchmarks`]. `serve`
@@ -226,6 +250,25 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         .map_err(|error| std::io::Error::other(error.to_string()))?;
     identity.spawn_follower();
     let access = Arc::new(AccessChain::open(&options).await.map_err(io)?);
+    let integrations = Integrations::open(&log, identity.clone(), projector.clone(), vault.clone())
+        .await
+        .map_err(io)?;
+    let _following = integrations.spawn(&log);
+    let _publishing =
+        crate::integrations::nats::spawn(settings, log.clone(), integrations.feed.clone()).await;
+    let parts = crate::integrations::webhooks::WebhookParts {
+        log: log.clone(),
+        identity: identity.clone(),
+        vault: vault.clone(),
+        access: access.clone(),
+        feed: integrations.feed.clone(),
+        gate: integrations.gate.clone(),
+    };
+    let (webhooks, _delivering) =
+        crate::integrations::webhooks::spawn(parts, &options, settings.webhooks.clone())
+            .await
+            .map_err(|error| std::io::Error::other(error.to_string()))?;
+    integrations.set_webhooks(webhooks);
     let checkpoints = transparency::open(
         &log,
         settings.checkpoint_origin.as_deref(),
@@ -248,6 +291,7 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         identity,
         access,
         checkpoints,
+        integrations,
         development: settings.development,
         unrecorded_principal_for_benchmarks: None,
     };
@@ -305,6 +349,7 @@ pub fn http_server(
         identity,
         access,
         checkpoints,
+        integrations,
         development,
         unrecorded_principal_for_benchmarks,
     } = components;
@@ -314,6 +359,7 @@ pub fn http_server(
             db.clone(),
             identity.clone(),
             checkpoints.clone(),
+            integrations,
         ),
         db: db.clone(),
         persisted,
@@ -365,6 +411,7 @@ pub fn http_server(
             })
             .service(healthz)
             .route("/graphql", web::post().to(graphql))
+            .route("/graphql", web::get().to(graphql_ws))
             .route(
                 "/documents/{document_id}/versions/{version}/content",
                 web::get().to(document_content),

@@ -6,6 +6,7 @@
 //! before any data leaves, and [`index`] answers auditors' queries over them.
 
 pub mod chain;
+pub mod facts;
 pub mod index;
 pub mod ledger;
 pub mod policy;

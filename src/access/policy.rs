@@ -4,20 +4,23 @@
 //! one matter, and return a [`Decision`] with the reason that is recorded beside it.
 //!
 //! The order of the matter rules is the security model (docs/security-model.md):
-//! 1. an inactive principal reaches nothing;
-//! 2. an ethical wall overrides everything, every role and break-glass included;
-//! 3. the matter's team reaches its content (lawyers on the team also its privileged notes);
-//! 4. an auditor off the team sees the matter's metadata, timeline and history, not its content;
-//! 5. an admin off the team sees nothing of it (duties are separated);
-//! 6. a break-glass opening, a firm-visible matter, or the firm's partner policy give read-only
+//! 1. an inactive principal reaches nothing (an API client past its expiry included);
+//! 2. an ethical wall overrides everything, every role, scope and break-glass included;
+//! 3. an API client reaches the content of the matters its scope covers (its teams', every
+//!    matter, or the listed ones), never privileged notes, and nothing else;
+//! 4. the matter's team reaches its content (lawyers on the team also its privileged notes);
+//! 5. an auditor off the team sees the matter's metadata, timeline and history, not its content;
+//! 6. an admin off the team sees nothing of it (duties are separated);
+//! 7. a break-glass opening, a firm-visible matter, or the firm's partner policy give read-only
 //!    content without privileged notes;
-//! 7. anything else is denied.
+//! 8. anything else is denied.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::identity::{PartnerAccess, Role};
 use crate::identity::directory::{Directory, UserStatus};
 use crate::identity::principal::{Principal, PrincipalKind};
+use crate::identity::scopes::MatterReach;
 
 /// An outcome of the policy and why; the reason is a short stable code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,19 +150,61 @@ impl MatterAccess {
     }
 }
 
-/// The role the policy treats a principal as, if it is active.
+/// The role the policy treats a principal as, if it is active now: a user's role, or `None`
+/// for an API client (registered and not past its expiry).
 pub fn active_role(directory: &Directory, who: &Principal) -> Result<Option<Role>, Decision> {
+    match &who.kind {
+        PrincipalKind::User { .. } => active_role_at(directory, who, ""),
+        PrincipalKind::ApiClient { .. } => {
+            active_role_at(directory, who, &crate::log::time::now_timestamp())
+        }
+    }
+}
+
+/// [`active_role`] at `now` (RFC 3339, as Docket writes it).
+pub fn active_role_at(
+    directory: &Directory,
+    who: &Principal,
+    now: &str,
+) -> Result<Option<Role>, Decision> {
     match &who.kind {
         PrincipalKind::User { user_id } => match directory.user(user_id) {
             Some(user) if user.status == UserStatus::Active => Ok(Some(user.role)),
             _ => Err(Decision::Denied("inactive")),
         },
-        PrincipalKind::ApiClient { client_id } => {
-            if directory.api_clients.contains_key(client_id) {
-                Ok(None)
+        PrincipalKind::ApiClient { client_id } => match directory.api_clients.get(client_id) {
+            Some(client) if client.is_active_at(now) => Ok(None),
+            _ => Err(Decision::Denied("inactive")),
+        },
+    }
+}
+
+/// How far an active, unwalled API client reaches into a matter: the content (never
+/// privileged notes) when its scope covers the matter, with leave to make the changes its
+/// commands allow; nothing otherwise.
+fn client_access(directory: &Directory, client_id: &str, facts: &MatterFacts) -> MatterAccess {
+    let Some(client) = directory.api_clients.get(client_id) else {
+        return MatterAccess::None { reason: "inactive" };
+    };
+    let on_team = facts.team.contains_key(client_id);
+    let reach = &client.scopes.matters;
+    if reach.covers(&facts.number, on_team) {
+        MatterAccess::Content {
+            reason: if *reach == MatterReach::Team {
+                "team_member"
             } else {
-                Err(Decision::Denied("inactive"))
-            }
+                "client_scope"
+            },
+            privileged: false,
+            member: true,
+        }
+    } else {
+        MatterAccess::None {
+            reason: if *reach == MatterReach::Team {
+                "not_on_team"
+            } else {
+                "out_of_scope"
+            },
         }
     }
 }
@@ -178,7 +223,7 @@ pub fn matter_access(
     facts: &MatterFacts,
     now: &str,
 ) -> MatterAccess {
-    let role = match active_role(directory, who) {
+    let role = match active_role_at(directory, who, now) {
         Ok(role) => role,
         Err(decision) => {
             return MatterAccess::None {
@@ -188,6 +233,9 @@ pub fn matter_access(
     };
     if is_walled(directory, who, facts) {
         return MatterAccess::None { reason: "walled" };
+    }
+    if let Some(client_id) = who.client_id() {
+        return client_access(directory, client_id, facts);
     }
     if facts.team.contains_key(who.member_id()) {
         return match role {
@@ -204,7 +252,6 @@ pub fn matter_access(
         };
     }
     let Some(role) = role else {
-        // API clients reach only matters whose team names them.
         return MatterAccess::None {
             reason: "not_on_team",
         };
@@ -302,8 +349,23 @@ impl MatterChange {
     }
 }
 
-/// Whether `who` may make `change` to the matter. Only team members change a matter, each by
-/// role; API clients on the team may record time and add documents (their scopes narrow this).
+/// The kind of change a mutation field an API client may be granted makes.
+pub fn command_change(command: &str) -> Option<MatterChange> {
+    Some(match command {
+        "recordTime" => MatterChange::Time,
+        "addDocument" | "addDocumentVersion" => MatterChange::Documents,
+        "addNote" | "editNote" => MatterChange::Note { privileged: false },
+        "createTask" | "setTaskStatus" | "scheduleCalendarEntry" | "cancelCalendarEntry" => {
+            MatterChange::Work
+        }
+        _ => return None,
+    })
+}
+
+/// Whether `who` may make `change` to the matter. Users change a matter only on its team, each
+/// by role. An API client changes the matters its scope covers, and only by the commands its
+/// scope grants (never a privileged note); which mutation fields it may call at all is checked
+/// per request against the same scope.
 pub fn matter_change(
     directory: &Directory,
     who: &Principal,
@@ -316,11 +378,26 @@ pub fn matter_change(
         MatterAccess::None { reason } => return Decision::Denied(reason),
         _ => return Decision::Denied("not_on_team"),
     }
-    match active_role(directory, who) {
-        Ok(Some(role)) if change.roles().contains(&role) => Decision::Allowed("team_role"),
-        Ok(None) if matches!(change, MatterChange::Time | MatterChange::Documents) => {
-            Decision::Allowed("team_api_client")
+    if let Some(client_id) = who.client_id() {
+        let Some(client) = directory.api_clients.get(client_id) else {
+            return Decision::Denied("inactive");
+        };
+        if change == (MatterChange::Note { privileged: true }) {
+            return Decision::Denied("privileged");
         }
+        let granted = client
+            .scopes
+            .commands
+            .iter()
+            .any(|command| command_change(command) == Some(change));
+        return if granted {
+            Decision::Allowed("client_scope")
+        } else {
+            Decision::Denied("command_not_granted")
+        };
+    }
+    match active_role_at(directory, who, now) {
+        Ok(Some(role)) if change.roles().contains(&role) => Decision::Allowed("team_role"),
         Ok(_) => Decision::Denied("role"),
         Err(decision) => decision,
     }
@@ -469,4 +546,21 @@ pub fn contact_walled(directory: &Directory, who: &Principal, contact_id: &str) 
     directory
         .walls_screening(who.member_id())
         .any(|wall| wall.clients.contains(contact_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::scopes::GRANTABLE_COMMANDS;
+
+    #[test]
+    fn every_grantable_command_is_a_matter_change_without_privilege() {
+        for command in GRANTABLE_COMMANDS {
+            let change = command_change(command);
+            assert!(change.is_some(), "{command}");
+            assert_ne!(change, Some(MatterChange::Note { privileged: true }));
+        }
+        assert_eq!(command_change("addTeamMember"), None);
+        assert_eq!(command_change("updateMatter"), None);
+    }
 }

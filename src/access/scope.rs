@@ -2,10 +2,11 @@
 //! database. [`matter_scope`] must agree with [`super::policy::matter_access`] on which matters
 //! are visible at all; a test checks the two against each other on generated directories.
 
-use super::policy::active_role;
+use super::policy::active_role_at;
 use crate::domain::identity::{PartnerAccess, Role};
 use crate::identity::directory::Directory;
 use crate::identity::principal::Principal;
+use crate::identity::scopes::MatterReach;
 use crate::read::{Bind, Sql};
 
 /// Which matters a principal can see anything of.
@@ -13,8 +14,12 @@ use crate::read::{Bind, Sql};
 pub struct MatterScope {
     /// Nothing at all (inactive principal, or an admin off every team).
     pub nothing: bool,
-    /// Every matter except the walled ones (auditors, partners under a firm-wide policy).
+    /// Every matter except the walled ones (auditors, partners under a firm-wide policy, API
+    /// clients whose scope reaches all matters).
     pub every_matter: bool,
+    /// Only these matters (minus the walled ones), whatever the teams say: an API client
+    /// whose scope lists its matters.
+    pub listed: Option<Vec<String>>,
     /// The id teams name the principal by.
     pub member_id: String,
     pub firm_visible: bool,
@@ -30,7 +35,7 @@ pub fn matter_scope(directory: &Directory, who: &Principal, now: &str) -> Matter
         member_id: who.member_id().to_owned(),
         ..MatterScope::default()
     };
-    let role = match active_role(directory, who) {
+    let role = match active_role_at(directory, who, now) {
         Ok(role) => role,
         Err(_) => {
             scope.nothing = true;
@@ -45,6 +50,14 @@ pub fn matter_scope(directory: &Directory, who: &Principal, now: &str) -> Matter
     scope.walled_matters.dedup();
     scope.walled_clients.sort();
     scope.walled_clients.dedup();
+    if let Some(client) = who.client_id().and_then(|id| directory.api_clients.get(id)) {
+        match &client.scopes.matters {
+            MatterReach::Team => {}
+            MatterReach::All => scope.every_matter = true,
+            MatterReach::Listed(numbers) => scope.listed = Some(numbers.iter().cloned().collect()),
+        }
+        return scope;
+    }
     match role {
         None | Some(Role::Admin) => {}
         Some(Role::Auditor) => scope.every_matter = true,
@@ -84,7 +97,14 @@ impl MatterScope {
             sql.text.push_str(" AND 1 = 0");
             return;
         }
-        if !self.every_matter {
+        if let Some(listed) = self.listed.as_ref().filter(|_| !self.every_matter) {
+            if listed.is_empty() {
+                sql.text.push_str(" AND 1 = 0");
+                return;
+            }
+            let matters = sql.bind_list(listed);
+            sql.text.push_str(&format!(" AND {column} IN ({matters})"));
+        } else if !self.every_matter {
             let member = sql.bind(Bind::Text(self.member_id.clone()));
             let mut any = vec![format!(
                 "{column} IN (SELECT matter_number FROM rm_matter_team WHERE user_id = {member})"

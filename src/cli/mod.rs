@@ -28,7 +28,9 @@ use crate::store::EventLog;
 /// order of precedence. The file is --config FILE, or docket.toml in the data directory.
 /// File keys: data_dir, database_url, listen, max_payload_bytes, max_batch_events, log,
 /// development, persisted_queries_only, read_your_writes_ms, checkpoint_origin,
-/// checkpoint_every_events, checkpoint_interval_secs, retention_interval_secs.
+/// checkpoint_every_events, checkpoint_interval_secs, retention_interval_secs, nats_url,
+/// nats_stream, nats_subject_prefix, webhook_allow_http, webhook_allowed_cidrs,
+/// webhook_backoff_ms.
 #[derive(Debug, Parser)]
 #[command(name = "docket", version)]
 pub struct Cli {
@@ -165,6 +167,46 @@ struct ServeArgs {
     /// Run the retention policies this often; 0 turns the schedule off [default: 86400].
     #[arg(long, env = "DOCKET_RETENTION_INTERVAL_SECS", value_name = "SECONDS")]
     retention_interval_secs: Option<u64>,
+    /// Publish the log to NATS JetStream at this URL (nats://[user:password@]host:port, several
+    /// comma-separated) [default: off].
+    #[arg(
+        long,
+        env = "DOCKET_NATS_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    nats_url: Option<String>,
+    /// The JetStream stream the log is published to [default: DOCKET].
+    #[arg(long, env = "DOCKET_NATS_STREAM", value_name = "NAME")]
+    nats_stream: Option<String>,
+    /// The first token(s) of every published subject [default: docket].
+    #[arg(long, env = "DOCKET_NATS_SUBJECT_PREFIX", value_name = "PREFIX")]
+    nats_subject_prefix: Option<String>,
+    /// Let webhooks go to plain http:// URLs (a test receiver, a trusted network)
+    /// [default: false].
+    #[arg(
+        long,
+        env = "DOCKET_WEBHOOK_ALLOW_HTTP",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    webhook_allow_http: Option<bool>,
+    /// Address ranges webhooks may reach although they are private, loopback or link-local,
+    /// e.g. 127.0.0.1/32 (repeat, or comma-separate) [default: none].
+    #[arg(
+        long = "webhook-allow-cidr",
+        env = "DOCKET_WEBHOOK_ALLOWED_CIDRS",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    webhook_allowed_cidrs: Vec<String>,
+    /// The waits between webhook retries, in milliseconds, comma-separated
+    /// [default: 5000,60000,300000,1800000,7200000,18000000,36000000,50400000].
+    #[arg(long, env = "DOCKET_WEBHOOK_BACKOFF_MS", value_name = "MS,MS,...")]
+    webhook_backoff_ms: Option<String>,
 }
 
 /// What `DOCKET_PERSISTED_QUERIES_ONLY` was called before. It is still honoured (when neither the
@@ -194,6 +236,13 @@ pub fn run() -> ExitCode {
         overrides.checkpoint_every_events = serve.checkpoint_every_events;
         overrides.checkpoint_interval_secs = serve.checkpoint_interval_secs;
         overrides.retention_interval_secs = serve.retention_interval_secs;
+        overrides.nats_url = serve.nats_url.clone();
+        overrides.nats_stream = serve.nats_stream.clone();
+        overrides.nats_subject_prefix = serve.nats_subject_prefix.clone();
+        overrides.webhook_allow_http = serve.webhook_allow_http;
+        overrides.webhook_allowed_cidrs =
+            (!serve.webhook_allowed_cidrs.is_empty()).then(|| serve.webhook_allowed_cidrs.clone());
+        overrides.webhook_backoff_ms = serve.webhook_backoff_ms.clone();
         if overrides.persisted_queries_only.is_none()
             && let Ok(value) = std::env::var(DEPRECATED_PERSISTED_ONLY)
         {

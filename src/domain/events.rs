@@ -539,6 +539,8 @@ domain_events! {
     ApiClientRegistered(ApiClientRegistered) = "api_client.registered" v 1,
     ApiKeyIssued(ApiKeyIssued) = "api_client.key_issued" v 1,
     ApiKeyRevoked(ApiKeyRevoked) = "api_client.key_revoked" v 1,
+    ApiClientScopesSet(ApiClientScopesSet) = "api_client.scopes_set" v 1,
+    ApiKeyRotated(ApiKeyRotated) = "api_client.key_rotated" v 1,
     FirmPolicySet(FirmPolicySet) = "firm.policy_set" v 1,
     ErasureRequested(ErasureRequested) = "subject.erasure_requested" v 1,
     SubjectErased(SubjectErased) = "subject.erased" v 1,
@@ -683,7 +685,7 @@ impl RecordedEvent {
 
 /// Replaces the sealed `private` member of `payload` by what `opener` makes of it: the
 /// plaintext, or an empty object when erased or withheld.
-fn open_private(
+pub fn open_private(
     event: &Event,
     payload: &mut Value,
     opener: &dyn OpenPrivate,

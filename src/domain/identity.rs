@@ -204,6 +204,53 @@ pub struct ApiKeyRevoked {
     pub reason: String,
 }
 
+/// Which matters an API client reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiClientReach {
+    /// The matters whose team names the client.
+    #[default]
+    Team,
+    /// Every matter no wall screens the client from.
+    All,
+    /// The matters listed in the scopes, by number.
+    Listed,
+}
+
+/// How many requests an API client may make in a window of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiRateLimit {
+    pub requests: u32,
+    pub per_seconds: u32,
+}
+
+/// An API client's scopes, replaced as a whole: what it reads, which commands it runs, until
+/// when it works and how fast it may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiClientScopesSet {
+    pub client_id: String,
+    pub reach: ApiClientReach,
+    /// Matter numbers, when `reach` is `listed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matters: Vec<String>,
+    /// The GraphQL mutation fields the client may call.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// After this time the client is inactive; absent when it does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    pub rate_limit: ApiRateLimit,
+}
+
+/// A key replaced by a newer one of the same client; the old key works until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRotated {
+    pub client_id: String,
+    pub key_id: String,
+    pub replaced_by: String,
+    pub expires_at: String,
+}
+
 /// How far partners see beyond their own teams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -33,14 +33,7 @@ pub struct WallSpec {
     pub clients: Vec<String>,
 }
 
-/// An API key just issued (its text is shown once).
-pub struct IssuedKey {
-    pub key_id: String,
-    pub text: Zeroizing<String>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-fn text(field: &'static str, value: &str, max: usize) -> Result<String, IdentityError> {
+pub(super) fn text(field: &'static str, value: &str, max: usize) -> Result<String, IdentityError> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > max {
         return Err(IdentityError::invalid(
@@ -76,7 +69,7 @@ fn id_from_email(email: &str) -> String {
     if id.is_empty() { "user".to_owned() } else { id }
 }
 
-fn identifier(field: &'static str, value: &str) -> Result<String, IdentityError> {
+pub(super) fn identifier(field: &'static str, value: &str) -> Result<String, IdentityError> {
     let value = value.trim();
     if value.len() <= 128 && is_identifier(value) {
         Ok(value.to_owned())
@@ -476,103 +469,6 @@ impl Identity {
         )
         .await?;
         Ok(expires_at)
-    }
-
-    pub async fn register_api_client(
-        &self,
-        actor: &Actor,
-        request_id: Option<&str>,
-        client_id: &str,
-        name: &str,
-    ) -> Result<(), IdentityError> {
-        let client_id = identifier("clientId", client_id)?;
-        let name = text("name", name, 200)?;
-        self.change(actor, request_id, |directory| {
-            if directory.api_clients.contains_key(&client_id)
-                || directory.user(&client_id).is_some()
-            {
-                return Err(IdentityError::IdTaken);
-            }
-            Ok(vec![DomainEvent::ApiClientRegistered(
-                ApiClientRegistered {
-                    client_id: client_id.clone(),
-                    name: name.clone(),
-                },
-            )])
-        })
-        .await?;
-        Ok(())
-    }
-
-    /// Issues a key to an API client. The key's text is returned once and stored only hashed.
-    pub async fn issue_api_key(
-        &self,
-        actor: &Actor,
-        request_id: Option<&str>,
-        client_id: &str,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Result<IssuedKey, IdentityError> {
-        if !self.directory().api_clients.contains_key(client_id) {
-            return Err(IdentityError::NotFound { what: "API client" });
-        }
-        let key = token::issue_api_key()?;
-        // The hash is stored before the key exists in the log, so a key the log names can
-        // always be checked.
-        self.credentials
-            .create_api_key(&super::credentials::NewApiKey {
-                key_id: key.key_id.clone(),
-                client_id: client_id.to_owned(),
-                secret_hash: key.secret_hash.to_hex(),
-                created_at: Utc::now(),
-                expires_at,
-            })
-            .await?;
-        self.append(
-            actor,
-            request_id,
-            None,
-            vec![DomainEvent::ApiKeyIssued(ApiKeyIssued {
-                client_id: client_id.to_owned(),
-                key_id: key.key_id.clone(),
-                expires_at: expires_at.map(format_timestamp),
-            })],
-        )
-        .await?;
-        Ok(IssuedKey {
-            key_id: key.key_id,
-            text: key.text,
-            expires_at,
-        })
-    }
-
-    /// Revokes a key at once (open requests using it fail from their next check on).
-    pub async fn revoke_api_key(
-        &self,
-        actor: &Actor,
-        request_id: Option<&str>,
-        key_id: &str,
-        reason: &str,
-    ) -> Result<(), IdentityError> {
-        let client_id = self
-            .directory()
-            .api_clients
-            .values()
-            .find(|client| client.keys.contains(key_id))
-            .map(|client| client.client_id.clone())
-            .ok_or(IdentityError::NotFound { what: "API key" })?;
-        self.credentials.revoke_api_key(key_id, Utc::now()).await?;
-        self.append(
-            actor,
-            request_id,
-            None,
-            vec![DomainEvent::ApiKeyRevoked(ApiKeyRevoked {
-                client_id,
-                key_id: key_id.to_owned(),
-                reason: reason.to_owned(),
-            })],
-        )
-        .await?;
-        Ok(())
     }
 
     pub async fn set_firm_policy(

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::domain::identity::{DIRECTORY_STREAM, PartnerAccess, Role};
 use crate::domain::{DomainEvent, RecordedEvent};
+use crate::identity::scopes::{ClientScopes, normalised_time};
 use crate::store::{EventLog, StoreError};
 
 /// Whether a user may log in.
@@ -77,8 +78,38 @@ pub struct ApiClient {
     pub client_id: String,
     pub name: String,
     pub registered_at: String,
-    /// Key ids that have been issued and not revoked (expiry is the credential store's).
-    pub keys: BTreeSet<String>,
+    /// The keys that have been issued and not revoked, by id (expired ones included).
+    pub keys: BTreeMap<String, ApiKey>,
+    /// What the client may read and do, and until when.
+    pub scopes: ClientScopes,
+}
+
+impl ApiClient {
+    /// Whether the client is registered and not past its expiry at `now` (RFC 3339).
+    pub fn is_active_at(&self, now: &str) -> bool {
+        !self.scopes.expired_at(now)
+    }
+
+    /// Whether the key `key_id` of this client is issued, not revoked and not expired at
+    /// `now`, and the client itself active.
+    pub fn key_works_at(&self, key_id: &str, now: &str) -> bool {
+        self.is_active_at(now)
+            && self
+                .keys
+                .get(key_id)
+                .is_some_and(|key| key.expires_at.as_deref().is_none_or(|at| at > now))
+    }
+}
+
+/// A key of an API client, as the directory knows it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub key_id: String,
+    pub issued_at: String,
+    /// When it stops working (RFC 3339, as Docket writes it), if ever.
+    pub expires_at: Option<String>,
+    /// The key that replaced it in a rotation, if any.
+    pub replaced_by: Option<String>,
 }
 
 /// The firm-wide access settings.
@@ -262,13 +293,41 @@ impl Directory {
                         client_id: client.client_id.clone(),
                         name: client.name.clone(),
                         registered_at: at.clone(),
-                        keys: BTreeSet::new(),
+                        keys: BTreeMap::new(),
+                        scopes: ClientScopes::default(),
                     },
                 );
             }
             DomainEvent::ApiKeyIssued(key) => {
                 if let Some(client) = self.api_clients.get_mut(&key.client_id) {
-                    client.keys.insert(key.key_id.clone());
+                    client.keys.insert(
+                        key.key_id.clone(),
+                        ApiKey {
+                            key_id: key.key_id.clone(),
+                            issued_at: at.clone(),
+                            expires_at: key.expires_at.as_deref().map(normalised_time),
+                            replaced_by: None,
+                        },
+                    );
+                }
+            }
+            DomainEvent::ApiKeyRotated(rotated) => {
+                if let Some(key) = self
+                    .api_clients
+                    .get_mut(&rotated.client_id)
+                    .and_then(|client| client.keys.get_mut(&rotated.key_id))
+                {
+                    let grace_ends = normalised_time(&rotated.expires_at);
+                    // A rotation never extends a key's life.
+                    if key.expires_at.as_ref().is_none_or(|at| *at > grace_ends) {
+                        key.expires_at = Some(grace_ends);
+                    }
+                    key.replaced_by = Some(rotated.replaced_by.clone());
+                }
+            }
+            DomainEvent::ApiClientScopesSet(scopes) => {
+                if let Some(client) = self.api_clients.get_mut(&scopes.client_id) {
+                    client.scopes = ClientScopes::from_event(scopes);
                 }
             }
             DomainEvent::ApiKeyRevoked(key) => {

@@ -405,20 +405,24 @@ impl Identity {
             if !key.secret_matches(&TokenHash::of(secret).to_hex()) {
                 return Ok(None);
             }
-            let issued = self
+            // The directory decides too: the key issued, not revoked, not expired (a rotation
+            // shortens its life there first) and the client not past its own expiry.
+            let now_text = crate::log::time::format_timestamp(now);
+            let works = self
                 .directory()
                 .api_clients
                 .get(&key.client_id)
-                .is_some_and(|client| client.keys.contains(&key_id));
-            if !issued {
+                .is_some_and(|client| client.key_works_at(&key_id, &now_text));
+            if !works {
                 return Ok(None);
             }
             self.credentials.touch_api_key(&key_id, now).await?;
-            return Ok(Some(Principal::api_client(&key.client_id).map_err(
-                |_| IdentityError::Internal {
+            let mut principal =
+                Principal::api_client(&key.client_id).map_err(|_| IdentityError::Internal {
                     detail: "a stored client id is invalid".into(),
-                },
-            )?));
+                })?;
+            principal.key_id = Some(key_id);
+            return Ok(Some(principal));
         }
         Ok(None)
     }

@@ -6,15 +6,22 @@
 //!   key hashes, sessions, failure counters.
 //! - [`secret`] makes and checks those secrets (Argon2id, RFC 6238, 256-bit tokens).
 //! - [`Identity`] is the service over all three: [`admin`] changes the directory, [`login`]
-//!   enrols users, signs them in and out and authenticates every request.
+//!   enrols users, signs them in and out and authenticates every request, [`api_clients`]
+//!   registers integrations, sets their [`scopes`] and issues, rotates and revokes their keys,
+//!   [`validity`] says whether the credential behind a principal still works, and
+//!   [`rate_limit`] counts each API client's requests.
 
 pub mod admin;
+pub mod api_clients;
 pub mod credentials;
 pub mod directory;
 pub mod error;
 pub mod login;
 pub mod principal;
+pub mod rate_limit;
+pub mod scopes;
 pub mod secret;
+pub mod validity;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +63,7 @@ pub struct Identity {
     credentials: CredentialStore,
     throttle: ThrottlePolicy,
     sessions: SessionPolicy,
+    rate_limits: rate_limit::RateLimiter,
 }
 
 impl Identity {
@@ -90,6 +98,7 @@ impl Identity {
             credentials,
             throttle,
             sessions,
+            rate_limits: rate_limit::RateLimiter::default(),
         }))
     }
 
@@ -104,6 +113,11 @@ impl Identity {
 
     pub fn credentials(&self) -> &CredentialStore {
         &self.credentials
+    }
+
+    /// This process's request counters of API clients (see [`rate_limit`]).
+    pub fn rate_limits(&self) -> &rate_limit::RateLimiter {
+        &self.rate_limits
     }
 
     /// Keeps the directory in step with changes other processes make.

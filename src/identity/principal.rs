@@ -21,6 +21,9 @@ pub struct Principal {
     pub session_id: Option<String>,
     /// When the session last proved a second factor.
     pub step_up_at: Option<DateTime<Utc>>,
+    /// The public id of the API key that authenticated the request (never its secret);
+    /// `None` for sessions and trusted local tools.
+    pub key_id: Option<String>,
 }
 
 impl Principal {
@@ -33,6 +36,7 @@ impl Principal {
             },
             session_id: None,
             step_up_at: None,
+            key_id: None,
         })
     }
 
@@ -45,6 +49,7 @@ impl Principal {
             },
             session_id: None,
             step_up_at: None,
+            key_id: None,
         })
     }
 
@@ -53,6 +58,14 @@ impl Principal {
         match &self.kind {
             PrincipalKind::User { user_id } => user_id,
             PrincipalKind::ApiClient { client_id } => client_id,
+        }
+    }
+
+    /// The API client's id, when the principal is one.
+    pub fn client_id(&self) -> Option<&str> {
+        match &self.kind {
+            PrincipalKind::ApiClient { client_id } => Some(client_id),
+            PrincipalKind::User { .. } => None,
         }
     }
 

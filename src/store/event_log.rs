@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::Stream;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::append::{AppendOutcome, AppendRequest, PreparedAppend, SystemAppend};
 use super::error::{AppendError, StoreError};
@@ -55,6 +55,8 @@ pub struct EventLog {
     inbox: mpsc::Sender<Submission>,
     counters: Arc<SequencerCounters>,
     max_payload_bytes: usize,
+    /// The last position this process committed (0 before its first commit).
+    committed: watch::Sender<u64>,
 }
 
 impl EventLog {
@@ -72,6 +74,7 @@ impl EventLog {
             inbox,
             counters,
             max_payload_bytes,
+            committed: watch::Sender::new(0),
         };
         log.ensure_genesis().await?;
         Ok(log)
@@ -145,13 +148,29 @@ impl EventLog {
         &self.store
     }
 
+    /// Watches the last position this process committed: it changes after every append that
+    /// wrote something (other processes' appends are found by reading the store).
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.subscribe()
+    }
+
     async fn submit(&self, append: PreparedAppend) -> Result<AppendOutcome, AppendError> {
         let (reply, answer) = oneshot::channel();
         self.inbox
             .send(Submission { append, reply })
             .await
             .map_err(|_| AppendError::ShuttingDown)?;
-        answer.await.map_err(|_| AppendError::ShuttingDown)?
+        let outcome = answer.await.map_err(|_| AppendError::ShuttingDown)??;
+        if !outcome.replayed {
+            self.committed.send_if_modified(|last| {
+                let moved = outcome.last_position > *last;
+                if moved {
+                    *last = outcome.last_position;
+                }
+                moved
+            });
+        }
+        Ok(outcome)
     }
 
     /// Writes the genesis event if the log is empty. Another process may win the race; then

@@ -61,7 +61,8 @@ pub fn stream_events(
     .try_flatten()
 }
 
-async fn read_with_retry<F, Fut>(read: F) -> Result<Vec<Event>, StoreError>
+/// Runs a page read, retrying a few times while the database is briefly away.
+pub(crate) async fn read_with_retry<F, Fut>(read: F) -> Result<Vec<Event>, StoreError>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<Vec<Event>, StoreError>>,

@@ -45,6 +45,7 @@ impl Firm {
             docket.projector.db().clone(),
             docket.identity.clone(),
             docket.checkpoints.clone(),
+            docket.integrations.clone(),
         );
         let mut users = std::collections::HashMap::new();
         for (id, role) in [

@@ -44,6 +44,7 @@ impl Api {
             docket.projector.db().clone(),
             docket.identity.clone(),
             docket.checkpoints.clone(),
+            docket.integrations.clone(),
         );
         Api {
             _log: log,

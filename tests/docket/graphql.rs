@@ -31,6 +31,7 @@ impl Api {
             docket.projector.db().clone(),
             docket.identity.clone(),
             docket.checkpoints.clone(),
+            docket.integrations.clone(),
         );
         let partner = sign_in(&docket.identity, "a.okafor", Role::Partner).await;
         Api {

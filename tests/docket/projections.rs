@@ -1488,6 +1488,7 @@ impl Reader {
             docket.projector.db().clone(),
             docket.identity.clone(),
             docket.checkpoints.clone(),
+            docket.integrations.clone(),
         );
         let partner = crate::support::sign_in(
             &docket.identity,

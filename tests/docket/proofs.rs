@@ -12,13 +12,11 @@ use docket::access::Principal;
 use docket::access::index::{AccessQuery, AccessRow};
 use docket::access::record::Decision as Recorded;
 use docket::api::graphql::caller::Caller;
-use docket::api::graphql::persisted::PersistedQueries;
 use docket::api::graphql::{self, with_loaders};
 use docket::app::Docket;
 use docket::domain::identity::Role;
 use docket::log::checkpoint::SignedCheckpoint;
 use docket::log::merkle::{TreeHash, leaf_hash, verify_consistency, verify_inclusion};
-use docket::server::{Components, http_server};
 use docket::transparency::keys::KeyHistory;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -69,6 +67,7 @@ impl Firm {
             docket.projector.db().clone(),
             docket.identity.clone(),
             docket.checkpoints.clone(),
+            docket.integrations.clone(),
         );
         let mut users = std::collections::HashMap::new();
         users.insert(
@@ -665,37 +664,7 @@ async fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply
 
 /// The firm's Docket served on 127.0.0.1.
 async fn serve(firm: &Firm) -> (SocketAddr, actix_web::dev::ServerHandle) {
-    let mut attempts = 0;
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .unwrap()
-            .port();
-        let address = SocketAddr::from(([127, 0, 0, 1], port));
-        let components = Components {
-            log: firm.docket.log.clone(),
-            projector: firm.docket.projector.clone(),
-            service: firm.docket.service.clone(),
-            db: firm.docket.projector.db().clone(),
-            persisted: PersistedQueries::default(),
-            identity: firm.docket.identity.clone(),
-            access: firm.docket.access.clone(),
-            checkpoints: firm.docket.checkpoints.clone(),
-            development: false,
-            unrecorded_principal_for_benchmarks: None,
-        };
-        match http_server(components, address, Some(1)) {
-            Ok(server) => {
-                let handle = server.handle();
-                tokio::spawn(server);
-                return (address, handle);
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse && attempts < 5 => {
-                attempts += 1;
-            }
-            Err(error) => panic!("the server binds: {error}"),
-        }
-    }
+    crate::support::serve(&firm.docket).await
 }
 
 async fn the_http_routes_serve_notes_and_proofs_to_auditors_only(backend: Backend) {

@@ -88,6 +88,8 @@ const IDENTITY_TYPES: &[&str] = &[
     "api_client.registered",
     "api_client.key_issued",
     "api_client.key_revoked",
+    "api_client.scopes_set",
+    "api_client.key_rotated",
     "firm.policy_set",
 ];
 
@@ -841,7 +843,7 @@ async fn events_written_by_docket_match_their_schemas() {
 #[test]
 fn every_domain_event_type_has_a_schema_for_its_current_version() {
     let schemas = schemas();
-    assert_eq!(DomainEvent::TYPES.len(), 49);
+    assert_eq!(DomainEvent::TYPES.len(), 51);
     for (event_type, version) in DomainEvent::TYPES {
         let schema = schema_of(&schemas, event_type, *version);
         assert_eq!(
@@ -860,6 +862,7 @@ fn every_domain_event_type_has_a_schema_for_its_current_version() {
         let current = DomainEvent::current_version(event_type).or_else(|| {
             LOG_TYPES
                 .iter()
+                .chain(docket::integrations::webhooks::events::TYPES)
                 .find(|(t, _)| t == event_type)
                 .map(|(_, v)| *v)
         });
@@ -1364,7 +1367,7 @@ fn the_checker_refuses_types_it_does_not_know() {
 /// against its schema (and that every identity type was written).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_events_match_their_schemas() {
-    use docket::domain::identity::{PartnerAccess, Role};
+    use docket::domain::identity::{ApiClientReach, PartnerAccess, Role};
     use docket::identity::admin::WallSpec;
     use docket::identity::login::SecondFactor;
     use docket::log::Actor;
@@ -1489,6 +1492,29 @@ async fn identity_events_match_their_schemas() {
         .unwrap();
     identity
         .revoke_api_key(&system, None, &key.key_id, "revoked")
+        .await
+        .unwrap();
+    let spare = identity
+        .issue_api_key(&system, None, "billing", None)
+        .await
+        .unwrap();
+    identity
+        .rotate_api_key(&system, None, &spare.key_id, 10, None)
+        .await
+        .unwrap();
+    identity
+        .set_api_client_scopes(
+            &system,
+            None,
+            "billing",
+            &docket::identity::api_clients::ScopesRequest {
+                reach: ApiClientReach::Listed,
+                matters: vec!["2026-0001".into()],
+                commands: vec!["addNote".into()],
+                expires_at: Some(chrono::Utc::now() + chrono::Duration::days(90)),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     identity

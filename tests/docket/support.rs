@@ -397,3 +397,42 @@ pub fn caller(
         docket.access.clone(),
     ))
 }
+
+/// `docket` served over HTTP on a free port of 127.0.0.1, with one worker; stop it with the
+/// handle.
+pub async fn serve(
+    docket: &docket::app::Docket,
+) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
+    let mut attempts = 0;
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .unwrap()
+            .port();
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let components = docket::server::Components {
+            log: docket.log.clone(),
+            projector: docket.projector.clone(),
+            service: docket.service.clone(),
+            db: docket.projector.db().clone(),
+            persisted: Default::default(),
+            identity: docket.identity.clone(),
+            access: docket.access.clone(),
+            checkpoints: docket.checkpoints.clone(),
+            integrations: docket.integrations.clone(),
+            development: false,
+            unrecorded_principal_for_benchmarks: None,
+        };
+        match docket::server::http_server(components, address, Some(1)) {
+            Ok(server) => {
+                let handle = server.handle();
+                tokio::spawn(server);
+                return (address, handle);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse && attempts < 5 => {
+                attempts += 1;
+            }
+            Err(error) => panic!("the server binds: {error}"),
+        }
+    }
+}

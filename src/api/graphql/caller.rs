@@ -339,29 +339,7 @@ pub async fn fresh_matter_facts(
     db: &crate::projection::ReadDb,
     row: &MatterRow,
 ) -> async_graphql::Result<MatterFacts> {
-    use crate::read::{Bind, Sql};
-    let mut sql = Sql::new(String::new());
-    let number = sql.bind(Bind::Text(row.number.clone()));
-    sql.text =
-        format!("SELECT user_id, capacity FROM rm_matter_team WHERE matter_number = {number}");
-    let team: Vec<(String, String)> = sql
-        .fetch_all(db.pool())
+    crate::access::facts::of_row(db.pool(), row)
         .await
-        .map_err(super::errors::internal)?;
-    let mut sql = Sql::new(String::new());
-    let number = sql.bind(Bind::Text(row.number.clone()));
-    sql.text = format!(
-        "SELECT contact_id FROM rm_parties WHERE matter_number = {number} AND role = 'client'"
-    );
-    let clients: Vec<(String,)> = sql
-        .fetch_all(db.pool())
-        .await
-        .map_err(super::errors::internal)?;
-    Ok(MatterFacts {
-        number: row.number.clone(),
-        practice_area: row.practice_area.clone(),
-        firm_visible: row.firm_visible != 0,
-        team: team.into_iter().collect(),
-        clients: clients.into_iter().map(|(id,)| id).collect(),
-    })
+        .map_err(super::errors::internal)
 }

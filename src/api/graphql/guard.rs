@@ -51,6 +51,8 @@ pub const FIELDS: &[(&str, &str, FieldRule)] = &[
     ("Query", "projections", Capability(C::ReadOperations)),
     ("Query", "me", Signed),
     ("Mutation", "login", Public),
+    // Subscriptions: each event is decided by the event gate as it is delivered.
+    ("Subscription", "events", Signed),
     ("Mutation", "logout", Signed),
     // Accounts: users and walls are listed to admins and auditors (no step-up); the audit
     // queries are the auditors'.
@@ -94,6 +96,16 @@ pub const FIELDS: &[(&str, &str, FieldRule)] = &[
         "revokeApiKey",
         Capability(C::AdministerApiClients),
     ),
+    (
+        "Mutation",
+        "setApiClientScopes",
+        Capability(C::AdministerApiClients),
+    ),
+    (
+        "Mutation",
+        "rotateApiKey",
+        Capability(C::AdministerApiClients),
+    ),
     ("Mutation", "setFirmPolicy", Capability(C::SetFirmPolicy)),
     ("Mutation", "breakGlass", Capability(C::BreakGlass)),
     // Checkpoints and proofs: admins and auditors.
@@ -128,6 +140,52 @@ pub const FIELDS: &[(&str, &str, FieldRule)] = &[
     ),
     ("Mutation", "requestErasure", Capability(C::EraseSubject)),
     ("Mutation", "confirmErasure", Capability(C::EraseSubject)),
+    // Webhooks: API-client administration (admins, with a recent step-up).
+    (
+        "Query",
+        "webhookEndpoints",
+        Capability(C::AdministerApiClients),
+    ),
+    (
+        "Query",
+        "webhookDeliveries",
+        Capability(C::AdministerApiClients),
+    ),
+    (
+        "Mutation",
+        "registerWebhookEndpoint",
+        Capability(C::AdministerApiClients),
+    ),
+    (
+        "Mutation",
+        "updateWebhookEndpoint",
+        Capability(C::AdministerApiClients),
+    ),
+    (
+        "Mutation",
+        "rotateWebhookSecret",
+        Capability(C::AdministerApiClients),
+    ),
+    (
+        "Mutation",
+        "disableWebhookEndpoint",
+        Capability(C::AdministerApiClients),
+    ),
+    (
+        "Mutation",
+        "enableWebhookEndpoint",
+        Capability(C::AdministerApiClients),
+    ),
+    (
+        "Mutation",
+        "removeWebhookEndpoint",
+        Capability(C::AdministerApiClients),
+    ),
+    (
+        "Mutation",
+        "replayWebhookDelivery",
+        Capability(C::AdministerApiClients),
+    ),
     // Mutation: matter changes are decided per matter by `authorize_change`.
     ("Mutation", "openMatter", Capability(C::OpenMatter)),
     ("Mutation", "updateMatter", Signed),
@@ -237,7 +295,11 @@ pub const INHERITING_TYPES: &[&str] = &[
     "BreakGlassOpening",
     "ApiClient",
     "ApiClientPayload",
+    "ApiClientScopes",
+    "ApiKey",
     "ApiKeyPayload",
+    "RateLimit",
+    "RotateApiKeyPayload",
     "BeginEnrolmentPayload",
     "BreakGlassPayload",
     "CompleteEnrolmentPayload",
@@ -263,6 +325,16 @@ pub const INHERITING_TYPES: &[&str] = &[
     "GovernancePayload",
     "LegalHold",
     "RetentionPolicy",
+    // Subscriptions.
+    "LogEvent",
+    // Webhooks.
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookDeliveryPayload",
+    "WebhookEndpoint",
+    "WebhookEndpointPayload",
+    "WebhookKey",
+    "WebhookKeyPayload",
 ];
 
 /// The root a type name belongs to: the roots are merged from parts named `<Part>Query` and

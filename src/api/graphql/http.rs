@@ -7,6 +7,12 @@
 //! send the `x-docket-csrf` header (a cross-site page cannot add one without a CORS preflight,
 //! which Docket never grants). A credential that does not prove a principal is answered with
 //! 401, whatever the query; no credential at all makes an anonymous caller, who may only sign in.
+//!
+//! A request of an API client is counted against the client's rate limit first (429
+//! `RATE_LIMITED` with `Retry-After` when over it), then refused with 403 `FORBIDDEN` if it
+//! names a mutation the client's scopes do not grant; every one of its responses carries the
+//! `RateLimit-*` headers, and every one of its requests, refused or served, leaves an access
+//! record naming the operation and its root fields (see [`super::account::calls`]).
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use async_graphql::parser::types::ExecutableDocument;
@@ -15,11 +21,14 @@ use serde_json::{Value, json};
 
 use std::sync::Arc;
 
+use super::account::calls::{ApiCall, CallShape, call_shape, refuse};
+pub use super::account::calls::{begin_call, finish_call};
 use super::caller::{Caller, CookieChange};
 use super::mutation::RequestId;
 use super::persisted::{PersistedQueries, resolve};
 use super::{DocketSchema, with_loaders};
 use crate::access::chain::AccessChain;
+use crate::access::policy::Decision;
 use crate::identity::Identity;
 use crate::identity::principal::Principal;
 use crate::projection::ReadDb;
@@ -205,6 +214,83 @@ pub async fn graphql(
     request: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
+    let benchmark = state.unrecorded_principal_for_benchmarks.is_some();
+    let principal = match &state.unrecorded_principal_for_benchmarks {
+        Some(principal) => Some(principal.clone()),
+        None => match authenticate(&request, &state.identity).await {
+            Ok(principal) => principal,
+            Err(response) => return response,
+        },
+    };
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string()));
+    let caller = Arc::new(Caller::new(
+        principal,
+        state.identity.directory(),
+        request_id.0.clone(),
+        client_address(&request),
+        state.access.clone(),
+    ));
+    // An API client's request is counted, checked against its scopes and always recorded.
+    let call = match benchmark {
+        true => None,
+        false => ApiCall::begin(&state.identity, &caller),
+    };
+    let Some(call) = call else {
+        return execute(&state, &request, &body, caller, request_id, None).await;
+    };
+    let mut response = if call.is_limited() {
+        let shape = shape_of(&state, &body);
+        refuse(&caller, &call, &shape, "rate_limited")
+            .await
+            .unwrap_or_else(|| call.too_many_requests())
+    } else {
+        execute(&state, &request, &body, caller, request_id, Some(&call)).await
+    };
+    call.decorate(&mut response);
+    response
+}
+
+/// The shape of the operation a raw body asks for (for the record of a refused call).
+fn shape_of(state: &GraphqlState, body: &[u8]) -> CallShape {
+    let Ok(body) = serde_json::from_slice::<GraphqlBody>(body) else {
+        return call_shape(None, None);
+    };
+    let document = state.documents.parse(&body.query);
+    call_shape(document.as_ref(), body.operation_name.as_deref())
+}
+
+/// The answer when the access record of a request cannot be written.
+pub(crate) fn record_unavailable() -> HttpResponse {
+    error_response(
+        503,
+        "ACCESS_RECORD_UNAVAILABLE",
+        "the access could not be recorded, so nothing is returned; try again",
+    )
+}
+
+/// Parses, checks and runs one GraphQL request for `caller`; `call` is set for API clients.
+async fn execute(
+    state: &GraphqlState,
+    request: &HttpRequest,
+    body: &[u8],
+    caller: Arc<Caller>,
+    request_id: RequestId,
+    call: Option<&ApiCall>,
+) -> HttpResponse {
+    // Refuses the request; an API client's refusal is recorded first.
+    let refused = async |shape: &CallShape, status: u16, code: &str, message: &str| {
+        if let Some(call) = call
+            && let Some(unavailable) = refuse(&caller, call, shape, "invalid_request").await
+        {
+            return unavailable;
+        }
+        error_response(status, code, message)
+    };
+    let unparsed = call_shape(None, None);
     // Mutations come only as JSON POSTs (this route), so a cross-site form cannot send one.
     let is_json = request
         .headers()
@@ -213,19 +299,19 @@ pub async fn graphql(
         .and_then(|value| value.split(';').next())
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        return error_response(415, "UNSUPPORTED_MEDIA_TYPE", "send application/json");
+        return refused(
+            &unparsed,
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send application/json",
+        )
+        .await;
     }
-    let principal = match &state.unrecorded_principal_for_benchmarks {
-        Some(principal) => Some(principal.clone()),
-        None => match authenticate(&request, &state.identity).await {
-            Ok(principal) => principal,
-            Err(response) => return response,
-        },
-    };
 
     // Parse the body and resolve a persisted query.
-    let Ok(body) = serde_json::from_slice::<GraphqlBody>(&body) else {
-        return error_response(400, "INVALID_REQUEST", "the body is not a GraphQL request");
+    let Ok(body) = serde_json::from_slice::<GraphqlBody>(body) else {
+        let message = "the body is not a GraphQL request";
+        return refused(&unparsed, 400, "INVALID_REQUEST", message).await;
     };
     let hash = body
         .extensions
@@ -234,20 +320,32 @@ pub async fn graphql(
         .and_then(Value::as_str);
     let query = match resolve(&state.persisted, &body.query, hash) {
         Ok(query) => query,
-        Err((code, message)) => return error_response(200, code, message),
+        Err((code, message)) => return refused(&unparsed, 200, code, message).await,
     };
 
-    // Run it.
+    // Check it.
     let parsed = state.documents.parse(&query);
+    let shape = call_shape(parsed.as_ref(), body.operation_name.as_deref());
     if let Some(document) = &parsed
         && aliases(document) > MAX_ALIASES
     {
+        let message = format!("a request may use at most {MAX_ALIASES} aliases");
+        return refused(&shape, 200, "INVALID_QUERY", &message).await;
+    }
+    if let Some(call) = call
+        && let Some(field) = shape.ungranted(&call.scopes)
+    {
+        if let Some(unavailable) = refuse(&caller, call, &shape, "command_not_granted").await {
+            return unavailable;
+        }
         return error_response(
-            200,
-            "INVALID_QUERY",
-            &format!("a request may use at most {MAX_ALIASES} aliases"),
+            403,
+            "FORBIDDEN",
+            &format!("this API client may not call {field}"),
         );
     }
+
+    // Run it.
     let mut graphql = async_graphql::Request::new(query);
     if let Some(document) = parsed {
         graphql.set_parsed_query(document);
@@ -258,39 +356,28 @@ pub async fn graphql(
     if let Some(variables) = body.variables.filter(|value| !value.is_null()) {
         graphql = graphql.variables(async_graphql::Variables::from_json(variables));
     }
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .cloned()
-        .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string()));
-    let anonymous = principal.is_none();
-    if anonymous && !state.public_introspection {
+    if caller.principal.is_none() && !state.public_introspection {
         graphql = graphql.disable_introspection();
     }
-    let operation = format!(
-        "graphql {}",
-        graphql.operation_name.as_deref().unwrap_or("(unnamed)")
-    );
-    let caller = Arc::new(Caller::new(
-        principal,
-        state.identity.directory(),
-        request_id.0.clone(),
-        client_address(&request),
-        state.access.clone(),
-    ));
+    let operation = match call {
+        Some(_) => shape.operation(),
+        None => format!(
+            "graphql {}",
+            graphql.operation_name.as_deref().unwrap_or("(unnamed)")
+        ),
+    };
     let graphql = with_loaders(graphql, &state.db)
         .data(caller.clone())
         .data(request_id);
     let mut response = state.schema.execute(graphql).await;
+    if let Some(call) = call {
+        call.note(&caller, &shape.fields, Decision::Allowed("client_scope"));
+    }
     // Fail closed: nothing leaves unless its access record is durable.
     if state.unrecorded_principal_for_benchmarks.is_none()
         && caller.flush(&operation).await.is_err()
     {
-        return error_response(
-            503,
-            "ACCESS_RECORD_UNAVAILABLE",
-            "the access could not be recorded, so nothing is returned; try again",
-        );
+        return record_unavailable();
     }
     // Parse and validation errors (too deep, too costly, unknown fields) get a code too.
     for error in &mut response.errors {
@@ -321,7 +408,7 @@ pub async fn graphql(
     reply.json(response)
 }
 
-fn error_response(status: u16, code: &str, message: &str) -> HttpResponse {
+pub fn error_response(status: u16, code: &str, message: &str) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(status)
         .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
     HttpResponse::build(status).json(json!({

@@ -11,18 +11,21 @@ pub mod governance;
 pub mod guard;
 pub mod http;
 pub mod ids;
+pub mod integrations;
 pub mod loaders;
 pub mod mutation;
 pub mod paging;
 pub mod persisted;
 pub mod query;
+pub mod subscription;
 pub mod transparency;
 pub mod types;
+pub mod websocket;
 
 use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 use crate::identity::Identity;
 use crate::projection::ReadDb;
@@ -30,6 +33,7 @@ use crate::service::Service;
 use loaders::*;
 use mutation::Mutation;
 use query::Query;
+use subscription::SubscriptionRoot;
 
 /// The query root: matters and records, accounts and audit, and checkpoints and proofs.
 #[derive(MergedObject, Default)]
@@ -39,6 +43,7 @@ pub struct QueryRoot(
     account::AccountQuery,
     transparency::TransparencyQuery,
     governance::GovernanceQuery,
+    integrations::WebhooksQuery,
 );
 
 /// The mutation root.
@@ -49,9 +54,10 @@ pub struct MutationRoot(
     account::AccountMutation,
     transparency::TransparencyMutation,
     governance::GovernanceMutation,
+    integrations::WebhooksMutation,
 );
 
-pub type DocketSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type DocketSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Deepest selection accepted.
 pub const MAX_DEPTH: usize = 12;
@@ -66,7 +72,7 @@ pub fn schema() -> DocketSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COST)
@@ -83,11 +89,12 @@ pub fn build(
     db: ReadDb,
     identity: Arc<Identity>,
     checkpoints: Arc<crate::transparency::Checkpointer>,
+    integrations: Arc<crate::integrations::Integrations>,
 ) -> DocketSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COST)
@@ -99,6 +106,7 @@ pub fn build(
     .data(db)
     .data(identity)
     .data(checkpoints)
+    .data(integrations)
     .finish()
 }
 

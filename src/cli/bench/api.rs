@@ -195,7 +195,7 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
     let service = Arc::new(Service::new(
         log.clone(),
         projector.clone(),
-        vault,
+        vault.clone(),
         Duration::ZERO,
     ));
     let identity = Identity::open(log.clone(), options)
@@ -203,6 +203,9 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
         .map_err(store_error)?;
     let access = Arc::new(AccessChain::open(options).await?);
     let checkpoints = crate::transparency::open(&log, None, Default::default()).await?;
+    let integrations =
+        crate::integrations::Integrations::open(&log, identity.clone(), projector.clone(), vault)
+            .await?;
     eprintln!("docket bench: signing in {BENCH_USER}");
     let widest = CLIENTS.iter().copied().max().unwrap_or(1);
     let user = auth::sign_in(&identity, widest as usize).await?;
@@ -215,6 +218,7 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
         identity: identity.clone(),
         access: access.clone(),
         checkpoints: checkpoints.clone(),
+        integrations: integrations.clone(),
         development: false,
         unrecorded_principal_for_benchmarks: unrecorded,
     };

@@ -12,9 +12,12 @@ mod baseline;
 mod encryption;
 mod http;
 mod load;
+mod nats;
 mod parts;
 mod report;
+mod subscriptions;
 mod transparency;
+mod webhooks;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +52,15 @@ pub enum Suite {
     /// Encryption at rest: KEK rotation over --data-keys keys against unwrap+wrap in memory,
     /// and appends with sealing on against off.
     Encryption,
+    /// Publishing the log (--events events) to NATS JetStream, against raw JetStream publishes
+    /// of the same messages.
+    Nats,
+    /// --subscribers subscribers to the log while --rate notes per second are appended for
+    /// --seconds: delivery lag through GraphQL subscriptions against feed followers alone.
+    Subscriptions,
+    /// Signed webhook deliveries (--webhook-deliveries) to a local receiver, against raw POSTs
+    /// of the same bodies.
+    Webhooks,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +102,15 @@ pub struct BenchArgs {
     /// (never how Docket runs).
     #[arg(long)]
     unsealed: bool,
+    /// Subscriptions suite: concurrent subscribers.
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
+    /// Subscriptions suite: events appended per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// Webhooks suite: deliveries to time.
+    #[arg(long, default_value_t = 5000)]
+    webhook_deliveries: u64,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -120,6 +141,16 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> ExitCode {
     }
     if args.suite == Suite::Encryption {
         return run_encryption(settings, &args, &backends).await;
+    }
+    if args.suite == Suite::Subscriptions {
+        return run_subscriptions(settings, &args, &backends).await;
+    }
+    if args.suite == Suite::Nats {
+        return nats::run(settings, &args, &backends).await;
+    }
+    if args.suite == Suite::Webhooks {
+        let deliveries = args.webhook_deliveries;
+        return webhooks::run_suite(settings, deliveries, args.json, &backends).await;
     }
 
     let mut reports = Vec::new();
@@ -330,4 +361,44 @@ fn remember_database(data_dir: &Path, settings: &Settings) -> Result<(), StoreEr
 
 fn toml_string(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+async fn run_subscriptions(
+    settings: &Settings,
+    args: &BenchArgs,
+    backends: &[Backend],
+) -> ExitCode {
+    let plan = subscriptions::SubscriptionPlan {
+        subscribers: args.subscribers.max(1),
+        rate: args.rate.max(1),
+        seconds: args.seconds.max(1),
+    };
+    let mut reports = Vec::new();
+    for &backend in backends {
+        eprintln!("docket bench: subscriptions on {backend}");
+        let data_dir = settings.data_dir.join(format!("subscriptions-{backend}"));
+        let mut options = LogOptions::new(&data_dir);
+        if backend == Backend::Postgres {
+            options.database_url = settings.database_url.clone();
+            if let Err(error) = remember_database(&data_dir, settings) {
+                return fail(error);
+            }
+        }
+        match subscriptions::run(&options, backend, plan).await {
+            Ok(report) => {
+                print!("{}", subscriptions::to_table(&report));
+                reports.push(report);
+            }
+            Err(error) => return fail(format!("{backend} subscription benchmark failed: {error}")),
+        }
+    }
+    let path = settings.data_dir.join("bench-subscriptions.json");
+    let json = serde_json::to_string_pretty(&reports).unwrap_or_default();
+    if let Err(error) = std::fs::write(&path, &json) {
+        return fail(format!("cannot write {}: {error}", path.display()));
+    }
+    if args.json {
+        println!("{json}");
+    }
+    ExitCode::SUCCESS
 }

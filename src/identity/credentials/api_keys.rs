@@ -167,6 +167,24 @@ impl CredentialStore {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Makes the key stop working at `at`, unless it is revoked or already expires sooner.
+    /// True if it changed.
+    pub async fn shorten_api_key_expiry(
+        &self,
+        key_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, CredentialError> {
+        let result = sqlx::query(
+            "UPDATE auth_api_keys SET expires_at = $2 WHERE key_id = $1 \
+             AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+        )
+        .bind(key_id)
+        .bind(secs(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     /// Revokes every key of `client_id` not revoked before (expired ones included) and returns
     /// how many.
     pub async fn revoke_api_keys_of(

@@ -166,6 +166,27 @@ impl CredentialStore {
         Ok(Some(session))
     }
 
+    /// The session `session_id` if it is live at `now` (not revoked, not idle for its idle
+    /// timeout, not past its absolute expiry). Reading it does not count as a use.
+    pub async fn live_session_by_id(
+        &self,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, CredentialError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM auth_sessions WHERE session_id = $1 \
+             AND revoked_at IS NULL AND absolute_expires_at > $2 \
+             AND last_seen_at + idle_timeout_secs > $2"
+        ))
+        .bind(session_id)
+        .bind(secs(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session_from).transpose()
+    }
+
     /// Records that the session's user proved a second factor again at `now`. False if the
     /// session does not exist or is revoked.
     pub async fn record_step_up(

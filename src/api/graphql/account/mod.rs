@@ -11,10 +11,13 @@
 
 mod audit;
 mod break_glass;
+pub mod calls;
 mod clients;
 mod enrolment;
+mod firm_policy;
 mod own;
 mod review;
+mod scopes;
 mod sign_in;
 mod users;
 mod values;
@@ -25,9 +28,14 @@ use async_graphql::{Context, MergedObject};
 
 pub use audit::{AccessRecordEntry, AccessRecordPage};
 pub use break_glass::BreakGlassPayload;
-pub use clients::{ApiClientPayload, ApiKeyPayload, FirmPolicyPayload, IssuedApiKey};
+pub use clients::{ApiClientPayload, ApiKeyPayload, IssuedApiKey, RotateApiKeyPayload};
 pub use enrolment::{BeginEnrolmentPayload, CompleteEnrolmentPayload, EnrolmentStartView};
+pub use firm_policy::FirmPolicyPayload;
 pub use review::{AccessReviewUser, ReachableMatter};
+pub use scopes::{
+    ApiClientScopesInput, ApiClientScopesView, ApiKeyView, MatterReachValue, RateLimitInput,
+    RateLimitView,
+};
 pub use sign_in::{DonePayload, LoginInput, LoginPayload, Me, SessionInfo};
 pub use users::{EnrolmentPayload, IssuedEnrolment, SessionsRevokedPayload, UserPayload};
 pub use values::*;
@@ -62,6 +70,7 @@ pub struct AccountMutation(
     users::UsersMutation,
     walls::WallsMutation,
     clients::ClientsMutation,
+    firm_policy::FirmPolicyMutation,
     break_glass::BreakGlassMutation,
 );
 

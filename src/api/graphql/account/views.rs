@@ -4,6 +4,7 @@
 use async_graphql::SimpleObject;
 use serde::Serialize;
 
+use super::scopes::{ApiClientScopesView, ApiKeyView};
 use super::values::{PartnerAccessValue, RoleValue, UserStatusValue};
 use crate::identity::directory::{ApiClient, FirmPolicy, User, Wall};
 
@@ -78,15 +79,19 @@ impl From<&Wall> for WallView {
     }
 }
 
-/// An API client and the ids of its keys that are issued and not revoked (a key may still have
-/// expired). Key texts are never shown again after `issueApiKey`.
+/// An API client, its scopes, and its keys that are issued and not revoked (a key may still
+/// have expired). Key texts are never shown again after `issueApiKey` or `rotateApiKey`.
 #[derive(SimpleObject, Clone)]
 #[graphql(name = "ApiClient")]
 pub struct ApiClientView {
     pub client_id: String,
     pub name: String,
     pub registered_at: String,
+    /// Whether the client works now (it is not past its scopes' expiry).
+    pub active: bool,
     pub key_ids: Vec<String>,
+    pub keys: Vec<ApiKeyView>,
+    pub scopes: ApiClientScopesView,
 }
 
 impl From<&ApiClient> for ApiClientView {
@@ -95,7 +100,10 @@ impl From<&ApiClient> for ApiClientView {
             client_id: client.client_id.clone(),
             name: client.name.clone(),
             registered_at: client.registered_at.clone(),
-            key_ids: client.keys.iter().cloned().collect(),
+            active: client.is_active_at(&crate::log::time::now_timestamp()),
+            key_ids: client.keys.keys().cloned().collect(),
+            keys: client.keys.values().map(ApiKeyView::from).collect(),
+            scopes: ApiClientScopesView::from(&client.scopes),
         }
     }
 }

@@ -1,0 +1,358 @@
+//! The event gate: what a principal may receive of one event, decided at the moment of
+//! delivery with the policy that governs every other read.
+//!
+//! Only events of matter streams are delivered. A principal who sees a matter's history (its
+//! team, auditors, anyone the policy admits to the matter) receives the event's metadata:
+//! position, type, actor, times, hash and signature. Its payload, with the client data opened,
+//! comes only with access to the part of the matter the event belongs to (a time entry needs
+//! `matter.time`, a privileged note `matter.notes.privileged`).
+//!
+//! Decisions use the directory as it is now (walls, roles, API-client scopes) and the matter's
+//! facts (team, clients) from the read models. The gate keeps both current in log order: every
+//! follower shows it each event before asking about later ones, so an event that changes a
+//! matter's team or the directory is folded before any later event is decided, in this
+//! process and for appends made by others.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::access::Principal;
+use crate::access::facts;
+use crate::access::policy::{self, MatterFacts, Part};
+use crate::domain::identity::DIRECTORY_STREAM;
+use crate::identity::Identity;
+use crate::log::Event;
+use crate::projection::{Projector, WaitOutcome};
+use crate::read::{Bind, Sql};
+use crate::vault::Vault;
+
+/// How long a decision may wait for the read models to reach the event being decided.
+const PROJECTION_WAIT: Duration = Duration::from_secs(5);
+
+/// What a principal may receive of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Nothing: the event is not delivered (and the principal does not learn it exists).
+    Withheld,
+    /// The metadata only, no payload.
+    Metadata { part: Part, reason: &'static str },
+    /// Metadata and payload.
+    Content { part: Part, reason: &'static str },
+}
+
+impl Admission {
+    pub fn is_delivered(self) -> bool {
+        !matches!(self, Admission::Withheld)
+    }
+
+    pub fn includes_payload(self) -> bool {
+        matches!(self, Admission::Content { .. })
+    }
+}
+
+/// Why the gate could not decide; the follower should stop and resume later.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GateError {
+    #[error("the read models did not reach position {position} in time")]
+    Behind { position: u64 },
+    #[error("the event's access could not be decided: {detail}")]
+    Unavailable { detail: String },
+}
+
+/// A matter's facts as last loaded, and the position the read models had reached.
+struct Cached {
+    facts: Option<Arc<MatterFacts>>,
+    through: u64,
+}
+
+/// The per-event authorisation shared by subscriptions and webhooks.
+pub struct EventGate {
+    identity: Arc<Identity>,
+    projector: Arc<Projector>,
+    vault: Arc<Vault>,
+    facts: std::sync::Mutex<HashMap<String, Cached>>,
+    /// Per matter, the last position seen of an event that can change its facts.
+    changes: std::sync::Mutex<HashMap<String, u64>>,
+    /// The directory has folded every directory event up to here.
+    directory_through: AtomicU64,
+    directory_refresh: tokio::sync::Mutex<()>,
+    /// Payloads opened lately, by position: a thousand subscribers to one event decrypt it
+    /// once. Emptied when a subject is erased.
+    opened: std::sync::Mutex<HashMap<u64, (Value, bool)>>,
+    /// Taken to fill each cache: the subscribers that miss together wait for one read.
+    filling_facts: tokio::sync::Mutex<()>,
+    filling_payloads: tokio::sync::Mutex<()>,
+}
+
+/// Most opened payloads kept; the cache starts over when full.
+const OPENED_KEPT: usize = 4096;
+
+/// The matter number of a matter stream.
+pub fn matter_of(stream: &str) -> Option<&str> {
+    stream.strip_prefix("matter:")
+}
+
+/// Event types that never change who may see a matter.
+fn leaves_facts_alone(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "matter.note_added"
+            | "matter.note_edited"
+            | "matter.time_recorded"
+            | "matter.document_added"
+            | "matter.document_version_added"
+            | "matter.task_created"
+            | "matter.task_completed"
+            | "matter.task_cancelled"
+            | "matter.task_reopened"
+            | "matter.calendar_entry_scheduled"
+            | "matter.calendar_entry_cancelled"
+            | "matter.conflict_check_recorded"
+            | "matter.custom_field_set"
+            | "matter.status_changed"
+    )
+}
+
+/// The part of a matter an event's payload belongs to (`privileged` for notes known to be).
+fn part_of(event_type: &str, privileged: bool) -> Part {
+    match event_type {
+        "matter.note_added" | "matter.note_edited" if privileged => Part::PrivilegedNotes,
+        "matter.note_added" | "matter.note_edited" => Part::Notes,
+        "matter.time_recorded" => Part::Time,
+        "matter.document_added" | "matter.document_version_added" => Part::Documents,
+        "matter.team_member_added" | "matter.team_member_removed" => Part::Team,
+        "matter.party_added" | "matter.party_removed" => Part::Parties,
+        "matter.conflict_check_recorded" => Part::ConflictChecks,
+        kind if kind.starts_with("matter.task_") || kind.starts_with("matter.calendar_") => {
+            Part::Work
+        }
+        _ => Part::Core,
+    }
+}
+
+impl EventGate {
+    pub fn new(identity: Arc<Identity>, projector: Arc<Projector>, vault: Arc<Vault>) -> Self {
+        EventGate {
+            identity,
+            projector,
+            vault,
+            facts: Default::default(),
+            changes: Default::default(),
+            directory_through: AtomicU64::new(0),
+            directory_refresh: tokio::sync::Mutex::new(()),
+            opened: Default::default(),
+            filling_facts: tokio::sync::Mutex::new(()),
+            filling_payloads: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn identity(&self) -> &Arc<Identity> {
+        &self.identity
+    }
+
+    /// Shows the gate an event before anything after it is decided: a directory event is
+    /// folded into the directory, and a change to a matter's facts makes the cached facts
+    /// stale. Every follower calls it for every event it reads, filtered out or not.
+    pub async fn observe(&self, event: &Event) -> Result<(), GateError> {
+        if event.stream == DIRECTORY_STREAM {
+            if self.directory_through.load(Ordering::Acquire) >= event.position {
+                return Ok(());
+            }
+            let _refreshing = self.directory_refresh.lock().await;
+            if self.directory_through.load(Ordering::Acquire) >= event.position {
+                return Ok(());
+            }
+            self.identity
+                .directory_handle()
+                .refresh()
+                .await
+                .map_err(|error| GateError::Unavailable {
+                    detail: error.to_string(),
+                })?;
+            self.directory_through
+                .fetch_max(event.position, Ordering::AcqRel);
+            return Ok(());
+        }
+        if event.event_type == "subject.erased"
+            && let Ok(mut opened) = self.opened.lock()
+        {
+            opened.clear();
+        }
+        if let Some(number) = matter_of(&event.stream)
+            && !leaves_facts_alone(&event.event_type)
+            && let Ok(mut changes) = self.changes.lock()
+        {
+            let last = changes.entry(number.to_owned()).or_default();
+            *last = (*last).max(event.position);
+        }
+        Ok(())
+    }
+
+    /// How far `who` reaches into matter `number` now, with facts current as of at least
+    /// `position`; `None` when the read models do not know the matter.
+    pub async fn matter_access(
+        &self,
+        who: &Principal,
+        number: &str,
+        position: u64,
+    ) -> Result<Option<policy::MatterAccess>, GateError> {
+        let Some(facts) = self.facts(number, position).await? else {
+            return Ok(None);
+        };
+        let directory = self.identity.directory();
+        let now = crate::log::time::format_timestamp(chrono::Utc::now());
+        Ok(Some(policy::matter_access(&directory, who, &facts, &now)))
+    }
+
+    /// What `who` may receive of `event` now. Call [`EventGate::observe`] on it first.
+    pub async fn admit(&self, who: &Principal, event: &Event) -> Result<Admission, GateError> {
+        let Some(number) = matter_of(&event.stream) else {
+            return Ok(Admission::Withheld);
+        };
+        let Some(access) = self.matter_access(who, number, event.position).await? else {
+            return Ok(Admission::Withheld);
+        };
+        let metadata = access.decide(Part::History);
+        if !metadata.is_allowed() {
+            return Ok(Admission::Withheld);
+        }
+        let part = part_of(&event.event_type, self.privileged(event).await?);
+        let decision = access.decide(part);
+        Ok(if decision.is_allowed() {
+            Admission::Content {
+                part,
+                reason: decision.reason(),
+            }
+        } else {
+            Admission::Metadata {
+                part: Part::History,
+                reason: metadata.reason(),
+            }
+        })
+    }
+
+    /// The event's payload with its client data opened (`private` is `{}` and `erased` true
+    /// when the subject was erased).
+    pub async fn payload(&self, event: &Event) -> Result<(Value, bool), GateError> {
+        let cached = || {
+            self.opened
+                .lock()
+                .ok()
+                .and_then(|opened| opened.get(&event.position).cloned())
+        };
+        if let Some(found) = cached() {
+            return Ok(found);
+        }
+        let _filling = self.filling_payloads.lock().await;
+        if let Some(found) = cached() {
+            return Ok(found);
+        }
+        let opened = self.open_payload(event).await?;
+        if let Ok(mut cache) = self.opened.lock() {
+            if cache.len() >= OPENED_KEPT {
+                cache.clear();
+            }
+            cache.insert(event.position, opened.clone());
+        }
+        Ok(opened)
+    }
+
+    async fn open_payload(&self, event: &Event) -> Result<(Value, bool), GateError> {
+        let mut payload: Value =
+            serde_json::from_str(&event.payload).map_err(|_| GateError::Unavailable {
+                detail: "a stored payload is not JSON".into(),
+            })?;
+        if !crate::domain::privacy::has_sealed_part(&event.payload) {
+            return Ok((payload, false));
+        }
+        let keys = self
+            .vault
+            .keys_for_events(std::slice::from_ref(event))
+            .await
+            .map_err(|error| GateError::Unavailable {
+                detail: error.to_string(),
+            })?;
+        let privacy = crate::domain::events::open_private(event, &mut payload, &keys)
+            .map_err(|detail| GateError::Unavailable { detail })?;
+        Ok((payload, privacy.is_erased()))
+    }
+
+    /// Whether a note event is about a privileged note (unknown counts as privileged).
+    async fn privileged(&self, event: &Event) -> Result<bool, GateError> {
+        if !event.event_type.starts_with("matter.note_") {
+            return Ok(false);
+        }
+        let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
+        if let Some(flag) = payload.get("privileged").and_then(Value::as_bool) {
+            return Ok(flag);
+        }
+        let Some(note_id) = payload.get("note_id").and_then(Value::as_str) else {
+            return Ok(true);
+        };
+        let mut sql = Sql::new(String::new());
+        let id = sql.bind(Bind::Text(note_id.to_owned()));
+        sql.text = format!("SELECT privileged FROM rm_notes WHERE note_id = {id}");
+        let found: Vec<(i64,)> =
+            sql.fetch_all(self.projector.db().pool())
+                .await
+                .map_err(|error| GateError::Unavailable {
+                    detail: error.to_string(),
+                })?;
+        Ok(found.first().is_none_or(|(flag,)| *flag != 0))
+    }
+
+    /// The matter's facts, current as of at least `position` (waiting for the read models
+    /// when they have not reached a change the gate has seen).
+    async fn facts(
+        &self,
+        number: &str,
+        position: u64,
+    ) -> Result<Option<Arc<MatterFacts>>, GateError> {
+        let changed = self
+            .changes
+            .lock()
+            .map(|changes| changes.get(number).copied().unwrap_or(0))
+            .unwrap_or(u64::MAX);
+        let cached = || {
+            let cache = self.facts.lock().ok()?;
+            let cached = cache.get(number)?;
+            (cached.through >= changed).then(|| cached.facts.clone())
+        };
+        if let Some(facts) = cached() {
+            return Ok(facts);
+        }
+        let _filling = self.filling_facts.lock().await;
+        if let Some(facts) = cached() {
+            return Ok(facts);
+        }
+        // A miss waits for the event itself to be projected: its matter may be new.
+        let through = changed.max(position);
+        match self.projector.wait_for(through, PROJECTION_WAIT).await {
+            WaitOutcome::Reached { .. } => {}
+            WaitOutcome::TimedOut => return Err(GateError::Behind { position: through }),
+        }
+        let facts = facts::load(self.projector.db().pool(), number)
+            .await
+            .map_err(|error| GateError::Unavailable {
+                detail: error.to_string(),
+            })?
+            .map(Arc::new);
+        if let Ok(mut cache) = self.facts.lock() {
+            let entry = cache.entry(number.to_owned()).or_insert(Cached {
+                facts: None,
+                through: 0,
+            });
+            if through >= entry.through {
+                *entry = Cached {
+                    facts: facts.clone(),
+                    through,
+                };
+            }
+        }
+        Ok(facts)
+    }
+}
