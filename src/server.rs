@@ -254,8 +254,13 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         .await
         .map_err(io)?;
     let _following = integrations.spawn(&log);
-    let _publishing =
-        crate::integrations::nats::spawn(settings, log.clone(), integrations.feed.clone()).await;
+    let _publishing = crate::integrations::nats::spawn(
+        settings.nats.clone(),
+        &options,
+        log.clone(),
+        integrations.feed.clone(),
+    )
+    .await;
     let parts = crate::integrations::webhooks::WebhookParts {
         log: log.clone(),
         identity: identity.clone(),

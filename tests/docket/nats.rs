@@ -533,9 +533,14 @@ async fn the_running_publisher_follows_the_feed_and_refills_a_deleted_stream(bac
         .await
         .unwrap();
     let tail = feed.spawn(log.committed());
-    let task = docket::integrations::nats::spawn(&settings, log.clone(), feed)
-        .await
-        .expect("publishing is configured");
+    let task = docket::integrations::nats::spawn(
+        settings.nats.clone(),
+        &settings.log_options(),
+        log.clone(),
+        feed,
+    )
+    .await
+    .expect("publishing is configured");
     stream.wait_for(head(&log).await).await;
 
     // Live events follow as they are appended.

@@ -893,6 +893,22 @@ async fn pending_deliveries_survive_a_restart(backend: Backend) {
         .iter()
         .filter(|r| r.header("webhook-id") == retried.delivery_id)
         .count();
+    if retries != 2 {
+        let ids: Vec<(&str, u128)> = received
+            .iter()
+            .map(|r| (r.header("webhook-id"), r.at.elapsed().as_millis()))
+            .collect();
+        let attempts = firm
+            .webhooks
+            .db()
+            .attempts(&retried.delivery_id)
+            .await
+            .unwrap();
+        eprintln!(
+            "DEBUG first={} ids={ids:?} attempts={attempts:?}",
+            retried.delivery_id
+        );
+    }
     assert_eq!(
         retries, 2,
         "the retry after the restart keeps its webhook-id"

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use std::sync::Arc;
 
-use super::account::calls::{ApiCall, CallShape, call_shape, refuse};
+use super::account::calls::{ApiCall, CallShape, call_shape, record_unavailable, refuse};
 pub use super::account::calls::{begin_call, finish_call};
 use super::caller::{Caller, CookieChange};
 use super::mutation::RequestId;
@@ -261,15 +261,6 @@ fn shape_of(state: &GraphqlState, body: &[u8]) -> CallShape {
     };
     let document = state.documents.parse(&body.query);
     call_shape(document.as_ref(), body.operation_name.as_deref())
-}
-
-/// The answer when the access record of a request cannot be written.
-pub(crate) fn record_unavailable() -> HttpResponse {
-    error_response(
-        503,
-        "ACCESS_RECORD_UNAVAILABLE",
-        "the access could not be recorded, so nothing is returned; try again",
-    )
 }
 
 /// Parses, checks and runs one GraphQL request for `caller`; `call` is set for API clients.

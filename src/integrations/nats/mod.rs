@@ -29,7 +29,6 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::Settings;
 use crate::integrations::feed::Feed;
 use crate::store::{EventLog, LogOptions, StoreError};
 
@@ -106,12 +105,12 @@ pub struct NatsPublisher {
 /// configured (`None` otherwise), taking new events from `feed`. The task runs until it is
 /// aborted.
 pub async fn spawn(
-    settings: &Settings,
+    nats: Option<NatsSettings>,
+    log_options: &LogOptions,
     log: Arc<EventLog>,
     feed: Arc<Feed>,
 ) -> Option<JoinHandle<()>> {
-    let nats = settings.nats.clone()?;
-    let publisher = NatsPublisher::new(nats, log, &settings.log_options()).with_feed(feed);
+    let publisher = NatsPublisher::new(nats?, log, log_options).with_feed(feed);
     Some(tokio::spawn(Arc::new(publisher).run()))
 }
 

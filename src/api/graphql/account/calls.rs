@@ -16,7 +16,6 @@ use crate::access::policy::Decision;
 use crate::access::record::MAX_TEXT_CHARS;
 use crate::api::graphql::caller::Caller;
 use crate::api::graphql::guard::FIELDS;
-use crate::api::graphql::http::record_unavailable;
 use crate::identity::Identity;
 use crate::identity::rate_limit::{Remaining, RetryAfter};
 use crate::identity::scopes::{ClientScopes, RateLimit};
@@ -302,6 +301,16 @@ pub async fn finish_call(
         call.decorate(&mut response);
     }
     response
+}
+
+/// The answer when the access record of a request cannot be written.
+pub(crate) fn record_unavailable() -> HttpResponse {
+    HttpResponse::ServiceUnavailable().json(serde_json::json!({
+        "errors": [{
+            "message": "the access could not be recorded, so nothing is returned; try again",
+            "extensions": { "code": "ACCESS_RECORD_UNAVAILABLE" },
+        }]
+    }))
 }
 
 #[cfg(test)]
