@@ -369,6 +369,7 @@ pub fn http_server(
         db: db.clone(),
         persisted,
         documents: Default::default(),
+        subscriptions: Default::default(),
         identity,
         access,
         public_introspection: development,

@@ -82,14 +82,25 @@ pub struct EventGate {
     directory_refresh: tokio::sync::Mutex<()>,
     /// Payloads opened lately, by position: a thousand subscribers to one event decrypt it
     /// once. Emptied when a subject is erased.
-    opened: std::sync::Mutex<HashMap<u64, (Value, bool)>>,
+    opened: std::sync::Mutex<HashMap<u64, Arc<Opened>>>,
+    /// Whether a note event of a position is about a privileged note, decided once per event
+    /// rather than once per subscriber.
+    privileged_notes: std::sync::Mutex<HashMap<u64, bool>>,
     /// Taken to fill each cache: the subscribers that miss together wait for one read.
     filling_facts: tokio::sync::Mutex<()>,
     filling_payloads: tokio::sync::Mutex<()>,
 }
 
-/// Most opened payloads kept; the cache starts over when full.
+/// Most opened payloads (and note privileges) kept; each cache starts over when full.
 const OPENED_KEPT: usize = 4096;
+
+/// An event's payload with its client data opened.
+#[derive(Debug)]
+pub struct Opened {
+    pub payload: Value,
+    /// The subject's data was erased: `private` is empty.
+    pub erased: bool,
+}
 
 /// The matter number of a matter stream.
 pub fn matter_of(stream: &str) -> Option<&str> {
@@ -145,6 +156,7 @@ impl EventGate {
             directory_through: AtomicU64::new(0),
             directory_refresh: tokio::sync::Mutex::new(()),
             opened: Default::default(),
+            privileged_notes: Default::default(),
             filling_facts: tokio::sync::Mutex::new(()),
             filling_payloads: tokio::sync::Mutex::new(()),
         }
@@ -237,7 +249,7 @@ impl EventGate {
 
     /// The event's payload with its client data opened (`private` is `{}` and `erased` true
     /// when the subject was erased).
-    pub async fn payload(&self, event: &Event) -> Result<(Value, bool), GateError> {
+    pub async fn payload(&self, event: &Event) -> Result<Arc<Opened>, GateError> {
         let cached = || {
             self.opened
                 .lock()
@@ -251,7 +263,7 @@ impl EventGate {
         if let Some(found) = cached() {
             return Ok(found);
         }
-        let opened = self.open_payload(event).await?;
+        let opened = Arc::new(self.open_payload(event).await?);
         if let Ok(mut cache) = self.opened.lock() {
             if cache.len() >= OPENED_KEPT {
                 cache.clear();
@@ -261,13 +273,16 @@ impl EventGate {
         Ok(opened)
     }
 
-    async fn open_payload(&self, event: &Event) -> Result<(Value, bool), GateError> {
+    async fn open_payload(&self, event: &Event) -> Result<Opened, GateError> {
         let mut payload: Value =
             serde_json::from_str(&event.payload).map_err(|_| GateError::Unavailable {
                 detail: "a stored payload is not JSON".into(),
             })?;
         if !crate::domain::privacy::has_sealed_part(&event.payload) {
-            return Ok((payload, false));
+            return Ok(Opened {
+                payload,
+                erased: false,
+            });
         }
         let keys = self
             .vault
@@ -278,14 +293,37 @@ impl EventGate {
             })?;
         let privacy = crate::domain::events::open_private(event, &mut payload, &keys)
             .map_err(|detail| GateError::Unavailable { detail })?;
-        Ok((payload, privacy.is_erased()))
+        Ok(Opened {
+            payload,
+            erased: privacy.is_erased(),
+        })
     }
 
-    /// Whether a note event is about a privileged note (unknown counts as privileged).
+    /// Whether a note event is about a privileged note (unknown counts as privileged), decided
+    /// once per event: a thousand subscribers to one note parse its payload once.
     async fn privileged(&self, event: &Event) -> Result<bool, GateError> {
         if !event.event_type.starts_with("matter.note_") {
             return Ok(false);
         }
+        let known = self
+            .privileged_notes
+            .lock()
+            .ok()
+            .and_then(|notes| notes.get(&event.position).copied());
+        if let Some(privileged) = known {
+            return Ok(privileged);
+        }
+        let privileged = self.read_privileged(event).await?;
+        if let Ok(mut notes) = self.privileged_notes.lock() {
+            if notes.len() >= OPENED_KEPT {
+                notes.clear();
+            }
+            notes.insert(event.position, privileged);
+        }
+        Ok(privileged)
+    }
+
+    async fn read_privileged(&self, event: &Event) -> Result<bool, GateError> {
         let payload: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
         if let Some(flag) = payload.get("privileged").and_then(Value::as_bool) {
             return Ok(flag);

@@ -1,16 +1,22 @@
 //! GraphQL subscriptions to the log: catch-up then live, in order, without gaps or duplicates,
-//! authorised on every event; executed through the schema here, and over WebSocket by the
-//! protocol tests in `subscriptions_ws`.
+//! authorised on every event. Each behaviour runs both ways a subscription is served: resolved
+//! per subscriber by the schema, and decided per subscriber but rendered once per document and
+//! admission (the WebSocket endpoint's way); over WebSocket by the protocol tests in
+//! `subscriptions_ws`.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_graphql::{Request, Response};
+use std::sync::Arc;
+
+use async_graphql::Request;
+use docket::api::graphql::subscription::shared::{self, Renders, Started};
 use docket::api::graphql::{self, DocketSchema, with_loaders};
 use docket::app::Docket;
 use docket::domain::identity::Role;
 use docket::identity::admin::WallSpec;
 use docket::log::{Actor, Event};
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 
@@ -25,6 +31,45 @@ pub(crate) const EVENT_FIELDS: &str = "position eventId stream matterNumber vers
     schemaVersion actor occurredAt recordedAt requestId correlationId causationId idempotencyKey \
     prevHash streamPrevHash keyId hash signature payload data erased";
 
+/// How subscriptions are served in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// Each delivery resolved for its subscriber by the schema.
+    General,
+    /// Each delivery decided per subscriber, rendered once per (document, admission).
+    Shared,
+}
+
+/// Runs an `async fn(Backend, Path)` test on both backends and both paths.
+macro_rules! on_both_paths {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::Path;
+            use crate::support::Backend;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_general() {
+                super::$name(Backend::Sqlite, Path::General).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_shared() {
+                super::$name(Backend::Sqlite, Path::Shared).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_general() {
+                super::$name(Backend::Postgres, Path::General).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_shared() {
+                super::$name(Backend::Postgres, Path::Shared).await
+            }
+        }
+    )*};
+}
+
 /// A firm with two matters: p.one runs OURS (with a.ttorney on its team) and p.two runs THEIRS.
 /// au.ditor is an auditor and ad.min an admin. The feed is running.
 pub(crate) struct Desk {
@@ -32,10 +77,16 @@ pub(crate) struct Desk {
     pub(crate) docket: Docket,
     pub(crate) schema: DocketSchema,
     pub(crate) users: HashMap<&'static str, SignedIn>,
+    pub(crate) path: Path,
+    pub(crate) renders: Arc<Renders>,
 }
 
 impl Desk {
     pub(crate) async fn new(backend: Backend) -> Desk {
+        Desk::serving(backend, Path::General).await
+    }
+
+    pub(crate) async fn serving(backend: Backend, path: Path) -> Desk {
         let log = TestLog::new(backend).await;
         let docket = Docket::open_with(&log.options(), Duration::from_secs(5))
             .await
@@ -64,6 +115,8 @@ impl Desk {
             docket,
             schema,
             users,
+            path,
+            renders: Arc::new(Renders::default()),
         };
         for (user, number) in [("p.one", OURS), ("p.two", THEIRS)] {
             desk.ok(
@@ -115,12 +168,12 @@ impl Desk {
         self.docket.log.head().await.unwrap().position
     }
 
-    /// A subscription as `principal`, executed on the schema.
+    /// A subscription as `principal`, served the desk's way; each item is a response's JSON.
     pub(crate) fn subscribe(
         &self,
         principal: &docket::access::Principal,
         arguments: &str,
-    ) -> impl Stream<Item = Response> + use<> {
+    ) -> BoxStream<'static, Value> {
         let caller = caller(&self.docket, Some(principal.clone()));
         // The resolver runs when the stream is first polled: without `from`, the test's
         // appends in between would come before "now".
@@ -134,28 +187,51 @@ impl Desk {
             }
         };
         let query = format!("subscription {{ events{arguments} {{ {EVENT_FIELDS} }} }}");
-        self.schema.execute_stream(Request::new(query).data(caller))
+        self.start(caller, Request::new(query))
+    }
+
+    /// The responses to subscription `request` as `caller`, served the desk's way.
+    pub(crate) fn start(
+        &self,
+        caller: Arc<docket::api::graphql::caller::Caller>,
+        request: Request,
+    ) -> BoxStream<'static, Value> {
+        let json = |response: async_graphql::Response| serde_json::to_value(&response).unwrap();
+        if self.path == Path::General {
+            return self
+                .schema
+                .execute_stream(request.data(caller))
+                .map(json)
+                .boxed();
+        }
+        let (schema, renders) = (self.schema.clone(), self.renders.clone());
+        futures::stream::once(
+            async move { shared::start(&schema, &renders, caller, request).await },
+        )
+        .flat_map(move |started| match started {
+            Started::Shared(frames) => frames
+                .map(|frame| serde_json::from_str::<Value>(&frame.json).unwrap())
+                .boxed(),
+            Started::General(responses) => responses.map(json).boxed(),
+        })
+        .boxed()
     }
 }
 
 /// The next message of a subscription, within a few seconds.
-pub(crate) async fn next(stream: &mut (impl Stream<Item = Response> + Unpin)) -> Value {
-    let response = tokio::time::timeout(Duration::from_secs(10), stream.next())
+pub(crate) async fn next(stream: &mut (impl Stream<Item = Value> + Unpin)) -> Value {
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
         .await
         .expect("a message within 10 s")
-        .expect("the subscription is still open");
-    serde_json::to_value(&response).unwrap()
+        .expect("the subscription is still open")
 }
 
 /// Nothing arrives for a little while.
-async fn quiet(stream: &mut (impl Stream<Item = Response> + Unpin)) {
+async fn quiet(stream: &mut (impl Stream<Item = Value> + Unpin)) {
     if let Ok(Some(response)) =
         tokio::time::timeout(Duration::from_millis(700), stream.next()).await
     {
-        panic!(
-            "expected nothing, got {}",
-            serde_json::to_value(&response).unwrap()
-        );
+        panic!("expected nothing, got {response}");
     }
 }
 
@@ -210,7 +286,7 @@ pub(crate) async fn assert_verifies(docket: &Docket, delivered: &Value) {
     ));
 }
 
-on_both_backends!(
+on_both_paths!(
     the_catch_up_then_live_events_arrive_in_order_each_once_and_verifying,
     resuming_from_the_last_position_seen_loses_nothing,
     filters_by_matter_and_type_and_withholds_unseen_matters,
@@ -218,12 +294,20 @@ on_both_backends!(
     a_wall_erected_during_a_subscription_takes_effect_at_once,
     a_revoked_key_ends_the_subscription_at_once,
     a_signed_out_session_ends_the_subscription,
-    a_slow_subscriber_is_told_to_resume_from_its_position,
     subscriptions_are_recorded_as_accesses,
 );
 
-async fn the_catch_up_then_live_events_arrive_in_order_each_once_and_verifying(backend: Backend) {
-    let desk = Desk::new(backend).await;
+on_both_backends!(
+    a_slow_subscriber_is_told_to_resume_from_its_position,
+    the_shared_rendering_is_the_general_one,
+    one_document_is_rendered_apart_for_each_admission,
+);
+
+async fn the_catch_up_then_live_events_arrive_in_order_each_once_and_verifying(
+    backend: Backend,
+    path: Path,
+) {
+    let desk = Desk::serving(backend, path).await;
     let first = desk.note("p.one", OURS, "Before one").await;
     desk.note("p.one", OURS, "Before two").await;
     let mut events = Box::pin(desk.subscribe(
@@ -280,8 +364,8 @@ async fn the_catch_up_then_live_events_arrive_in_order_each_once_and_verifying(b
     quiet(&mut events).await;
 }
 
-async fn resuming_from_the_last_position_seen_loses_nothing(backend: Backend) {
-    let desk = Desk::new(backend).await;
+async fn resuming_from_the_last_position_seen_loses_nothing(backend: Backend, path: Path) {
+    let desk = Desk::serving(backend, path).await;
     let principal = desk.users["p.one"].principal.clone();
     let arguments = format!(r#"(from: 1, matters: ["{OURS}"], types: ["matter.note_added"])"#);
     let mut events = Box::pin(desk.subscribe(&principal, &arguments));
@@ -305,8 +389,8 @@ async fn resuming_from_the_last_position_seen_loses_nothing(backend: Backend) {
     quiet(&mut events).await;
 }
 
-async fn filters_by_matter_and_type_and_withholds_unseen_matters(backend: Backend) {
-    let desk = Desk::new(backend).await;
+async fn filters_by_matter_and_type_and_withholds_unseen_matters(backend: Backend, path: Path) {
+    let desk = Desk::serving(backend, path).await;
     // a.ttorney is on OURS only: THEIRS's events are withheld even unfiltered.
     let mut everything = Box::pin(desk.subscribe(&desk.users["a.ttorney"].principal, ""));
     let mut notes_of_theirs_only = Box::pin(desk.subscribe(
@@ -335,8 +419,8 @@ async fn filters_by_matter_and_type_and_withholds_unseen_matters(backend: Backen
     quiet(&mut notes_of_theirs_only).await;
 }
 
-async fn an_auditor_receives_metadata_without_payload(backend: Backend) {
-    let desk = Desk::new(backend).await;
+async fn an_auditor_receives_metadata_without_payload(backend: Backend, path: Path) {
+    let desk = Desk::serving(backend, path).await;
     let mut events = Box::pin(desk.subscribe(
         &desk.users["au.ditor"].principal,
         &format!(r#"(matters: ["{OURS}"])"#),
@@ -350,8 +434,8 @@ async fn an_auditor_receives_metadata_without_payload(backend: Backend) {
     assert_eq!(got["data"], Value::Null);
 }
 
-async fn a_wall_erected_during_a_subscription_takes_effect_at_once(backend: Backend) {
-    let desk = Desk::new(backend).await;
+async fn a_wall_erected_during_a_subscription_takes_effect_at_once(backend: Backend, path: Path) {
+    let desk = Desk::serving(backend, path).await;
     let mut events = Box::pin(desk.subscribe(&desk.users["a.ttorney"].principal, ""));
     desk.note("p.one", OURS, "Before the wall").await;
     assert_eq!(
@@ -379,8 +463,8 @@ async fn a_wall_erected_during_a_subscription_takes_effect_at_once(backend: Back
     quiet(&mut events).await;
 }
 
-async fn a_revoked_key_ends_the_subscription_at_once(backend: Backend) {
-    let desk = Desk::new(backend).await;
+async fn a_revoked_key_ends_the_subscription_at_once(backend: Backend, path: Path) {
+    let desk = Desk::serving(backend, path).await;
     let identity = &desk.docket.identity;
     let admin = Actor::parse("user:ad.min").unwrap();
     identity
@@ -428,8 +512,8 @@ async fn a_revoked_key_ends_the_subscription_at_once(backend: Backend) {
     assert!(matches!(end, Ok(None)), "the stream ends after the error");
 }
 
-async fn a_signed_out_session_ends_the_subscription(backend: Backend) {
-    let desk = Desk::new(backend).await;
+async fn a_signed_out_session_ends_the_subscription(backend: Backend, path: Path) {
+    let desk = Desk::serving(backend, path).await;
     let user = &desk.users["a.ttorney"];
     let mut events = Box::pin(desk.subscribe(&user.principal, ""));
     desk.note("p.one", OURS, "Seen").await;
@@ -500,8 +584,8 @@ async fn a_slow_subscriber_is_told_to_resume_from_its_position(backend: Backend)
     }
 }
 
-async fn subscriptions_are_recorded_as_accesses(backend: Backend) {
-    let desk = Desk::new(backend).await;
+async fn subscriptions_are_recorded_as_accesses(backend: Backend, path: Path) {
+    let desk = Desk::serving(backend, path).await;
     let before = desk.docket.access.log().head().await.unwrap().position;
     let mut events = Box::pin(desk.subscribe(
         &desk.users["a.ttorney"].principal,
@@ -543,4 +627,98 @@ async fn subscriptions_are_recorded_as_accesses(backend: Backend) {
     assert_eq!(deliveries.len(), 1, "{deliveries:?}");
     assert_eq!(deliveries[0]["entries"][0]["matter"], OURS);
     assert_eq!(deliveries[0]["entries"][0]["fields"][0], "matter.notes");
+}
+
+/// The frames of a shared subscription to `query` as `user`.
+async fn shared_frames(desk: &Desk, user: &str, query: &str) -> BoxStream<'static, shared::Frame> {
+    let caller = caller(&desk.docket, Some(desk.users[user].principal.clone()));
+    match shared::start(&desk.schema, &desk.renders, caller, Request::new(query)).await {
+        Started::Shared(frames) => frames,
+        Started::General(_) => panic!("an events subscription is served shared"),
+    }
+}
+
+async fn next_frame(frames: &mut BoxStream<'static, shared::Frame>) -> shared::Frame {
+    tokio::time::timeout(Duration::from_secs(10), frames.next())
+        .await
+        .expect("a frame within 10 s")
+        .expect("the subscription is still open")
+}
+
+async fn the_shared_rendering_is_the_general_one(backend: Backend) {
+    let desk = Desk::serving(backend, Path::Shared).await;
+    let from = desk.docket.integrations.feed.head() + 1;
+    let query = format!(
+        "subscription($from: Int, $withData: Boolean!) {{ events(from: $from) {{ \
+         {EVENT_FIELDS} alias: hash data @include(if: $withData) }} }}"
+    );
+    let request = || {
+        Request::new(query.clone()).variables(async_graphql::Variables::from_json(
+            json!({"from": from, "withData": true}),
+        ))
+    };
+    let attorney = || {
+        caller(
+            &desk.docket,
+            Some(desk.users["a.ttorney"].principal.clone()),
+        )
+    };
+    let mut shared = desk.start(attorney(), request());
+    let mut general = desk
+        .schema
+        .execute_stream(request().data(attorney()))
+        .map(|response| serde_json::to_value(&response).unwrap())
+        .boxed();
+    for body in ["One", "Two", "Three"] {
+        desk.note("p.one", OURS, body).await;
+    }
+    for body in ["One", "Two", "Three"] {
+        let (got, expected) = (next(&mut shared).await, next(&mut general).await);
+        assert_eq!(got, expected);
+        assert_eq!(got["data"]["events"]["data"]["private"]["body"], body);
+        assert_eq!(
+            got["data"]["events"]["alias"],
+            got["data"]["events"]["hash"]
+        );
+    }
+}
+
+async fn one_document_is_rendered_apart_for_each_admission(backend: Backend) {
+    let desk = Desk::serving(backend, Path::Shared).await;
+    let from = desk.docket.integrations.feed.head() + 1;
+    let query = format!("subscription {{ events(from: {from}) {{ position payload data }} }}");
+    let mut first = shared_frames(&desk, "a.ttorney", &query).await;
+    let mut second = shared_frames(&desk, "a.ttorney", &query).await;
+    let mut auditor = shared_frames(&desk, "au.ditor", &query).await;
+    let mut outsider = shared_frames(&desk, "p.two", &query).await;
+    let position = desk.note("p.one", OURS, "Only for the team").await;
+
+    // The team member's rendering is made once and shared by both of their subscriptions.
+    let (a, b) = (next_frame(&mut first).await, next_frame(&mut second).await);
+    assert!(
+        Arc::ptr_eq(&a.json, &b.json),
+        "one rendering for one (document, admission)"
+    );
+    let content: Value = serde_json::from_str(&a.json).unwrap();
+    assert_eq!(content["data"]["events"]["position"], position);
+    assert_eq!(
+        content["data"]["events"]["data"]["private"]["body"],
+        "Only for the team"
+    );
+
+    // The auditor, rendered after, gets the metadata only: another rendering.
+    let metadata = next_frame(&mut auditor).await;
+    assert!(!Arc::ptr_eq(&a.json, &metadata.json));
+    let metadata: Value = serde_json::from_str(&metadata.json).unwrap();
+    assert_eq!(metadata["data"]["events"]["position"], position);
+    assert_eq!(metadata["data"]["events"]["payload"], Value::Null);
+    assert_eq!(metadata["data"]["events"]["data"], Value::Null);
+    assert!(!metadata.to_string().contains("Only for the team"));
+
+    // Someone outside the matter gets nothing at all.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), outsider.next())
+            .await
+            .is_err()
+    );
 }

@@ -63,6 +63,7 @@ on_both_backends!(
     the_graphql_transport_ws_protocol_serves_subscriptions,
     a_socket_with_a_bad_credential_is_refused,
     the_reference_client_receives_and_resumes,
+    breaches_of_the_protocol_close_the_connection_with_its_codes,
 );
 
 async fn the_graphql_transport_ws_protocol_serves_subscriptions(backend: Backend) {
@@ -302,4 +303,68 @@ async fn post_graphql(address: SocketAddr, token: &str, body: &Value) -> String 
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
     String::from_utf8_lossy(&response).into_owned()
+}
+
+async fn breaches_of_the_protocol_close_the_connection_with_its_codes(backend: Backend) {
+    let desk = Desk::new(backend).await;
+    let (address, handle) = serve(&desk.docket).await;
+    let token = desk.users["a.ttorney"].token.clone();
+    let init =
+        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}});
+    let from = desk.docket.log.head().await.unwrap().position + 1;
+    let subscribe = |id: &str| {
+        json!({"id": id, "type": "subscribe", "payload": {
+            "query": format!("subscription {{ events(from: {from}) {{ position }} }}")
+        }})
+    };
+    let connected = || async {
+        let mut socket = open(address, Some("graphql-transport-ws")).await.unwrap();
+        send(&mut socket, init.clone()).await;
+        assert_eq!(
+            receive(&mut socket).await.unwrap()["type"],
+            "connection_ack"
+        );
+        socket
+    };
+
+    // Something that is not a message of the protocol: 4400.
+    let mut socket = connected().await;
+    send(&mut socket, json!({"type": "subscribe", "payload": {}})).await;
+    assert_eq!(receive(&mut socket).await, Err(4400));
+
+    // A second connection_init: 4429.
+    let mut socket = connected().await;
+    send(&mut socket, init.clone()).await;
+    assert_eq!(receive(&mut socket).await, Err(4429));
+
+    // An id already running: 4409. One that has completed may be used again.
+    let mut socket = connected().await;
+    send(&mut socket, subscribe("a")).await;
+    send(&mut socket, json!({"id": "a", "type": "complete"})).await;
+    send(&mut socket, subscribe("a")).await;
+    let position = desk.note("p.one", OURS, "Once").await;
+    let message = receive(&mut socket).await.unwrap();
+    assert_eq!(
+        (message["id"].as_str(), message["type"].as_str()),
+        (Some("a"), Some("next"))
+    );
+    assert_eq!(message["payload"]["data"]["events"]["position"], position);
+    send(&mut socket, subscribe("a")).await;
+    assert_eq!(receive(&mut socket).await, Err(4409));
+
+    // A query over the socket is answered once and completed.
+    let mut socket = connected().await;
+    send(
+        &mut socket,
+        json!({"id": "q", "type": "subscribe", "payload": {"query": "{ __typename }"}}),
+    )
+    .await;
+    let answer = receive(&mut socket).await.unwrap();
+    assert_eq!(answer["payload"]["data"]["__typename"], "Query");
+    let done = receive(&mut socket).await.unwrap();
+    assert_eq!(
+        (done["id"].as_str(), done["type"].as_str()),
+        (Some("q"), Some("complete"))
+    );
+    handle.stop(false).await;
 }

@@ -52,6 +52,8 @@ pub struct GraphqlState {
     pub db: ReadDb,
     pub persisted: PersistedQueries,
     pub documents: DocumentCache,
+    /// Renderings of subscription deliveries, shared by every connection.
+    pub subscriptions: Arc<crate::api::graphql::subscription::shared::Renders>,
     pub identity: Arc<Identity>,
     pub access: Arc<AccessChain>,
     /// Whether anonymous callers may introspect the schema.

@@ -4,8 +4,8 @@
 //!
 //! Two runs in one process, one after the other: the baseline is the same number of followers
 //! reading the feed directly (the fan-out alone); then GraphQL subscriptions, each event
-//! authorised by the gate, its payload opened and resolved into a response, as a WebSocket
-//! connection would send it (the socket itself is left out).
+//! authorised by the gate for its subscriber, rendered once per (document, admission) and framed
+//! as the `next` message a WebSocket connection sends (the socket itself is left out).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +16,8 @@ use serde::Serialize;
 
 use super::auth::{BENCH_USER, sign_in};
 use crate::api::graphql::caller::Caller;
+use crate::api::graphql::subscription::shared::{self, Renders, Started};
+use crate::api::graphql::websocket::next_message;
 use crate::app::Docket;
 use crate::domain::commands::{AddNote, MatterCommand, OpenMatter};
 use crate::log::Actor;
@@ -138,6 +140,9 @@ pub async fn run(
         docket.checkpoints.clone(),
         docket.integrations.clone(),
     );
+    // As the WebSocket endpoint serves them: each event decided per subscriber, rendered once
+    // per (document, admission), and framed as a `next` message for each connection.
+    let renders = Arc::new(Renders::default());
     let graphql = measure(&docket, &context, &numbers, plan, |from| {
         let caller = Arc::new(Caller::new(
             Some(user.principal.clone()),
@@ -149,20 +154,35 @@ pub async fn run(
         let query = format!(
             "subscription {{ events(from: {from}) {{ position eventType recordedAt hash signature data }} }}"
         );
-        let stream = schema.execute_stream(Request::new(query).data(caller));
-        Box::pin(stream.scan((), |_, response| {
-            if let Some(error) = response.errors.first() {
-                report_end(&error.message, error.extensions.as_ref());
-            }
-            let received = (|| {
-                let value = response.data.into_json().ok()?;
-                let event = value.get("events")?;
-                let position = event.get("position")?.as_u64()?;
-                let recorded_at = event.get("recordedAt")?.as_str()?;
-                Some((position, lag_micros(recorded_at)))
-            })();
-            futures::future::ready(received)
-        }))
+        let (schema, renders) = (schema.clone(), renders.clone());
+        Box::pin(
+            futures::stream::once(async move {
+                shared::start(&schema, &renders, caller, Request::new(query)).await
+            })
+            .flat_map(|started| match started {
+                Started::Shared(frames) => frames
+                    .filter_map(|frame| {
+                        let message = next_message("1", &frame.json);
+                        let received = match frame.event {
+                            Some(event) => Some((event.position, lag_micros(&event.recorded_at))),
+                            None => {
+                                report_end(&message, None);
+                                None
+                            }
+                        };
+                        futures::future::ready(received)
+                    })
+                    .boxed(),
+                Started::General(responses) => responses
+                    .filter_map(|response| {
+                        if let Some(error) = response.errors.first() {
+                            report_end(&error.message, error.extensions.as_ref());
+                        }
+                        futures::future::ready(None)
+                    })
+                    .boxed(),
+            }),
+        )
     })
     .await?;
     let p99_ratio = graphql.lag_p99_ms / feed.lag_p99_ms.max(1e-6);

@@ -18,6 +18,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::integrations::gate::Opened;
 use crate::log::Event;
 
 /// The `webhook-id` of an event's delivery to an endpoint: the same for every attempt and
@@ -29,14 +30,6 @@ pub fn webhook_id(endpoint_id: &str, event_id: &str) -> String {
     hasher.update(event_id.as_bytes());
     let digest = hasher.finalize();
     format!("msg_{}", hex::encode(&digest.as_bytes()[..16]))
-}
-
-/// The opened payload of an event, when the client may receive it.
-#[derive(Debug, Clone)]
-pub struct Opened {
-    pub payload: Value,
-    /// The client data was erased: `payload.private` is empty.
-    pub erased: bool,
 }
 
 /// The body of a delivery of `event`, compact JSON.

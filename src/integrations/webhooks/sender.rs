@@ -13,11 +13,12 @@ use super::db::{
     Attempt, Claimed, DeliveryStatus, Endpoint, EndpointStatus, Outcome, millis, now_ms,
 };
 use super::http::{self, Response, Signed};
-use super::payload::{self, Opened};
+use super::payload;
 use super::signing::{SigningSecret, signature_header};
 use super::{WebhookError, Webhooks};
 use crate::access::Principal;
 use crate::access::record::{self, AccessEntry, AccessRecord};
+use crate::integrations::gate::Opened;
 use crate::integrations::gate::{Admission, matter_of};
 use crate::log::Event;
 
@@ -210,7 +211,7 @@ async fn prepare(
             Ok(Some((opened, access))) => ready.push(Prepared {
                 url: endpoint.url.clone(),
                 secrets: secrets.clone(),
-                body: payload::body(event, opened.as_ref()),
+                body: payload::body(event, opened.as_deref()),
                 access,
                 claim,
             }),
@@ -268,7 +269,7 @@ async fn decide(
     endpoint: &Endpoint,
     event: &Event,
     claim: &Claimed,
-) -> Result<Option<(Option<Opened>, Option<AccessRecord>)>, WebhookError> {
+) -> Result<Option<(Option<Arc<Opened>>, Option<AccessRecord>)>, WebhookError> {
     let gate = &webhooks.parts.gate;
     let principal = Principal::api_client(&endpoint.client_id)
         .map_err(|error| WebhookError::internal("the endpoint's client", error))?;
@@ -279,7 +280,7 @@ async fn decide(
     let Admission::Content { part, reason } = admission else {
         return Ok(admission.is_delivered().then_some((None, None)));
     };
-    let (payload, erased) = gate
+    let opened = gate
         .payload(event)
         .await
         .map_err(|error| WebhookError::internal("the event gate", error))?;
@@ -298,7 +299,7 @@ async fn decide(
             reason: reason.to_owned(),
         }],
     };
-    Ok(Some((Some(Opened { payload, erased }), Some(access))))
+    Ok(Some((Some(opened), Some(access))))
 }
 
 /// The events at `positions`, read in as few pages as their spread allows.

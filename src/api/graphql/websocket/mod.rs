@@ -5,6 +5,9 @@
 //! the `connection_init` payload as `{"authorization": "Bearer <token>"}` (browsers cannot set
 //! headers on a WebSocket). Cookies are ignored here: a page on another site could otherwise
 //! open a socket that rides on a signed-in user's cookie.
+//!
+//! graphql-transport-ws is served by [`transport`], which shares each event's rendering among
+//! the connections that receive it; the older protocol by async-graphql's own engine.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -15,6 +18,10 @@ use async_graphql::Data;
 use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
 use futures::StreamExt;
 use serde_json::Value;
+
+mod transport;
+
+pub use transport::next_message;
 
 use super::account::calls::ApiCall;
 use super::caller::Caller;
@@ -77,7 +84,7 @@ pub async fn graphql_ws(
         .map(|id| id.0.clone())
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let address = client_address(&request);
-    let (mut response, mut session, messages) = match actix_ws::handle(&request, body) {
+    let (mut response, session, messages) = match actix_ws::handle(&request, body) {
         Ok(parts) => parts,
         Err(_) => {
             return error_response(400, "BAD_REQUEST", "the WebSocket handshake is not valid");
@@ -90,9 +97,15 @@ pub async fn graphql_ws(
             .headers_mut()
             .insert(actix_web::http::header::SEC_WEBSOCKET_PROTOCOL, value);
     }
+    let opening = Opening {
+        identity: state.identity.clone(),
+        access: state.access.clone(),
+        from_header,
+        request_id,
+        address,
+    };
     let schema = state.schema.clone();
-    let identity = state.identity.clone();
-    let access = state.access.clone();
+    let renders = state.subscriptions.clone();
     actix_web::rt::spawn(async move {
         let pong = session.clone();
         let input = messages
@@ -116,70 +129,112 @@ pub async fn graphql_ws(
                 };
                 futures::future::ready(answer)
             });
-        let init = move |payload: Value| {
-            let identity = identity.clone();
-            let access = access.clone();
-            let from_header = from_header.clone();
-            let request_id = request_id.clone();
-            let address = address.clone();
-            async move {
-                let principal = match from_header {
-                    Some(principal) => principal,
-                    None => principal_of(&payload, &identity).await?,
-                };
-                let caller = Caller::new(
-                    Some(principal),
-                    identity.directory(),
-                    request_id,
-                    address,
-                    access,
-                );
-                // An API client's connection counts as one call against its rate limit.
-                if ApiCall::begin(&identity, &caller).is_some_and(|call| call.is_limited()) {
-                    return Err(api_error(
-                        "RATE_LIMITED",
-                        "too many requests; connect again later",
-                    ));
-                }
-                let mut data = Data::default();
-                data.insert(Arc::new(caller));
-                Ok(data)
-            }
-        };
-        let mut outgoing = WebSocket::new(schema, input, protocol)
-            .on_connection_init(init)
-            .keepalive_timeout(KEEPALIVE);
-        let mut acknowledged = false;
-        while let Some(message) = outgoing.next().await {
-            match message {
-                WsMessage::Text(text) => {
-                    acknowledged |= text.contains(r#""type":"connection_ack""#);
-                    if session.text(text).await.is_err() {
-                        return;
+        match protocol {
+            WebSocketProtocols::GraphQLWS => {
+                let sending = session.clone();
+                let send = move |outgoing: transport::Outgoing| {
+                    let mut session = sending.clone();
+                    async move {
+                        match outgoing {
+                            transport::Outgoing::Text(text) => {
+                                session.text(text).await.map_err(|_| ())
+                            }
+                            transport::Outgoing::Close(code, reason) => {
+                                close(session, code, reason).await;
+                                Err(())
+                            }
+                        }
                     }
-                }
-                WsMessage::Close(code, reason) => {
-                    // graphql-transport-ws closes a connection whose initialisation was refused
-                    // with 4403 Forbidden, and one that asks for anything before it was
-                    // acknowledged with 4401 Unauthorized (the library says 1002 and 1011).
-                    let (code, reason) = match (acknowledged, code) {
-                        (false, 1002) => (4403, reason),
-                        (false, 1011) => (4401, "Unauthorized".to_owned()),
-                        _ => (code, reason),
-                    };
-                    let _ = session
-                        .close(Some(actix_ws::CloseReason {
-                            code: actix_ws::CloseCode::from(code),
-                            description: Some(reason),
-                        }))
-                        .await;
+                };
+                let init = move |payload: Value| async move {
+                    opening.caller(payload).await.map_err(|error| error.message)
+                };
+                transport::serve(schema, renders, Box::pin(input), send, init).await;
+                let _ = session.close(None).await;
+            }
+            WebSocketProtocols::SubscriptionsTransportWS => {
+                legacy(schema, input, opening, session).await;
+            }
+        }
+    });
+    response
+}
+
+async fn close(session: actix_ws::Session, code: u16, reason: String) {
+    let _ = session
+        .close(Some(actix_ws::CloseReason {
+            code: actix_ws::CloseCode::from(code),
+            description: Some(reason),
+        }))
+        .await;
+}
+
+/// What a connection's `connection_init` is decided with.
+#[derive(Clone)]
+struct Opening {
+    identity: Arc<crate::identity::Identity>,
+    access: Arc<crate::access::chain::AccessChain>,
+    /// The principal proved by the upgrade's `Authorization` header, if it had one.
+    from_header: Option<Principal>,
+    request_id: String,
+    address: Option<String>,
+}
+
+impl Opening {
+    /// The caller of the connection, or why `connection_init` is refused.
+    async fn caller(self, payload: Value) -> async_graphql::Result<Arc<Caller>> {
+        let principal = match self.from_header {
+            Some(principal) => principal,
+            None => principal_of(&payload, &self.identity).await?,
+        };
+        let caller = Caller::new(
+            Some(principal),
+            self.identity.directory(),
+            self.request_id,
+            self.address,
+            self.access,
+        );
+        // An API client's connection counts as one call against its rate limit.
+        if ApiCall::begin(&self.identity, &caller).is_some_and(|call| call.is_limited()) {
+            return Err(api_error(
+                "RATE_LIMITED",
+                "too many requests; connect again later",
+            ));
+        }
+        Ok(Arc::new(caller))
+    }
+}
+
+/// The older graphql-ws (subscriptions-transport-ws) protocol, served by async-graphql's
+/// engine: every delivery is resolved for its own connection.
+async fn legacy(
+    schema: crate::api::graphql::DocketSchema,
+    input: impl futures::Stream<Item = Vec<u8>> + Unpin + 'static,
+    opening: Opening,
+    mut session: actix_ws::Session,
+) {
+    let init = move |payload: Value| async move {
+        let mut data = Data::default();
+        data.insert(opening.caller(payload).await?);
+        Ok(data)
+    };
+    let mut outgoing = WebSocket::new(schema, input, WebSocketProtocols::SubscriptionsTransportWS)
+        .on_connection_init(init)
+        .keepalive_timeout(KEEPALIVE);
+    while let Some(message) = outgoing.next().await {
+        match message {
+            WsMessage::Text(text) => {
+                if session.text(text).await.is_err() {
                     return;
                 }
             }
+            WsMessage::Close(code, reason) => {
+                close(session, code, reason).await;
+                return;
+            }
         }
-        let _ = session.close(None).await;
-    });
-    response
+    }
+    let _ = session.close(None).await;
 }
 
 /// The principal the `connection_init` payload's `authorization` member proves.
