@@ -171,23 +171,8 @@ impl EventGate {
     /// stale. Every follower calls it for every event it reads, filtered out or not.
     pub async fn observe(&self, event: &Event) -> Result<(), GateError> {
         if event.stream == DIRECTORY_STREAM {
-            if self.directory_through.load(Ordering::Acquire) >= event.position {
-                return Ok(());
-            }
-            let _refreshing = self.directory_refresh.lock().await;
-            if self.directory_through.load(Ordering::Acquire) >= event.position {
-                return Ok(());
-            }
-            self.identity
-                .directory_handle()
-                .refresh()
-                .await
-                .map_err(|error| GateError::Unavailable {
-                    detail: error.to_string(),
-                })?;
-            self.directory_through
-                .fetch_max(event.position, Ordering::AcqRel);
-            return Ok(());
+            // Boxed: the refresh is rare, and every delivery would carry its future's size.
+            return Box::pin(self.observe_directory(event)).await;
         }
         if event.event_type == "subject.erased"
             && let Ok(mut opened) = self.opened.lock()
@@ -204,6 +189,27 @@ impl EventGate {
         Ok(())
     }
 
+    /// Folds a directory event into the directory, once for all followers.
+    async fn observe_directory(&self, event: &Event) -> Result<(), GateError> {
+        if self.directory_through.load(Ordering::Acquire) >= event.position {
+            return Ok(());
+        }
+        let _refreshing = self.directory_refresh.lock().await;
+        if self.directory_through.load(Ordering::Acquire) >= event.position {
+            return Ok(());
+        }
+        self.identity
+            .directory_handle()
+            .refresh()
+            .await
+            .map_err(|error| GateError::Unavailable {
+                detail: error.to_string(),
+            })?;
+        self.directory_through
+            .fetch_max(event.position, Ordering::AcqRel);
+        Ok(())
+    }
+
     /// How far `who` reaches into matter `number` now, with facts current as of at least
     /// `position`; `None` when the read models do not know the matter.
     pub async fn matter_access(
@@ -212,7 +218,13 @@ impl EventGate {
         number: &str,
         position: u64,
     ) -> Result<Option<policy::MatterAccess>, GateError> {
-        let Some(facts) = self.facts(number, position).await? else {
+        // The common case answers from the cache without building the filling future (large:
+        // it holds the read-model query), which every delivery would otherwise carry.
+        let facts = match self.cached_facts(number) {
+            Some(facts) => facts,
+            None => Box::pin(self.facts(number, position)).await?,
+        };
+        let Some(facts) = facts else {
             return Ok(None);
         };
         let directory = self.identity.directory();
@@ -232,7 +244,12 @@ impl EventGate {
         if !metadata.is_allowed() {
             return Ok(Admission::Withheld);
         }
-        let part = part_of(&event.event_type, self.privileged(event).await?);
+        let known = self.known_privilege(event);
+        let privileged = match known {
+            Some(privileged) => privileged,
+            None => Box::pin(self.privileged(event)).await?,
+        };
+        let part = part_of(&event.event_type, privileged);
         let decision = access.decide(part);
         Ok(if decision.is_allowed() {
             Admission::Content {
@@ -299,6 +316,17 @@ impl EventGate {
         })
     }
 
+    /// The privilege of a note event if already decided (false for events that are not notes).
+    fn known_privilege(&self, event: &Event) -> Option<bool> {
+        if !event.event_type.starts_with("matter.note_") {
+            return Some(false);
+        }
+        self.privileged_notes
+            .lock()
+            .ok()
+            .and_then(|notes| notes.get(&event.position).copied())
+    }
+
     /// Whether a note event is about a privileged note (unknown counts as privileged), decided
     /// once per event: a thousand subscribers to one note parse its payload once.
     async fn privileged(&self, event: &Event) -> Result<bool, GateError> {
@@ -341,6 +369,18 @@ impl EventGate {
                     detail: error.to_string(),
                 })?;
         Ok(found.first().is_none_or(|(flag,)| *flag != 0))
+    }
+
+    /// The matter's facts if the cache holds them current; `None` when they must be loaded.
+    fn cached_facts(&self, number: &str) -> Option<Option<Arc<MatterFacts>>> {
+        let changed = self
+            .changes
+            .lock()
+            .map(|changes| changes.get(number).copied().unwrap_or(0))
+            .unwrap_or(u64::MAX);
+        let cache = self.facts.lock().ok()?;
+        let cached = cache.get(number)?;
+        (cached.through >= changed).then(|| cached.facts.clone())
     }
 
     /// The matter's facts, current as of at least `position` (waiting for the read models

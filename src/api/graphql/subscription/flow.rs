@@ -147,7 +147,7 @@ impl Flow {
             return true;
         }
         self.checked = Instant::now();
-        match self.gate.identity().still_valid(&self.principal).await {
+        match Box::pin(self.gate.identity().still_valid(&self.principal)).await {
             Ok(valid) => valid,
             Err(error) => {
                 tracing::warn!(%error, "a subscription's credential could not be checked");
@@ -160,7 +160,17 @@ impl Flow {
     /// where to resume.
     pub async fn next(&mut self) -> async_graphql::Result<Delivery> {
         loop {
-            let event = match tokio::time::timeout(RECHECK, self.follower.next()).await {
+            // An event already waiting is taken without arming a timer: at a thousand
+            // subscribers, a timer per delivery would cost more than the delivery.
+            let next = {
+                let waiting = self.follower.next();
+                tokio::pin!(waiting);
+                match futures::poll!(waiting.as_mut()) {
+                    std::task::Poll::Ready(next) => Ok(next),
+                    std::task::Poll::Pending => tokio::time::timeout(RECHECK, waiting).await,
+                }
+            };
+            let event = match next {
                 Err(_) => {
                     // Quiet: the credential is still re-checked.
                     if !self.credential_holds().await {
@@ -203,7 +213,9 @@ impl Flow {
                 Admission::Withheld => continue,
                 Admission::Metadata { part, .. } | Admission::Content { part, .. } => part,
             };
-            self.record_delivery(&event, part, admission).await?;
+            if !self.recorded(&event, part) {
+                Box::pin(self.record_delivery(&event, part, admission)).await?;
+            }
             return Ok(Delivery { event, admission });
         }
     }
@@ -241,6 +253,16 @@ impl Flow {
                 .types
                 .as_ref()
                 .is_none_or(|t| t.contains(&event.event_type))
+    }
+
+    /// Whether this subscription already recorded a delivery of the event's (matter, part).
+    fn recorded(&self, event: &Event, part: crate::access::Part) -> bool {
+        let part = part.as_str();
+        matter_of(&event.stream).is_none_or(|number| {
+            self.recorded
+                .get(number)
+                .is_some_and(|parts| parts.contains(&part))
+        })
     }
 
     /// The first delivery of each (matter, part) on this subscription waits for an access

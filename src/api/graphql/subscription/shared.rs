@@ -231,7 +231,7 @@ pub async fn start(
                     Some((frame, Some(driver)))
                 }
                 Err(error) => {
-                    let json = driver.render(Err(error)).await;
+                    let json = Box::pin(driver.render(Err(error))).await;
                     Some((Frame { event: None, json }, None))
                 }
             }
@@ -261,6 +261,11 @@ impl Driver {
         if let Some(json) = cell.get() {
             return json.clone();
         }
+        Box::pin(self.render_into(&cell, delivery)).await
+    }
+
+    /// Renders the delivery into `cell`, or waits for whoever is rendering it.
+    async fn render_into(&self, cell: &OnceCell<Arc<str>>, delivery: &Delivery) -> Arc<str> {
         let result = cell
             .get_or_try_init(|| async {
                 let item = Flow::log_event(self.flow.gate(), delivery).await;
