@@ -185,6 +185,40 @@ fn serve_refuses_plain_http_off_loopback_and_bad_tls_before_creating_anything() 
     let key_body = other.key_pem.lines().nth(1).unwrap();
     assert!(!stderr.contains(key_body), "{stderr}");
     assert!(!data.exists(), "nothing is created when serving is refused");
+
+    // Declaring a TLS-terminating proxy lets plain HTTP listen on every interface.
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = serve_command(&data)
+        .args(["--listen", &format!("0.0.0.0:{port}"), "--allow-plain-http"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut answer = String::new();
+    for _ in 0..300 {
+        use std::io::{Read, Write};
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            stream.read_to_string(&mut answer).unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        !answer
+            .to_ascii_lowercase()
+            .contains("strict-transport-security"),
+        "{answer}"
+    );
 }
 
 /// Waits up to 30 s for a TLS handshake with `address` to succeed, returning it.
