@@ -4,6 +4,10 @@
 //! The file is `--config FILE` (or `DOCKET_CONFIG`); without one, `docket.toml` in the data
 //! directory is read when it exists. Unknown keys in the file are an error, so a typo never
 //! silently falls back to a default.
+//!
+//! Transport: outside development mode, `serve` on an address that is not loopback must have
+//! TLS (`tls_cert` and `tls_key`) or an explicit `allow_plain_http` (a TLS-terminating proxy in
+//! front); [`Settings::check_transport`] enforces that before anything is opened.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,6 +53,16 @@ pub enum ConfigError {
     Nats(NatsConfigError),
     #[error("{0}")]
     Webhooks(WebhookConfigError),
+    #[error(
+        "tls_cert and tls_key (--tls-cert, --tls-key) go together: {0} is set without the other"
+    )]
+    TlsPair(&'static str),
+    #[error(
+        "refusing to serve plain HTTP on {0}, which is not a loopback address: outside \
+         development mode, set tls_cert and tls_key (--tls-cert, --tls-key), or \
+         allow_plain_http (--allow-plain-http) when a TLS-terminating proxy is in front"
+    )]
+    PlainHttpRefused(SocketAddr),
 }
 
 /// The TOML file's keys; every one optional.
@@ -74,6 +88,9 @@ pub struct FileConfig {
     pub webhook_allow_http: Option<bool>,
     pub webhook_allowed_cidrs: Option<Vec<String>>,
     pub webhook_backoff_ms: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub allow_plain_http: Option<bool>,
 }
 
 /// What flags and environment variables gave (clap merges those two).
@@ -99,6 +116,9 @@ pub struct Overrides {
     pub webhook_allow_http: Option<bool>,
     pub webhook_allowed_cidrs: Option<Vec<String>>,
     pub webhook_backoff_ms: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub allow_plain_http: Option<bool>,
 }
 
 /// How often `serve` runs the retention policies, by default: daily.
@@ -129,6 +149,35 @@ pub struct Settings {
     pub nats: Option<NatsSettings>,
     /// Where webhooks may go beyond public HTTPS endpoints, and their retry schedule.
     pub webhooks: WebhookSettings,
+    /// The certificate chain and key `serve` serves HTTPS and WSS with; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// Serve plain HTTP on a non-loopback address outside development mode (a TLS-terminating
+    /// proxy in front).
+    pub allow_plain_http: bool,
+}
+
+/// Where the TLS certificate chain and its private key are read from (PEM files, read again on
+/// every reload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The leaf's private key: PKCS#8, SEC1 (EC) or PKCS#1 (RSA).
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Both files or neither: one without the other is an error naming the one given. An empty
+    /// path counts as unset, so `DOCKET_TLS_CERT=` switches a file's setting off.
+    fn resolve(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<Self>, ConfigError> {
+        let given = |path: Option<PathBuf>| path.filter(|path| !path.as_os_str().is_empty());
+        match (given(cert), given(key)) {
+            (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError::TlsPair("tls_cert")),
+            (None, Some(_)) => Err(ConfigError::TlsPair("tls_key")),
+        }
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -148,6 +197,8 @@ impl std::fmt::Debug for Settings {
             .field("checkpoints", &self.checkpoints)
             .field("nats", &self.nats)
             .field("webhooks", &self.webhooks)
+            .field("tls", &self.tls)
+            .field("allow_plain_http", &self.allow_plain_http)
             .finish()
     }
 }
@@ -241,9 +292,18 @@ impl Settings {
                 .as_deref(),
         )
         .map_err(ConfigError::Webhooks)?;
+        let tls = TlsFiles::resolve(
+            overrides.tls_cert.or(file.tls_cert),
+            overrides.tls_key.or(file.tls_key),
+        )?;
         Ok(Settings {
             nats,
             webhooks,
+            tls,
+            allow_plain_http: overrides
+                .allow_plain_http
+                .or(file.allow_plain_http)
+                .unwrap_or(false),
             checkpoint_origin,
             checkpoints,
             retention_interval,
@@ -274,6 +334,18 @@ impl Settings {
     /// The read-your-writes wait as a duration.
     pub fn read_your_writes(&self) -> Duration {
         Duration::from_millis(self.read_your_writes_ms)
+    }
+
+    /// The production rule for `serve`: plain HTTP only on a loopback address, in development
+    /// mode, or when `allow_plain_http` says a TLS-terminating proxy is in front. With TLS
+    /// configured every address is fine.
+    pub fn check_transport(&self) -> Result<(), ConfigError> {
+        let plain_allowed =
+            self.development || self.allow_plain_http || self.listen.ip().is_loopback();
+        if self.tls.is_none() && !plain_allowed {
+            return Err(ConfigError::PlainHttpRefused(self.listen));
+        }
+        Ok(())
     }
 
     pub fn log_options(&self) -> LogOptions {

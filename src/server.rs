@@ -2,6 +2,8 @@
 //! log's checkpoints and proofs (`/checkpoint`, `/checkpoints/{size}`, `/proof/...`) and
 //! `/healthz`. Serving starts the projector that keeps the read models up to date.
 //!
+//! Over TLS ([`tls`]), every response also carries HSTS; plain HTTP never does.
+//!
 //! Every request gets a request id (a UUIDv7, returned in `x-request-id`) and one structured
 //! log event when it completes: method, path, status, latency and request id. Query strings,
 //! headers and bodies are never logged.
@@ -32,6 +34,11 @@ use crate::projection::{Projector, ReadDb};
 use crate::service::Service as RecordsService;
 use crate::store::EventLog;
 use crate::transparency::{self, Checkpointer};
+
+pub mod tls;
+
+/// The HSTS policy sent with every response over TLS: two years, subdomains included.
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=63072000; includeSubDomains";
 
 /// `GET /healthz`: 200 with the log's head and each projection's state when the database
 /// answers (`degraded` when a projection has stopped on an event), 503 otherwise.
@@ -184,8 +191,8 @@ async fn document_allowed(
 
 /// Headers every response carries: no sniffing, no framing, no referrer, no caching of client
 /// data, and a content security policy that allows nothing (GraphiQL, in development mode only,
-/// loads its page scripts and keeps the default).
-fn security_headers(headers: &mut actix_web::http::header::HeaderMap, path: &str) {
+/// loads its page scripts and keeps the default); over TLS, HSTS.
+fn security_headers(headers: &mut actix_web::http::header::HeaderMap, path: &str, tls: bool) {
     let mut set = |name: &'static str, value: &'static str| {
         headers.insert(
             HeaderName::from_static(name),
@@ -201,6 +208,9 @@ fn security_headers(headers: &mut actix_web::http::header::HeaderMap, path: &str
             "content-security-policy",
             "default-src 'none'; frame-ancestors 'none'",
         );
+    }
+    if tls {
+        set("strict-transport-security", STRICT_TRANSPORT_SECURITY);
     }
 }
 
@@ -228,6 +238,15 @@ pub struct Components {
 /// waiting up to `read_your_writes_ms` for their events to be projected.
 pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<()> {
     let io = |error: crate::store::StoreError| std::io::Error::other(error.to_string());
+    // Transport first: a refused or unloadable TLS setting stops start-up before anything runs.
+    settings.check_transport().map_err(std::io::Error::other)?;
+    let certificates = match &settings.tls {
+        Some(files) => Some(tls::CertificateStore::open(files).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    let _reloading = certificates
+        .clone()
+        .map(|store| tls::spawn_reloader(store, tls::RELOAD_POLL));
     let db = ReadDb::open(&settings.data_dir, settings.database_url.as_deref())
         .await
         .map_err(io)?;
@@ -305,12 +324,13 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
     }
     tracing::info!(
         listen = %settings.listen,
+        tls = certificates.is_some(),
         development = settings.development,
         persisted_queries_only = settings.persisted_queries_only,
         read_your_writes_ms = settings.read_your_writes_ms,
         "serving"
     );
-    http_server(components, settings.listen, None)?.await
+    http_server_with(components, settings.listen, None, certificates)?.await
 }
 
 /// Runs the retention policies every `interval` (never for 0), the first time one interval
@@ -345,6 +365,22 @@ pub fn http_server(
     listen: std::net::SocketAddr,
     workers: Option<usize>,
 ) -> std::io::Result<actix_web::dev::Server> {
+    http_server_with(components, listen, workers, None)
+}
+
+/// [`http_server`], over TLS with the certificates of `tls` when given (HTTPS and WSS, with
+/// HSTS on every response), plain HTTP otherwise.
+pub fn http_server_with(
+    components: Components,
+    listen: std::net::SocketAddr,
+    workers: Option<usize>,
+    tls: Option<Arc<tls::CertificateStore>>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let tls_config = match &tls {
+        Some(store) => Some(store.server_config().map_err(std::io::Error::other)?),
+        None => None,
+    };
+    let over_tls = tls_config.is_some();
     let Components {
         log,
         projector,
@@ -389,7 +425,7 @@ pub fn http_server(
             .app_data(state.clone())
             .app_data(checkpoints_data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-            .wrap_fn(|request, service| {
+            .wrap_fn(move |request, service| {
                 let request_id = uuid::Uuid::now_v7().to_string();
                 actix_web::HttpMessage::extensions_mut(&request)
                     .insert(RequestId(request_id.clone()));
@@ -411,7 +447,7 @@ pub fn http_server(
                             .headers_mut()
                             .insert(HeaderName::from_static("x-request-id"), value);
                     }
-                    security_headers(response.headers_mut(), &path);
+                    security_headers(response.headers_mut(), &path, over_tls);
                     Ok(response)
                 })
             })
@@ -427,8 +463,11 @@ pub fn http_server(
             app = app.route("/graphiql", web::get().to(graphiql));
         }
         app
-    })
-    .bind(listen)?;
+    });
+    let server = match tls_config {
+        Some(config) => server.bind_rustls_0_23(listen, config)?,
+        None => server.bind(listen)?,
+    };
     let server = match workers {
         Some(workers) => server.workers(workers),
         None => server,

@@ -30,7 +30,7 @@ use crate::store::EventLog;
 /// development, persisted_queries_only, read_your_writes_ms, checkpoint_origin,
 /// checkpoint_every_events, checkpoint_interval_secs, retention_interval_secs, nats_url,
 /// nats_stream, nats_subject_prefix, webhook_allow_http, webhook_allowed_cidrs,
-/// webhook_backoff_ms.
+/// webhook_backoff_ms, tls_cert, tls_key, allow_plain_http.
 #[derive(Debug, Parser)]
 #[command(name = "docket", version)]
 pub struct Cli {
@@ -69,7 +69,7 @@ pub struct Cli {
 enum Command {
     /// Create the data directory, database, first signing key and genesis event.
     Init,
-    /// Serve HTTP (/healthz).
+    /// Serve the API over HTTPS and WSS (--tls-cert, --tls-key) or plain HTTP on loopback.
     Serve(ServeArgs),
     /// Check every hash, chain link, signature and key rotation of the whole log.
     Verify(verify::VerifyArgs),
@@ -207,6 +207,25 @@ struct ServeArgs {
     /// [default: 5000,60000,300000,1800000,7200000,18000000,36000000,50400000].
     #[arg(long, env = "DOCKET_WEBHOOK_BACKOFF_MS", value_name = "MS,MS,...")]
     webhook_backoff_ms: Option<String>,
+    /// Serve HTTPS and WSS with this PEM certificate chain (leaf first); needs --tls-key.
+    /// Reloaded on SIGHUP and when the files change [default: off].
+    #[arg(long, env = "DOCKET_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, SEC1 or RSA) of --tls-cert's certificate.
+    #[arg(long, env = "DOCKET_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on an address that is not loopback outside development mode; only for
+    /// a TLS-terminating proxy in front [default: false].
+    #[arg(
+        long,
+        env = "DOCKET_ALLOW_PLAIN_HTTP",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    allow_plain_http: Option<bool>,
 }
 
 /// What `DOCKET_PERSISTED_QUERIES_ONLY` was called before. It is still honoured (when neither the
@@ -243,6 +262,9 @@ pub fn run() -> ExitCode {
         overrides.webhook_allowed_cidrs =
             (!serve.webhook_allowed_cidrs.is_empty()).then(|| serve.webhook_allowed_cidrs.clone());
         overrides.webhook_backoff_ms = serve.webhook_backoff_ms.clone();
+        overrides.tls_cert = serve.tls_cert.clone();
+        overrides.tls_key = serve.tls_key.clone();
+        overrides.allow_plain_http = serve.allow_plain_http;
         if overrides.persisted_queries_only.is_none()
             && let Ok(value) = std::env::var(DEPRECATED_PERSISTED_ONLY)
         {
@@ -296,6 +318,16 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
             Err(error) => fail(error),
         },
         Command::Serve(_) => {
+            // Refused transport settings and unloadable certificates stop `serve` before the
+            // data directory or database is touched.
+            if let Err(error) = settings.check_transport() {
+                return fail(error);
+            }
+            if let Some(files) = &settings.tls
+                && let Err(error) = crate::server::tls::load(files)
+            {
+                return fail(error);
+            }
             let log = match EventLog::open(&settings.log_options()).await {
                 Ok(log) => Arc::new(log),
                 Err(error) => return fail(error),

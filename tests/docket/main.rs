@@ -33,6 +33,7 @@ mod schemas;
 mod subscriptions;
 mod subscriptions_ws;
 mod tampering;
+mod tls;
 mod transparency;
 mod vault;
 mod vectors;
