@@ -152,10 +152,11 @@ async fn rotate_kek(vault: &Vault) -> ExitCode {
             eprintln!("docket: {} data keys rewrapped", step.rewrapped);
         }
     };
-    let rotation = match vault.rotate_kek(&progress).await {
-        Ok(rotation) => rotation,
+    let outcome = match vault.rotate_kek_completely(&progress).await {
+        Ok(outcome) => outcome,
         Err(error) => return fail(error),
     };
+    let rotation = &outcome.rotation;
     let seconds = rotation.elapsed.as_secs_f64();
     println!(
         "key-encryption key rotated to version {}: {} data keys rewrapped in {seconds:.2} s \
@@ -166,21 +167,12 @@ async fn rotate_kek(vault: &Vault) -> ExitCode {
     );
     // Keys created by a process that had not yet seen the new version are caught by a later
     // pass; say so if any were still left when rotation gave up.
-    match vault.kek_usage().await {
-        Ok(usage) => {
-            let left: u64 = usage
-                .iter()
-                .filter(|(version, _)| *version < rotation.to_version)
-                .map(|(_, count)| count)
-                .sum();
-            if left > 0 {
-                return fail(format!(
-                    "{left} data keys are still wrapped under older versions; \
-                     run `docket keys rotate-kek` again"
-                ));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => fail(error),
+    if outcome.remaining > 0 {
+        return fail(format!(
+            "{} data keys are still wrapped under older versions; \
+             run `docket keys rotate-kek` again",
+            outcome.remaining
+        ));
     }
+    ExitCode::SUCCESS
 }

@@ -72,4 +72,12 @@ impl CredentialStore {
             .await?;
         Ok(result.rows_affected())
     }
+
+    /// Deletes every pending enrolment token of everyone (a lockdown). Returns how many.
+    pub async fn revoke_all_enrolments(&self) -> Result<u64, CredentialError> {
+        let result = sqlx::query("DELETE FROM auth_enrolments")
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
 }
