@@ -2,6 +2,9 @@
 //! of the access chain, over to a fresh key) and the vault's key-encryption keys (`kek-status`,
 //! `rotate-kek`, `retire-kek --version N`).
 //!
+//! Each rotation is first an access record of the operator (`cli keys rotate`,
+//! `cli keys rotate-kek`), as the `rotateSigningKey` and `rotateKek` mutations record theirs.
+//!
 //! KEK rotation runs online: new data keys are wrapped under the new version at once, and the
 //! existing ones are rewrapped in batches while the server keeps serving. Nothing here prints
 //! key material: only versions, counts and timings.
@@ -51,7 +54,12 @@ pub async fn run(settings: &Settings, command: KeysCommand) -> ExitCode {
             Err(code) => code,
         },
         KeysCommand::RotateKek => match open_vault(settings).await {
-            Ok(vault) => rotate_kek(&vault).await,
+            Ok(vault) => {
+                if let Err(code) = record(settings, "cli keys rotate-kek", "kek").await {
+                    return code;
+                }
+                rotate_kek(&vault).await
+            }
             Err(code) => code,
         },
         KeysCommand::RetireKek { version } => match open_vault(settings).await {
@@ -70,7 +78,31 @@ pub async fn run(settings: &Settings, command: KeysCommand) -> ExitCode {
     }
 }
 
+/// The operator's access record of a rotation, written before it is made.
+async fn record(settings: &Settings, operation: &str, target_id: &str) -> Result<(), ExitCode> {
+    let access = AccessChain::open(&settings.log_options())
+        .await
+        .map_err(fail)?;
+    super::operator_record(
+        &access,
+        operation,
+        None,
+        "keys",
+        Some(target_id.to_owned()),
+        "keys",
+    )
+    .await
+}
+
 async fn rotate_signing_key(settings: &Settings, access: bool) -> ExitCode {
+    let target = if access {
+        "access_signing_key"
+    } else {
+        "signing_key"
+    };
+    if let Err(code) = record(settings, "cli keys rotate", target).await {
+        return code;
+    }
     let options = settings.log_options();
     let rotated = if access {
         match AccessChain::open(&options).await {

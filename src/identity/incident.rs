@@ -88,7 +88,10 @@ impl Identity {
                 Revoked {
                     sessions: self.credentials.revoke_sessions_of(&principal, now).await?,
                     api_keys: Vec::new(),
-                    enrolments: self.credentials.revoke_enrolments(user_id).await?,
+                    enrolments: self
+                        .credentials
+                        .withdraw_pending_enrolments(Some(user_id), now)
+                        .await?,
                 }
             }
             Whose::ApiClient(client_id) => {
@@ -114,7 +117,10 @@ impl Identity {
                         .values()
                         .flat_map(|client| client.keys.keys().cloned())
                         .collect(),
-                    enrolments: self.credentials.revoke_all_enrolments().await?,
+                    enrolments: self
+                        .credentials
+                        .withdraw_pending_enrolments(None, now)
+                        .await?,
                 }
             }
         };
