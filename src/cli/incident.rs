@@ -55,7 +55,14 @@ pub async fn run(settings: &Settings, command: IncidentCommand) -> ExitCode {
     let actor = Actor::system();
     match command {
         IncidentCommand::Lockdown { reason } => {
-            revoke(&docket, &actor, Whose::Everyone, &reason, "cli incident lockdown").await
+            revoke(
+                &docket,
+                &actor,
+                Whose::Everyone,
+                &reason,
+                "cli incident lockdown",
+            )
+            .await
         }
         IncidentCommand::Revoke { principal, reason } => {
             let text = if principal.contains(':') || principal.trim() == "*" {
@@ -90,8 +97,15 @@ async fn revoke(
         Whose::ApiClient(id) => ("api_client", Some(id.clone())),
         Whose::Everyone => ("everyone", None),
     };
-    if let Err(code) =
-        operator_record(&docket.access, operation, None, target, target_id, "credentials").await
+    if let Err(code) = operator_record(
+        &docket.access,
+        operation,
+        None,
+        target,
+        target_id,
+        "credentials",
+    )
+    .await
     {
         return code;
     }
@@ -145,9 +159,15 @@ async fn freeze(
     }
     let context = CommandContext::new(actor.clone());
     let result = if frozen {
-        docket.service.freeze_matter(&context, &number, reason).await
+        docket
+            .service
+            .freeze_matter(&context, &number, reason)
+            .await
     } else {
-        docket.service.unfreeze_matter(&context, &number, reason).await
+        docket
+            .service
+            .unfreeze_matter(&context, &number, reason)
+            .await
     };
     match result {
         Ok(committed) => {

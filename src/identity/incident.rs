@@ -99,9 +99,7 @@ impl Identity {
                     .api_clients
                     .get(client_id)
                     .ok_or(IdentityError::NotFound { what: "API client" })?;
-                self.credentials
-                    .revoke_api_keys_of(client_id, now)
-                    .await?;
+                self.credentials.revoke_api_keys_of(client_id, now).await?;
                 Revoked {
                     sessions: self.credentials.revoke_sessions_of(&principal, now).await?,
                     api_keys: client.keys.keys().cloned().collect(),

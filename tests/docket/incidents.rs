@@ -119,7 +119,13 @@ impl Api {
     }
 
     async fn matter_version(&self) -> u64 {
-        self.docket.service.matter(MATTER).await.unwrap().unwrap().version
+        self.docket
+            .service
+            .matter(MATTER)
+            .await
+            .unwrap()
+            .unwrap()
+            .version
     }
 
     async fn directory_events(&self, event_type: &str) -> Vec<Value> {
@@ -240,7 +246,11 @@ async fn a_frozen_matter_refuses_every_change_until_unfrozen(backend: Backend) {
         .await;
     assert_eq!(codes(&again["freezeMatter"]), vec!["MATTER_FROZEN"]);
     let unknown = api
-        .ok(&admin.principal, FREEZE, json!({"n": "2026-0999", "r": "x"}))
+        .ok(
+            &admin.principal,
+            FREEZE,
+            json!({"n": "2026-0999", "r": "x"}),
+        )
         .await;
     assert_eq!(codes(&unknown["freezeMatter"]), vec!["MATTER_NOT_FOUND"]);
 
@@ -265,7 +275,11 @@ async fn a_frozen_matter_refuses_every_change_until_unfrozen(backend: Backend) {
     assert_eq!(read["matter"]["frozen"], json!(false));
     assert_eq!(read["matter"]["timeEntries"][0]["minutes"], json!(30));
     let twice = api
-        .ok(&admin.principal, UNFREEZE, json!({"n": MATTER, "r": "again"}))
+        .ok(
+            &admin.principal,
+            UNFREEZE,
+            json!({"n": MATTER, "r": "again"}),
+        )
         .await;
     assert_eq!(codes(&twice["unfreezeMatter"]), vec!["MATTER_NOT_FROZEN"]);
 
@@ -300,11 +314,19 @@ async fn a_frozen_matter_refuses_every_change_until_unfrozen(backend: Backend) {
         ]
     );
     // And the freeze left an access record naming the matter.
-    let records = api.docket.access.log().store().read_stream_page("access", 1, 10_000)
+    let records = api
+        .docket
+        .access
+        .log()
+        .store()
+        .read_stream_page("access", 1, 10_000)
         .await
         .unwrap();
     let text = format!("{records:?}");
-    assert!(text.contains("mutation freezeMatter"), "access record of the freeze");
+    assert!(
+        text.contains("mutation freezeMatter"),
+        "access record of the freeze"
+    );
     assert!(text.contains("mutation unfreezeMatter"));
 }
 
@@ -329,7 +351,11 @@ async fn freezing_is_for_admins_after_step_up(backend: Backend) {
         for who in [&attorney.principal, &auditor.principal] {
             assert_eq!(api.refused(who, query).await, "FORBIDDEN", "{query}");
         }
-        assert_eq!(api.refused(&stale, query).await, "STEP_UP_REQUIRED", "{query}");
+        assert_eq!(
+            api.refused(&stale, query).await,
+            "STEP_UP_REQUIRED",
+            "{query}"
+        );
     }
     // Nothing changed: no event, the sessions still work.
     assert_eq!(api.docket.log.head().await.unwrap().position, head);
@@ -355,7 +381,10 @@ async fn a_frozen_matter_is_not_erased(backend: Backend) {
         reason: None,
         force: false,
     });
-    service.change_matter(&lawyer, MATTER, &close).await.unwrap();
+    service
+        .change_matter(&lawyer, MATTER, &close)
+        .await
+        .unwrap();
     let system = CommandContext::new(Actor::system());
     service
         .set_retention_policy(&system, "employment", Some(1))
@@ -405,7 +434,15 @@ async fn revoking_a_principal_ends_its_sessions_keys_and_enrolments_at_once(back
         .await
         .unwrap();
     let pending = identity
-        .add_user(&system, None, "n.ew@firm.example", "New", Role::Staff, &[], Some("n.ew"))
+        .add_user(
+            &system,
+            None,
+            "n.ew@firm.example",
+            "New",
+            Role::Staff,
+            &[],
+            Some("n.ew"),
+        )
         .await
         .unwrap();
     identity
@@ -459,7 +496,12 @@ async fn revoking_a_principal_ends_its_sessions_keys_and_enrolments_at_once(back
         .ok(&admin.principal, REVOKE, json!({"p": "user:n.ew"}))
         .await;
     assert_eq!(enrolment["revokeCredentials"]["enrolments"], json!(1));
-    assert!(identity.begin_enrolment(&pending.enrolment_token).await.is_err());
+    assert!(
+        identity
+            .begin_enrolment(&pending.enrolment_token)
+            .await
+            .is_err()
+    );
 
     // Unknown and malformed principals, and `*` (that is `lockdown`), are user errors.
     for (principal, code) in [
@@ -472,7 +514,11 @@ async fn revoking_a_principal_ends_its_sessions_keys_and_enrolments_at_once(back
         let refused = api
             .ok(&admin.principal, REVOKE, json!({"p": principal}))
             .await;
-        assert_eq!(codes(&refused["revokeCredentials"]), vec![code], "{principal}");
+        assert_eq!(
+            codes(&refused["revokeCredentials"]),
+            vec![code],
+            "{principal}"
+        );
     }
 
     // Each revocation is one event, by the admin, with the reason and what it withdrew.
@@ -501,7 +547,15 @@ async fn a_lockdown_revokes_everyone_the_admin_included(backend: Backend) {
         .await
         .unwrap();
     let pending = identity
-        .add_user(&system, None, "p.end@firm.example", "P", Role::Staff, &[], Some("p.end"))
+        .add_user(
+            &system,
+            None,
+            "p.end@firm.example",
+            "P",
+            Role::Staff,
+            &[],
+            Some("p.end"),
+        )
         .await
         .unwrap();
 
@@ -524,7 +578,12 @@ async fn a_lockdown_revokes_everyone_the_admin_included(backend: Backend) {
     for principal in [&attorney.principal, &admin.principal] {
         assert!(!identity.still_valid(principal).await.unwrap());
     }
-    assert!(identity.begin_enrolment(&pending.enrolment_token).await.is_err());
+    assert!(
+        identity
+            .begin_enrolment(&pending.enrolment_token)
+            .await
+            .is_err()
+    );
     let events = api.directory_events("auth.credentials_revoked").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["principal"], json!("*"));
@@ -583,12 +642,17 @@ async fn rotation_mutations_change_the_keys_and_the_log_still_verifies(backend: 
         )
         .await;
     assert_eq!(kek["rotateKek"]["version"], json!(2));
-    assert!(kek["rotateKek"]["rewrapped"].as_u64().unwrap() >= 1, "{kek}");
+    assert!(
+        kek["rotateKek"]["rewrapped"].as_u64().unwrap() >= 1,
+        "{kek}"
+    );
     assert_eq!(kek["rotateKek"]["remaining"], json!(0));
     let usage = api.docket.vault.kek_usage().await.unwrap();
     assert!(usage.iter().all(|(version, _)| *version == 2), "{usage:?}");
     // Client data is still readable after the rewrap.
-    let read = api.ok(&attorney.principal, READ, json!({"n": MATTER})).await;
+    let read = api
+        .ok(&attorney.principal, READ, json!({"n": MATTER}))
+        .await;
     assert_eq!(read["matter"]["notes"][0]["body"], json!("Call the client"));
 
     let summary = api.test.verify().await.unwrap();
@@ -654,12 +718,32 @@ async fn the_incident_commands_work_from_the_command_line(backend: Backend) {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("unfrozen"), "{out}");
 
-    let (code, out, err) = run(&["incident", "revoke", "--principal", "a.okafor", "--reason", "INC-6"]);
+    let (code, out, err) = run(&[
+        "incident",
+        "revoke",
+        "--principal",
+        "a.okafor",
+        "--reason",
+        "INC-6",
+    ]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("credentials of user:a.okafor revoked: 1 sessions ended"), "{out}");
-    let (code, _, err) = run(&["incident", "revoke", "--principal", "user:nobody", "--reason", "x"]);
+    assert!(
+        out.contains("credentials of user:a.okafor revoked: 1 sessions ended"),
+        "{out}"
+    );
+    let (code, _, err) = run(&[
+        "incident",
+        "revoke",
+        "--principal",
+        "user:nobody",
+        "--reason",
+        "x",
+    ]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("no such user") || err.contains("user"), "{err}");
+    assert!(
+        err.contains("no such user") || err.contains("user"),
+        "{err}"
+    );
     let (code, out, err) = run(&["incident", "lockdown", "--reason", "INC-6"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("credentials of * revoked"), "{out}");
@@ -682,7 +766,11 @@ async fn the_incident_commands_work_from_the_command_line(backend: Backend) {
         .collect();
     assert_eq!(revocations, vec!["system", "system"]);
     // Every act was an access record of the operator, before it was carried out.
-    let records = docket.access.log().store().read_stream_page("access", 1, 10_000)
+    let records = docket
+        .access
+        .log()
+        .store()
+        .read_stream_page("access", 1, 10_000)
         .await
         .unwrap();
     let text = format!("{records:?}");
@@ -724,11 +812,17 @@ fn the_matter_refuses_every_command_while_frozen() {
         assert_eq!(case.refuse(command), DomainError::MatterFrozen);
     }
     assert_eq!(case.refuse(task("call")), DomainError::MatterFrozen);
-    assert_eq!(case.matter().freeze("again"), Err(DomainError::MatterFrozen));
+    assert_eq!(
+        case.matter().freeze("again"),
+        Err(DomainError::MatterFrozen)
+    );
     let thawed = case.matter().unfreeze("INC-1 closed").unwrap();
     case.record(&thawed);
     assert!(!case.matter().frozen);
-    assert_eq!(case.matter().unfreeze("x"), Err(DomainError::MatterNotFrozen));
+    assert_eq!(
+        case.matter().unfreeze("x"),
+        Err(DomainError::MatterNotFrozen)
+    );
     for command in commands {
         case.run(command);
     }
@@ -738,4 +832,43 @@ fn the_matter_refuses_every_command_while_frozen() {
     let thawed = case.matter().unfreeze("INC-2 closed").unwrap();
     case.record(&thawed);
     assert_eq!(case.refuse(note("late")), DomainError::MatterClosed);
+}
+
+on_both_backends!(revocations_end_open_subscriptions);
+
+/// Open subscriptions re-check their credential (`Identity::still_valid`): revoking one
+/// principal ends theirs and nobody else's; a lockdown ends everyone's.
+async fn revocations_end_open_subscriptions(backend: Backend) {
+    use crate::subscriptions::{Desk, OURS, next};
+
+    let desk = Desk::new(backend).await;
+    let attorney = desk.users["a.ttorney"].principal.clone();
+    let partner = desk.users["p.one"].principal.clone();
+    let mut theirs = Box::pin(desk.subscribe(&attorney, ""));
+    let mut ours = Box::pin(desk.subscribe(&partner, ""));
+    let seen = desk.note("p.one", OURS, "Seen by both").await;
+    for events in [&mut theirs, &mut ours] {
+        assert_eq!(next(events).await["data"]["events"]["position"], seen);
+    }
+
+    let revoked = desk
+        .ok(
+            "ad.min",
+            r#"mutation { revokeCredentials(principal: "user:a.ttorney", reason: "INC-8") {
+                sessions userErrors { code } } }"#,
+        )
+        .await;
+    assert_eq!(revoked["revokeCredentials"]["sessions"], json!(1));
+    let ended = next(&mut theirs).await;
+    assert_eq!(ended["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let still = desk.note("p.one", OURS, "Only the partner sees this").await;
+    assert_eq!(next(&mut ours).await["data"]["events"]["position"], still);
+
+    desk.ok(
+        "ad.min",
+        r#"mutation { lockdown(reason: "INC-8: everyone") { sessions userErrors { code } } }"#,
+    )
+    .await;
+    let ended = next(&mut ours).await;
+    assert_eq!(ended["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
 }

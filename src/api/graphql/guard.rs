@@ -147,7 +147,11 @@ pub const FIELDS: &[(&str, &str, FieldRule)] = &[
         Capability(C::RespondToIncidents),
     ),
     ("Mutation", "lockdown", Capability(C::RespondToIncidents)),
-    ("Mutation", "freezeMatter", Capability(C::RespondToIncidents)),
+    (
+        "Mutation",
+        "freezeMatter",
+        Capability(C::RespondToIncidents),
+    ),
     (
         "Mutation",
         "unfreezeMatter",
