@@ -744,6 +744,11 @@ async fn the_incident_commands_work_from_the_command_line(backend: Backend) {
         err.contains("no such user") || err.contains("user"),
         "{err}"
     );
+    // Key rotations from the command line are the operator's recorded acts too.
+    for args in [&["keys", "rotate"][..], &["keys", "rotate-kek"][..]] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+    }
     let (code, out, err) = run(&["incident", "lockdown", "--reason", "INC-6"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("credentials of * revoked"), "{out}");
@@ -779,6 +784,8 @@ async fn the_incident_commands_work_from_the_command_line(backend: Backend) {
         "cli incident unfreeze",
         "cli incident revoke",
         "cli incident lockdown",
+        "cli keys rotate",
+        "cli keys rotate-kek",
     ] {
         assert!(text.contains(operation), "no access record of {operation}");
     }
