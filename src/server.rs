@@ -350,6 +350,7 @@ fn spawn_retention(
                 Ok(run) => tracing::info!(
                     erased = run.erased.len(),
                     held = run.held.len(),
+                    frozen = run.frozen.len(),
                     failed = run.failed.len(),
                     "retention run"
                 ),

@@ -4,6 +4,7 @@ mod append;
 pub mod bench;
 mod bundle;
 mod demo;
+mod incident;
 mod keys;
 mod projections;
 mod prove;
@@ -94,6 +95,12 @@ enum Command {
     Users {
         #[command(subcommand)]
         command: users::UsersCommand,
+    },
+    /// Contain an incident: lockdown, revoke one principal's credentials, freeze or unfreeze a
+    /// matter.
+    Incident {
+        #[command(subcommand)]
+        command: incident::IncidentCommand,
     },
     /// A matter's forensic timeline: each event with its position, time, actor, type and the
     /// fields it changed, up to a position or time.
@@ -344,6 +351,7 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
         Command::Projections { command } => projections::run(&settings, command).await,
         Command::Demo => demo::run(&settings).await,
         Command::Users { command } => users::run(&settings, command).await,
+        Command::Incident { command } => incident::run(&settings, command).await,
         Command::Replay(args) => replay::run(&settings, args).await,
         Command::Retention { command } => records::run_retention(&settings, command).await,
         Command::Checkpoint { command } => prove::run_checkpoint(&settings, command).await,
@@ -352,6 +360,39 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
         Command::Export(args) => bundle::run_export(&settings, args).await,
         Command::VerifyBundle(args) => bundle::run_verify(args).await,
     }
+}
+
+/// Writes the access record of an operator's act (principal `system`) before it is carried
+/// out; the error is the exit code to stop with.
+pub(crate) async fn operator_record(
+    access: &crate::access::chain::AccessChain,
+    operation: &str,
+    matter: Option<String>,
+    target: &str,
+    target_id: Option<String>,
+    field: &str,
+) -> Result<(), ExitCode> {
+    use crate::access::record::{AccessEntry, AccessRecord, Decision};
+    let record = AccessRecord {
+        principal: "system".into(),
+        session: None,
+        operation: operation.into(),
+        request_id: None,
+        client_address: None,
+        entries: vec![AccessEntry {
+            matter,
+            target: target.into(),
+            target_id: target_id.filter(|id| !id.is_empty()),
+            fields: vec![field.into()],
+            decision: Decision::Allowed,
+            reason: "operator".into(),
+        }],
+    };
+    access
+        .record(&record)
+        .await
+        .map(|_| ())
+        .map_err(|error| fail(format!("the access record could not be written: {error}")))
 }
 
 /// Reports a failure on standard error and returns the generic failure code.

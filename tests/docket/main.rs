@@ -22,6 +22,7 @@ mod encryption;
 mod forensics;
 mod graphql;
 mod http;
+mod incidents;
 mod multiprocess;
 mod nats;
 mod projections;
