@@ -19,6 +19,8 @@
 //! - [`config`] merges flags, `DOCKET_*` variables and the TOML file.
 //! - [`verification`] runs the verifier over a store; [`server`] serves HTTP; [`cli`] is the
 //!   `docket` binary's commands, its benchmark included.
+//! - [`monitoring`] is the metrics registry every layer counts in, the health and metrics
+//!   endpoints, log formats and the background verifier of `serve`.
 
 pub mod access;
 pub mod api;
@@ -30,6 +32,7 @@ pub mod identity;
 pub mod integrations;
 pub mod keyring;
 pub mod log;
+pub mod monitoring;
 pub mod projection;
 pub mod read;
 pub mod server;

@@ -18,6 +18,8 @@ use crate::keyring::Keyring;
 use crate::log::limits::DEFAULT_MAX_PAYLOAD_BYTES;
 use crate::log::system_events::{GENESIS, KEY_ROTATED};
 use crate::log::{Event, ExpectedVersion};
+use crate::monitoring::metrics;
+use crate::monitoring::metrics::LogKind;
 
 /// Where the log lives and how appends are bounded.
 #[derive(Debug, Clone)]
@@ -57,6 +59,8 @@ pub struct EventLog {
     max_payload_bytes: usize,
     /// The last position this process committed (0 before its first commit).
     committed: watch::Sender<u64>,
+    /// Which log this is in the process's metrics.
+    kind: LogKind,
 }
 
 impl EventLog {
@@ -75,9 +79,16 @@ impl EventLog {
             counters,
             max_payload_bytes,
             committed: watch::Sender::new(0),
+            kind: LogKind::Events,
         };
         log.ensure_genesis().await?;
         Ok(log)
+    }
+
+    /// This log, counted in the metrics as `kind` (the access chain is a log of its own).
+    pub fn counted_as(mut self, kind: LogKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// Appends one or several events to one stream, atomically.
@@ -155,12 +166,15 @@ impl EventLog {
     }
 
     async fn submit(&self, append: PreparedAppend) -> Result<AppendOutcome, AppendError> {
+        let started = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.inbox
             .send(Submission { append, reply })
             .await
             .map_err(|_| AppendError::ShuttingDown)?;
-        let outcome = answer.await.map_err(|_| AppendError::ShuttingDown)??;
+        let outcome = answer.await.map_err(|_| AppendError::ShuttingDown)?;
+        metrics().appended(self.kind, started.elapsed(), &outcome, committed_events);
+        let outcome = outcome?;
         if !outcome.replayed {
             self.committed.send_if_modified(|last| {
                 let moved = outcome.last_position > *last;
@@ -201,6 +215,11 @@ impl EventLog {
             }),
         }
     }
+}
+
+/// How many events an append committed; `None` for a replayed one (nothing was written).
+fn committed_events(outcome: &AppendOutcome) -> Option<u64> {
+    (!outcome.replayed).then(|| outcome.last_position - outcome.first_position + 1)
 }
 
 /// Connects to the configured backend and applies its migrations.

@@ -22,6 +22,7 @@ mod encryption;
 mod forensics;
 mod graphql;
 mod http;
+mod monitoring;
 mod multiprocess;
 mod nats;
 mod projections;

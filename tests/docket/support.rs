@@ -419,6 +419,7 @@ pub async fn serve(
             identity: docket.identity.clone(),
             access: docket.access.clone(),
             checkpoints: docket.checkpoints.clone(),
+            monitoring: Default::default(),
             integrations: docket.integrations.clone(),
             development: false,
             unrecorded_principal_for_benchmarks: None,
