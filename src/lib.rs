@@ -19,8 +19,9 @@
 //! - [`config`] merges flags, `DOCKET_*` variables and the TOML file.
 //! - [`verification`] runs the verifier over a store; [`server`] serves HTTP; [`cli`] is the
 //!   `docket` binary's commands, its benchmark included.
-//! - [`monitoring`] is the metrics registry every layer counts in, the health and metrics
-//!   endpoints, log formats and the background verifier of `serve`.
+//! - [`metrics`] is the process's metrics registry, a leaf every layer counts in;
+//!   [`monitoring`] serves it, with liveness, readiness, log formats and the background
+//!   verifier of `serve`.
 
 pub mod access;
 pub mod api;
@@ -32,6 +33,7 @@ pub mod identity;
 pub mod integrations;
 pub mod keyring;
 pub mod log;
+pub mod metrics;
 pub mod monitoring;
 pub mod projection;
 pub mod read;

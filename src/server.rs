@@ -31,9 +31,10 @@ use crate::api::graphql::{self, MAX_BODY_BYTES};
 use crate::config::Settings;
 use crate::identity::Identity;
 use crate::integrations::Integrations;
+use crate::metrics;
 use crate::monitoring::alerts::LoggingAlertSink;
 use crate::monitoring::verifier::BackgroundVerifier;
-use crate::monitoring::{MonitoringSettings, endpoints, metrics, request_id};
+use crate::monitoring::{MonitoringSettings, endpoints, request_id};
 use crate::projection::{Projector, ReadDb};
 use crate::service::Service as RecordsService;
 use crate::store::EventLog;
@@ -416,7 +417,11 @@ pub fn http_server(
                 let span = tracing::info_span!("request", request_id = %request_id);
                 service.call(request).instrument(span).map(move |result| {
                     let mut response = result?;
-                    metrics().http_request(&method, response.status().as_u16(), started.elapsed());
+                    metrics::global().http_request(
+                        &method,
+                        response.status().as_u16(),
+                        started.elapsed(),
+                    );
                     tracing::info!(
                         http.method = %method,
                         http.path = %path,

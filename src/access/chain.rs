@@ -28,7 +28,7 @@ use super::record::{AccessRecord, EVENT_TYPE, InvalidRecord, SCHEMA_VERSION, STR
 use crate::log::envelope::is_identifier;
 use crate::log::limits::MAX_EVENTS_PER_APPEND;
 use crate::log::{EventDraft, StreamId};
-use crate::monitoring::metrics::LogKind;
+use crate::metrics::LogKind;
 use crate::store::{
     AppendError, AppendOutcome, AppendRequest, EventLog, LogOptions, LogStore, StoreError,
     open_existing_store,
@@ -194,7 +194,7 @@ impl AccessChain {
             events.push(draft);
         }
         let first = records.first().ok_or(InvalidRecord::EntryCount(0))?;
-        crate::monitoring::metrics().access_denied(denials(records));
+        crate::metrics::global().access_denied(denials(records));
         let mut request = AppendRequest::new(self.stream.clone(), first.actor(), events);
         // The envelope's request id must be a short printable identifier; one that is not
         // stays in the payload only.

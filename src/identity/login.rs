@@ -330,7 +330,7 @@ impl Identity {
         reason: &str,
         client_address: Option<&str>,
     ) -> Result<(), IdentityError> {
-        crate::monitoring::metrics().login_failed(reason);
+        crate::metrics::global().login_failed(reason);
         self.append(
             &Actor::system(),
             None,

@@ -57,7 +57,7 @@ pub struct LoggingAlertSink;
 
 impl AlertSink for LoggingAlertSink {
     fn raise(&self, alert: &Alert) {
-        super::metrics().alert(alert.kind.as_str());
+        crate::metrics::global().alert(alert.kind.as_str());
         tracing::error!(
             alert.kind = alert.kind.as_str(),
             alert.position = alert.position,
@@ -106,7 +106,7 @@ mod tests {
             AlertKind::AccessChainIntegrity,
             AlertKind::CheckpointMismatch,
         ] {
-            assert!(super::super::metrics::ALERT_KINDS.contains(&kind.as_str()));
+            assert!(crate::metrics::ALERT_KINDS.contains(&kind.as_str()));
         }
     }
 }

@@ -18,8 +18,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::metrics::{CONTENT_TYPE, ScrapeGauges};
 use super::{MetricsToken, MonitoringSettings};
+use crate::metrics::{CONTENT_TYPE, ScrapeGauges};
 use crate::projection::Projector;
 use crate::store::EventLog;
 
@@ -98,7 +98,7 @@ pub async fn metrics(
     }
     let gauges = scrape_gauges(&log, &projector).await;
     let mut body = String::new();
-    let encoded = super::metrics()
+    let encoded = crate::metrics::global()
         .encode(&mut body)
         .and_then(|()| gauges.encode(&mut body));
     match encoded {

@@ -1,7 +1,6 @@
 //! Monitoring `docket serve`: Prometheus metrics, liveness and readiness, structured logs with
 //! request ids, and the background verifier that re-checks the log while Docket serves.
 //!
-//! - [`metrics`] is the registry and every counter, gauge and histogram.
 //! - [`endpoints`] serves `GET /metrics` (loopback only unless a bearer token is configured),
 //!   `GET /livez` and `GET /readyz`.
 //! - [`request_id`] decides a request's id: the caller's `X-Request-Id` when it is a short,
@@ -10,35 +9,18 @@
 //! - [`alerts`] is where integrity alerts go ([`alerts::AlertSink`]).
 //! - [`verifier`] re-checks new events of both chains and the latest checkpoint on a schedule.
 //!
-//! The registry is process-wide ([`metrics()`], a `OnceLock`) rather than an `Arc` handed down:
-//! the places that count (the log's sequencer handle, login, the access chain, the webhook
-//! sender) are opened by many commands, tests and benchmarks through constructors that know
-//! nothing of serving, and threading a handle through all of them would change every one of
-//! those signatures for a counter. Counters only grow, so several logs in one process (tests)
-//! share them harmlessly; what belongs to one log (its head, its projections' lag) is read from
-//! that log when `/metrics` is scraped instead.
+//! The metrics registry itself is [`crate::metrics`], a leaf module every layer counts in.
 
 pub mod alerts;
 pub mod endpoints;
 pub mod logging;
-pub mod metrics;
 pub mod request_id;
 pub mod verifier;
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use thiserror::Error;
 use zeroize::Zeroizing;
-
-pub use metrics::Metrics;
-
-static METRICS: OnceLock<Metrics> = OnceLock::new();
-
-/// The process's metrics.
-pub fn metrics() -> &'static Metrics {
-    METRICS.get_or_init(Metrics::new)
-}
 
 /// How often the background verifier runs by default, in seconds.
 pub const DEFAULT_VERIFY_INTERVAL_SECS: u64 = 60;

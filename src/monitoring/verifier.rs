@@ -27,7 +27,7 @@ use crate::transparency::against::{
 use crate::verification::verify_new_events;
 
 use super::alerts::{Alert, AlertKind, AlertSink};
-use super::metrics::VerificationResult;
+use crate::metrics::VerificationResult;
 
 /// What one check came to in one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,7 +245,7 @@ impl BackgroundVerifier {
             None => None,
         };
         let checkpoint = self.checkpoint.run(sink).await;
-        let metrics = super::metrics();
+        let metrics = crate::metrics::global();
         metrics.verification("log", log.result());
         if let Some(outcome) = &access_chain {
             metrics.verification("access_chain", outcome.result());

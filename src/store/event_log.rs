@@ -18,8 +18,7 @@ use crate::keyring::Keyring;
 use crate::log::limits::DEFAULT_MAX_PAYLOAD_BYTES;
 use crate::log::system_events::{GENESIS, KEY_ROTATED};
 use crate::log::{Event, ExpectedVersion};
-use crate::monitoring::metrics;
-use crate::monitoring::metrics::LogKind;
+use crate::metrics::{self, AppendResult, LogKind};
 
 /// Where the log lives and how appends are bounded.
 #[derive(Debug, Clone)]
@@ -173,7 +172,7 @@ impl EventLog {
             .await
             .map_err(|_| AppendError::ShuttingDown)?;
         let outcome = answer.await.map_err(|_| AppendError::ShuttingDown)?;
-        metrics().appended(self.kind, started.elapsed(), &outcome, committed_events);
+        metrics::global().appended(self.kind, started.elapsed(), counted(&outcome));
         let outcome = outcome?;
         if !outcome.replayed {
             self.committed.send_if_modified(|last| {
@@ -217,9 +216,16 @@ impl EventLog {
     }
 }
 
-/// How many events an append committed; `None` for a replayed one (nothing was written).
-fn committed_events(outcome: &AppendOutcome) -> Option<u64> {
-    (!outcome.replayed).then(|| outcome.last_position - outcome.first_position + 1)
+/// What an append came to, as the metrics count it.
+fn counted(outcome: &Result<AppendOutcome, AppendError>) -> AppendResult {
+    match outcome {
+        Ok(outcome) if outcome.replayed => AppendResult::Replayed,
+        Ok(outcome) => AppendResult::Committed(
+            outcome.last_position.saturating_sub(outcome.first_position) + 1,
+        ),
+        Err(AppendError::Store(_) | AppendError::ShuttingDown) => AppendResult::Failed,
+        Err(_) => AppendResult::Refused,
+    }
 }
 
 /// Connects to the configured backend and applies its migrations.

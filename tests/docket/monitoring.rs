@@ -509,7 +509,7 @@ async fn the_background_verifier_raises_an_alert_on_a_tampered_event(backend: Ba
     let raised = sink.raised();
     assert_eq!(raised.len(), 1, "{raised:?}");
     let mut text = String::new();
-    docket::monitoring::metrics().encode(&mut text).unwrap();
+    docket::metrics::global().encode(&mut text).unwrap();
     let samples = parse_exposition(&text);
     assert!(
         value(

@@ -402,7 +402,7 @@ fn outcome(webhooks: &Webhooks, sent: Sent, disable: &mut Vec<Disabling>) -> Out
             }
         }
     };
-    crate::monitoring::metrics().webhook_attempt(delivery_outcome(status));
+    crate::metrics::global().webhook_attempt(delivery_outcome(status));
     let attempt = Attempt {
         delivery_id: claim.delivery_id.clone(),
         attempt: claim.attempts + 1,
@@ -424,8 +424,8 @@ fn outcome(webhooks: &Webhooks, sent: Sent, disable: &mut Vec<Disabling>) -> Out
 }
 
 /// What a delivery's new status says of the attempt, for the metrics.
-fn delivery_outcome(status: DeliveryStatus) -> crate::monitoring::metrics::DeliveryOutcome {
-    use crate::monitoring::metrics::DeliveryOutcome;
+fn delivery_outcome(status: DeliveryStatus) -> crate::metrics::DeliveryOutcome {
+    use crate::metrics::DeliveryOutcome;
     match status {
         DeliveryStatus::Delivered => DeliveryOutcome::Delivered,
         DeliveryStatus::Pending => DeliveryOutcome::Retrying,

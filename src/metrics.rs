@@ -1,15 +1,24 @@
 //! The process's metrics registry, in the Prometheus text format.
 //!
-//! One [`Metrics`] per process ([`super::metrics`]): counters, gauges and histograms that the
-//! code moves as it works, each through one method named after what happened. Values that
-//! belong to one log rather than to the process (the head, each projection's lag) are not kept
-//! here: the `/metrics` handler reads them from its own server's log when it is scraped
-//! ([`ScrapeGauges`]).
+//! One [`Metrics`] per process ([`global`]): counters, gauges and histograms that the code
+//! moves as it works, each through one method named after what happened. Values that belong to
+//! one log rather than to the process (the head, each projection's lag) are not kept here: the
+//! `/metrics` handler (src/monitoring/endpoints.rs) reads them from its own server's log when
+//! it is scraped ([`ScrapeGauges`]).
+//!
+//! The registry is process-wide (a `OnceLock`) rather than an `Arc` handed down: the places that
+//! count (the log's append path, login, the access chain, the webhook sender) are opened by many
+//! commands, tests and benchmarks through constructors that know nothing of serving, and
+//! threading a handle through all of them would change every one of those signatures for a
+//! counter. Counters only grow, so several logs in one process (tests) share them harmlessly.
+//! This module depends on nothing else of Docket's, so every layer may count here without an
+//! import circle.
 //!
 //! Invariant: every label value is one of a fixed set of code constants. No label ever carries
 //! client data, a user id, a matter number, a token, a path or any other unbounded value, so
 //! the number of series is fixed by the code, not by what clients send.
 
+use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
@@ -20,7 +29,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::store::AppendError;
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+/// The process's metrics.
+pub fn global() -> &'static Metrics {
+    METRICS.get_or_init(Metrics::new)
+}
 
 /// The content type of what [`Metrics::encode`] writes (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -40,6 +54,30 @@ impl LogKind {
         match self {
             LogKind::Events => "events",
             LogKind::Access => "access",
+        }
+    }
+}
+
+/// What an append request came to, for `docket_appends_total{result}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendResult {
+    /// Committed, with this many events.
+    Committed(u64),
+    /// An idempotency key seen before: the first result was returned, nothing was written.
+    Replayed,
+    /// Refused by a rule (a version conflict, a reused key, an invalid request).
+    Refused,
+    /// The database failed, or the log is shutting down.
+    Failed,
+}
+
+impl AppendResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            AppendResult::Committed(_) => "committed",
+            AppendResult::Replayed => "replayed",
+            AppendResult::Refused => "refused",
+            AppendResult::Failed => "failed",
         }
     }
 }
@@ -98,7 +136,8 @@ const LOGIN_FAILURE_REASONS: &[&str] = &[
 
 /// The background verifier's checks (`docket_verifications_total{check}`).
 pub const CHECKS: [&str; 3] = ["log", "access_chain", "checkpoint"];
-/// The kinds of alert (`docket_alerts_total{kind}`), as [`super::alerts::AlertKind`] names them.
+/// The kinds of alert (`docket_alerts_total{kind}`), as `monitoring::alerts::AlertKind` names
+/// them.
 pub const ALERT_KINDS: [&str; 3] = [
     "log_integrity",
     "access_chain_integrity",
@@ -281,11 +320,17 @@ impl Metrics {
     /// be taken) before the first time they move.
     fn start_at_zero(&self) {
         for log in [LogKind::Events, LogKind::Access].map(LogKind::as_str) {
-            for result in ["committed", "replayed", "refused", "failed"] {
-                self.appends.get_or_create(&AppendLabels { log, result });
+            for result in [
+                AppendResult::Committed(0),
+                AppendResult::Replayed,
+                AppendResult::Refused,
+                AppendResult::Failed,
+            ] {
+                let result = result.as_str();
+                drop(self.appends.get_or_create(&AppendLabels { log, result }));
             }
-            self.appended_events.get_or_create(&LogLabels { log });
-            self.append_duration.get_or_create(&LogLabels { log });
+            drop(self.appended_events.get_or_create(&LogLabels { log }));
+            drop(self.append_duration.get_or_create(&LogLabels { log }));
         }
         for outcome in [
             DeliveryOutcome::Delivered,
@@ -295,7 +340,7 @@ impl Metrics {
             let labels = OutcomeLabels {
                 outcome: outcome.as_str(),
             };
-            self.webhook_deliveries.get_or_create(&labels);
+            drop(self.webhook_deliveries.get_or_create(&labels));
         }
         for check in CHECKS {
             for result in [
@@ -304,48 +349,38 @@ impl Metrics {
                 VerificationResult::Error,
             ] {
                 let result = result.as_str();
-                self.verifications
-                    .get_or_create(&CheckLabels { check, result });
+                drop(
+                    self.verifications
+                        .get_or_create(&CheckLabels { check, result }),
+                );
             }
         }
         for kind in ALERT_KINDS {
-            self.alerts.get_or_create(&KindLabels { kind });
+            drop(self.alerts.get_or_create(&KindLabels { kind }));
         }
         for reason in LOGIN_FAILURE_REASONS.iter().chain(&["other"]).copied() {
-            self.login_failures.get_or_create(&ReasonLabels { reason });
+            drop(self.login_failures.get_or_create(&ReasonLabels { reason }));
         }
         for method in ["GET", "POST"] {
             for status in ["2xx", "4xx", "5xx"] {
-                self.http_requests
-                    .get_or_create(&HttpLabels { method, status });
+                drop(
+                    self.http_requests
+                        .get_or_create(&HttpLabels { method, status }),
+                );
             }
-            self.http_duration.get_or_create(&MethodLabels { method });
+            drop(self.http_duration.get_or_create(&MethodLabels { method }));
         }
     }
 
-    /// An append request to `log` was answered with `result` after `elapsed`.
-    pub fn appended<T>(
-        &self,
-        log: LogKind,
-        elapsed: Duration,
-        result: &Result<T, AppendError>,
-        events: impl FnOnce(&T) -> Option<u64>,
-    ) {
-        let outcome = match result {
-            Ok(answer) => match events(answer) {
-                Some(count) => {
-                    let labels = LogLabels { log: log.as_str() };
-                    self.appended_events.get_or_create(&labels).inc_by(count);
-                    "committed"
-                }
-                None => "replayed",
-            },
-            Err(AppendError::Store(_) | AppendError::ShuttingDown) => "failed",
-            Err(_) => "refused",
-        };
+    /// An append request to `log` came to `result` after `elapsed`.
+    pub fn appended(&self, log: LogKind, elapsed: Duration, result: AppendResult) {
+        if let AppendResult::Committed(count) = result {
+            let labels = LogLabels { log: log.as_str() };
+            self.appended_events.get_or_create(&labels).inc_by(count);
+        }
         let labels = AppendLabels {
             log: log.as_str(),
-            result: outcome,
+            result: result.as_str(),
         };
         self.appends.get_or_create(&labels).inc();
         let labels = LogLabels { log: log.as_str() };
@@ -367,6 +402,23 @@ impl Metrics {
     /// An event was delivered to a subscriber `lag` after it was recorded.
     pub fn delivered(&self, lag: Duration) {
         self.subscription_lag.observe(lag.as_secs_f64());
+    }
+
+    /// An event recorded at `recorded_at` (the envelope's RFC 3339 time) was delivered to a
+    /// subscriber now. A time that does not parse is not counted; one in the future counts 0.
+    pub fn delivered_recorded_at(&self, recorded_at: &str) {
+        if let Ok(recorded) = chrono::DateTime::parse_from_rfc3339(recorded_at) {
+            let lag = chrono::Utc::now().signed_duration_since(recorded);
+            self.delivered(lag.to_std().unwrap_or(Duration::ZERO));
+        }
+    }
+
+    /// Counts a subscription as active until the guard is dropped (however the subscription's
+    /// stream ends): [`Metrics::subscription_started`] now, [`Metrics::subscription_ended`] on
+    /// drop.
+    pub fn subscription_guard(&'static self) -> SubscriptionGuard {
+        self.subscription_started();
+        SubscriptionGuard { metrics: self }
     }
 
     /// A webhook attempt came to `outcome`.
@@ -426,6 +478,18 @@ impl Metrics {
     /// Writes every metric in the Prometheus text format.
     pub fn encode(&self, out: &mut String) -> std::fmt::Result {
         prometheus_client::encoding::prometheus_text::encode(out, &self.registry)
+    }
+}
+
+/// One active subscription, counted in `docket_subscriptions_active` while it lives.
+#[derive(Debug)]
+pub struct SubscriptionGuard {
+    metrics: &'static Metrics,
+}
+
+impl Drop for SubscriptionGuard {
+    fn drop(&mut self) {
+        self.metrics.subscription_ended();
     }
 }
 
@@ -527,17 +591,43 @@ mod tests {
     #[test]
     fn appends_count_requests_and_events() {
         let metrics = Metrics::new();
-        let ok: Result<u64, AppendError> = Ok(3);
-        metrics.appended(LogKind::Events, Duration::from_millis(2), &ok, |n| Some(*n));
-        metrics.appended(LogKind::Access, Duration::from_millis(2), &ok, |_| None);
-        let refused: Result<u64, AppendError> = Err(AppendError::IdempotencyKeyReused);
-        metrics.appended(LogKind::Events, Duration::ZERO, &refused, |n| Some(*n));
+        let elapsed = Duration::from_millis(2);
+        metrics.appended(LogKind::Events, elapsed, AppendResult::Committed(3));
+        metrics.appended(LogKind::Access, elapsed, AppendResult::Replayed);
+        metrics.appended(LogKind::Events, elapsed, AppendResult::Refused);
         let out = encoded(&metrics);
         assert!(out.contains("docket_appends_total{log=\"events\",result=\"committed\"} 1"));
         assert!(out.contains("docket_appends_total{log=\"access\",result=\"replayed\"} 1"));
         assert!(out.contains("docket_appends_total{log=\"events\",result=\"refused\"} 1"));
+        assert!(out.contains("docket_appends_total{log=\"events\",result=\"failed\"} 0"));
         assert!(out.contains("docket_appended_events_total{log=\"events\"} 3"));
         assert!(out.contains("docket_append_duration_seconds_count{log=\"events\"} 2"));
+    }
+
+    #[test]
+    fn subscriptions_count_while_their_guard_lives_and_lag_is_observed() {
+        let metrics: &'static Metrics = Box::leak(Box::new(Metrics::new()));
+        let guard = metrics.subscription_guard();
+        let second = metrics.subscription_guard();
+        assert!(encoded(metrics).contains("docket_subscriptions_active 2"));
+        drop(guard);
+        assert!(encoded(metrics).contains("docket_subscriptions_active 1"));
+        drop(second);
+        assert!(encoded(metrics).contains("docket_subscriptions_active 0"));
+        let recorded = (chrono::Utc::now() - chrono::Duration::milliseconds(300)).to_rfc3339();
+        metrics.delivered_recorded_at(&recorded);
+        metrics.delivered_recorded_at("not a time");
+        let out = encoded(metrics);
+        assert!(
+            out.contains("docket_subscription_lag_seconds_count 1"),
+            "{out}"
+        );
+        let sum: f64 = out
+            .lines()
+            .find_map(|line| line.strip_prefix("docket_subscription_lag_seconds_sum "))
+            .and_then(|value| value.parse().ok())
+            .unwrap();
+        assert!((0.3..5.0).contains(&sum), "{sum}");
     }
 
     #[test]
