@@ -27,6 +27,7 @@ on_both_backends!(
     readiness_follows_the_projector_and_the_database,
     the_background_verifier_raises_an_alert_on_a_tampered_event,
     the_background_verifier_checks_the_latest_checkpoint,
+    the_background_verifier_watches_the_access_chain,
 );
 
 // ---- HTTP ------------------------------------------------------------------------------------
@@ -207,25 +208,7 @@ async fn metrics_are_prometheus_text_and_counters_move(backend: Backend) {
         )
         .await;
     assert!(refused.is_err());
-    docket
-        .access
-        .record(&AccessRecord {
-            principal: "user:m.watcher".into(),
-            session: None,
-            operation: "query matter".into(),
-            request_id: None,
-            client_address: None,
-            entries: vec![AccessEntry {
-                matter: Some("2026-0001".into()),
-                target: "matter".into(),
-                target_id: None,
-                fields: vec![],
-                decision: Decision::Denied,
-                reason: "not_on_team".into(),
-            }],
-        })
-        .await
-        .unwrap();
+    docket.access.record(&denial("2026-0001")).await.unwrap();
 
     let after = scrape(address).await;
     assert!(value(&after, COMMITTED) >= value(&before, COMMITTED) + 2.0);
@@ -553,4 +536,61 @@ async fn the_background_verifier_checks_the_latest_checkpoint(backend: Backend) 
     }
     let raised = sink.raised();
     assert_eq!(raised.len(), 1, "raised once: {raised:?}");
+}
+
+fn denial(matter: &str) -> AccessRecord {
+    AccessRecord {
+        principal: "user:m.watcher".into(),
+        session: None,
+        operation: "query matter".into(),
+        request_id: None,
+        client_address: None,
+        entries: vec![AccessEntry {
+            matter: Some(matter.into()),
+            target: "matter".into(),
+            target_id: None,
+            fields: vec![],
+            decision: Decision::Denied,
+            reason: "not_on_team".into(),
+        }],
+    }
+}
+
+async fn the_background_verifier_watches_the_access_chain(backend: Backend) {
+    let test = TestLog::new(backend).await;
+    let log = test.open().await;
+    let chain = docket::access::chain::AccessChain::open(&test.options())
+        .await
+        .unwrap();
+    chain.record(&denial("2026-0001")).await.unwrap();
+    let sink = Arc::new(CollectingAlertSink::default());
+    let access = Some(chain.log().store().clone());
+    let mut verifier = BackgroundVerifier::new(log.store().clone(), access, sink.clone());
+    let first = verifier.run_once().await;
+    assert_eq!(
+        first.access_chain,
+        Some(CheckOutcome::Holds(2)),
+        "genesis and a record"
+    );
+
+    let later = chain.record(&denial("2026-0002")).await.unwrap();
+    crate::access_chain::drop_access_triggers(&test).await;
+    let turned = format!(
+        "UPDATE events SET payload = replace(payload, '\"denied\"', '\"allowed\"') \
+         WHERE position = {later}"
+    );
+    crate::access_chain::access_sql(&test, "docket.db", &[&turned]).await;
+    let second = verifier.run_once().await;
+    let Some(CheckOutcome::Failed(alert)) = &second.access_chain else {
+        panic!("a denial turned into an allowance must be found: {second:?}");
+    };
+    assert_eq!(alert.kind, AlertKind::AccessChainIntegrity);
+    assert_eq!(alert.position, Some(later));
+    assert_eq!(alert.reason, "hash_mismatch");
+    assert_eq!(
+        second.log,
+        CheckOutcome::Holds(1),
+        "the event log is untouched"
+    );
+    assert_eq!(sink.raised().len(), 1);
 }
