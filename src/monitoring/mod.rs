@@ -26,6 +26,9 @@ use zeroize::Zeroizing;
 pub const DEFAULT_VERIFY_INTERVAL_SECS: u64 = 60;
 /// The most events a projection may be behind the head while Docket still reports ready.
 pub const DEFAULT_READY_MAX_LAG_EVENTS: u64 = 10_000;
+/// The longest verification interval accepted, in seconds (a week): a longer one is a typo, and
+/// checking less often than that is no monitoring.
+pub const MAX_VERIFY_INTERVAL_SECS: u64 = 7 * 24 * 60 * 60;
 /// The shortest metrics token accepted: anything shorter could be guessed.
 pub const MIN_METRICS_TOKEN_CHARS: usize = 16;
 /// The longest metrics token accepted.
@@ -41,6 +44,11 @@ pub enum MonitoringConfigError {
          ASCII characters without spaces"
     )]
     MetricsToken,
+    /// The verification interval is longer than [`MAX_VERIFY_INTERVAL_SECS`].
+    #[error(
+        "verify_interval_secs is {0}; it must be between 0 (off) and {MAX_VERIFY_INTERVAL_SECS}"
+    )]
+    VerifyInterval(u64),
 }
 
 /// The bearer token `/metrics` requires when set. Never printed, and compared in constant time.
@@ -106,11 +114,13 @@ impl MonitoringSettings {
             .filter(|token| !token.is_empty())
             .map(|token| MetricsToken::new(&token))
             .transpose()?;
+        let verify_interval_secs = verify_interval_secs.unwrap_or(DEFAULT_VERIFY_INTERVAL_SECS);
+        if verify_interval_secs > MAX_VERIFY_INTERVAL_SECS {
+            return Err(MonitoringConfigError::VerifyInterval(verify_interval_secs));
+        }
         Ok(MonitoringSettings {
             metrics_token,
-            verify_interval: Duration::from_secs(
-                verify_interval_secs.unwrap_or(DEFAULT_VERIFY_INTERVAL_SECS),
-            ),
+            verify_interval: Duration::from_secs(verify_interval_secs),
             ..MonitoringSettings::default()
         })
     }
@@ -139,5 +149,9 @@ mod tests {
         assert!(settings.verify_interval.is_zero());
         let error = MonitoringSettings::resolve(Some("tiny".into()), None).unwrap_err();
         assert!(!error.to_string().contains("tiny"));
+        let week = MonitoringSettings::resolve(None, Some(MAX_VERIFY_INTERVAL_SECS)).unwrap();
+        assert_eq!(week.verify_interval.as_secs(), MAX_VERIFY_INTERVAL_SECS);
+        let error = MonitoringSettings::resolve(None, Some(u64::MAX)).unwrap_err();
+        assert_eq!(error, MonitoringConfigError::VerifyInterval(u64::MAX));
     }
 }
