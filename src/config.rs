@@ -19,6 +19,8 @@ use thiserror::Error;
 use crate::integrations::nats::{NatsConfigError, NatsSettings};
 use crate::integrations::webhooks::{WebhookConfigError, WebhookSettings};
 use crate::log::limits::DEFAULT_MAX_PAYLOAD_BYTES;
+use crate::monitoring::logging::{LogFormat, UnknownLogFormat};
+use crate::monitoring::{MonitoringConfigError, MonitoringSettings};
 use crate::store::event_log::LogOptions;
 use crate::transparency::checkpoints::CheckpointPolicy;
 
@@ -50,6 +52,10 @@ pub enum ConfigError {
     )]
     ReadYourWrites(u64),
     #[error("{0}")]
+    LogFormat(UnknownLogFormat),
+    #[error("{0}")]
+    Monitoring(MonitoringConfigError),
+    #[error("{0}")]
     Nats(NatsConfigError),
     #[error("{0}")]
     Webhooks(WebhookConfigError),
@@ -75,6 +81,7 @@ pub struct FileConfig {
     pub max_payload_bytes: Option<usize>,
     pub max_batch_events: Option<usize>,
     pub log: Option<String>,
+    pub log_format: Option<String>,
     pub development: Option<bool>,
     pub persisted_queries_only: Option<bool>,
     pub read_your_writes_ms: Option<u64>,
@@ -82,6 +89,8 @@ pub struct FileConfig {
     pub checkpoint_every_events: Option<u64>,
     pub checkpoint_interval_secs: Option<u64>,
     pub retention_interval_secs: Option<u64>,
+    pub metrics_token: Option<String>,
+    pub verify_interval_secs: Option<u64>,
     pub nats_url: Option<String>,
     pub nats_stream: Option<String>,
     pub nats_subject_prefix: Option<String>,
@@ -103,6 +112,7 @@ pub struct Overrides {
     pub max_payload_bytes: Option<usize>,
     pub max_batch_events: Option<usize>,
     pub log: Option<String>,
+    pub log_format: Option<String>,
     pub development: Option<bool>,
     pub persisted_queries_only: Option<bool>,
     pub read_your_writes_ms: Option<u64>,
@@ -110,6 +120,8 @@ pub struct Overrides {
     pub checkpoint_every_events: Option<u64>,
     pub checkpoint_interval_secs: Option<u64>,
     pub retention_interval_secs: Option<u64>,
+    pub metrics_token: Option<String>,
+    pub verify_interval_secs: Option<u64>,
     pub nats_url: Option<String>,
     pub nats_stream: Option<String>,
     pub nats_subject_prefix: Option<String>,
@@ -133,6 +145,8 @@ pub struct Settings {
     pub max_payload_bytes: usize,
     pub max_batch_events: usize,
     pub log: String,
+    /// Text or JSON log lines.
+    pub log_format: LogFormat,
     /// Development mode: `serve` also serves GraphiQL at /graphiql.
     pub development: bool,
     /// Run only registered (persisted) GraphQL documents.
@@ -145,6 +159,8 @@ pub struct Settings {
     pub checkpoints: CheckpointPolicy,
     /// How often `serve` runs the retention policies (0: never).
     pub retention_interval: Duration,
+    /// `/metrics` access and the background verifier's schedule.
+    pub monitoring: MonitoringSettings,
     /// Publishing the log to NATS JetStream; `None` (off) without `nats_url`.
     pub nats: Option<NatsSettings>,
     /// Where webhooks may go beyond public HTTPS endpoints, and their retry schedule.
@@ -190,11 +206,13 @@ impl std::fmt::Debug for Settings {
             .field("max_payload_bytes", &self.max_payload_bytes)
             .field("max_batch_events", &self.max_batch_events)
             .field("log", &self.log)
+            .field("log_format", &self.log_format)
             .field("development", &self.development)
             .field("persisted_queries_only", &self.persisted_queries_only)
             .field("read_your_writes_ms", &self.read_your_writes_ms)
             .field("checkpoint_origin", &self.checkpoint_origin)
             .field("checkpoints", &self.checkpoints)
+            .field("monitoring", &self.monitoring)
             .field("nats", &self.nats)
             .field("webhooks", &self.webhooks)
             .field("tls", &self.tls)
@@ -271,6 +289,15 @@ impl Settings {
                 .or(file.retention_interval_secs)
                 .unwrap_or(DEFAULT_RETENTION_INTERVAL_SECS),
         );
+        let log_format = match overrides.log_format.or(file.log_format) {
+            Some(text) => text.parse().map_err(ConfigError::LogFormat)?,
+            None => LogFormat::default(),
+        };
+        let monitoring = MonitoringSettings::resolve(
+            overrides.metrics_token.or(file.metrics_token),
+            overrides.verify_interval_secs.or(file.verify_interval_secs),
+        )
+        .map_err(ConfigError::Monitoring)?;
         let nats = NatsSettings::resolve(
             overrides.nats_url.or(file.nats_url),
             overrides.nats_stream.or(file.nats_stream),
@@ -307,6 +334,8 @@ impl Settings {
             checkpoint_origin,
             checkpoints,
             retention_interval,
+            monitoring,
+            log_format,
             data_dir: overrides
                 .data_dir
                 .or(file.data_dir)
@@ -524,5 +553,44 @@ mod tests {
             Settings::resolve(file_only),
             Err(ConfigError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn monitoring_settings_come_from_the_file_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docket.toml");
+        std::fs::write(
+            &path,
+            "log_format = \"json\"\nmetrics_token = \"scrape-token-0123456789\"\n\
+             verify_interval_secs = 5\n",
+        )
+        .unwrap();
+        let file_only = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let settings = Settings::resolve(file_only.clone()).unwrap();
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.monitoring.verify_interval, Duration::from_secs(5));
+        let token = settings.monitoring.metrics_token.as_ref().unwrap();
+        assert!(token.matches("scrape-token-0123456789"));
+        assert!(!format!("{settings:?}").contains("scrape-token"));
+
+        let defaults = Settings::resolve(Overrides {
+            data_dir: Some(dir.path().join("elsewhere")),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(defaults.log_format, LogFormat::Text);
+        assert_eq!(defaults.monitoring.verify_interval, Duration::from_secs(60));
+        assert!(defaults.monitoring.metrics_token.is_none());
+
+        std::fs::write(&path, "log_format = \"xml\"\n").unwrap();
+        let error = Settings::resolve(file_only.clone()).unwrap_err();
+        assert!(matches!(error, ConfigError::LogFormat(_)), "{error}");
+        std::fs::write(&path, "metrics_token = \"guessable\"\n").unwrap();
+        let error = Settings::resolve(file_only).unwrap_err();
+        assert!(matches!(error, ConfigError::Monitoring(_)));
+        assert!(!error.to_string().contains("guessable"));
     }
 }

@@ -4,9 +4,11 @@
 //!
 //! Over TLS ([`tls`]), every response also carries HSTS; plain HTTP never does.
 //!
-//! Every request gets a request id (a UUIDv7, returned in `x-request-id`) and one structured
-//! log event when it completes: method, path, status, latency and request id. Query strings,
-//! headers and bodies are never logged.
+//! Every request gets a request id (the caller's `x-request-id` when it is a short plain token,
+//! else a UUIDv7; returned in `x-request-id`), a `request` span holding it, one structured log
+//! event when it completes (method, path, status, latency and request id) and its count and
+//! latency in the metrics. Query strings, headers and bodies are never logged. `/livez`,
+//! `/readyz` and `/metrics` are src/monitoring/endpoints.rs.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +18,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpResponse, HttpServer, get, web};
 use futures::FutureExt;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::access::chain::AccessChain;
 use crate::access::policy::Part;
@@ -30,6 +33,10 @@ use crate::api::graphql::{self, MAX_BODY_BYTES};
 use crate::config::Settings;
 use crate::identity::Identity;
 use crate::integrations::Integrations;
+use crate::metrics;
+use crate::monitoring::alerts::LoggingAlertSink;
+use crate::monitoring::verifier::BackgroundVerifier;
+use crate::monitoring::{MonitoringSettings, endpoints, request_id};
 use crate::projection::{Projector, ReadDb};
 use crate::service::Service as RecordsService;
 use crate::store::EventLog;
@@ -224,6 +231,8 @@ pub struct Components {
     pub identity: Arc<Identity>,
     pub access: Arc<AccessChain>,
     pub checkpoints: Arc<Checkpointer>,
+    /// Who may read `/metrics`, and how far behind the projections may be while ready.
+    pub monitoring: MonitoringSettings,
     /// The feed of the log and the gate of every event delivered to subscribers.
     pub integrations: Arc<Integrations>,
     /// Serve GraphiQL (and let anonymous callers introspect the schema).
@@ -302,6 +311,12 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
     .map_err(io)?;
     let _checkpointing = checkpoints.spawn();
     let _retention = spawn_retention(service.clone(), settings.retention_interval);
+    let _verifying = BackgroundVerifier::new(
+        log.store().clone(),
+        Some(access.log().store().clone()),
+        Arc::new(LoggingAlertSink),
+    )
+    .spawn(settings.monitoring.verify_interval);
     let persisted = PersistedQueries::load(
         &settings.data_dir.join("persisted-queries"),
         settings.persisted_queries_only,
@@ -315,6 +330,7 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         identity,
         access,
         checkpoints,
+        monitoring: settings.monitoring.clone(),
         integrations,
         development: settings.development,
         unrecorded_principal_for_benchmarks: None,
@@ -391,6 +407,7 @@ pub fn http_server_with(
         identity,
         access,
         checkpoints,
+        monitoring,
         integrations,
         development,
         unrecorded_principal_for_benchmarks,
@@ -417,6 +434,7 @@ pub fn http_server_with(
     let service_data = web::Data::from(service);
     let db_data = web::Data::new(db);
     let checkpoints_data = web::Data::from(checkpoints);
+    let monitoring_data = web::Data::new(monitoring);
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(data.clone())
@@ -425,16 +443,23 @@ pub fn http_server_with(
             .app_data(db_data.clone())
             .app_data(state.clone())
             .app_data(checkpoints_data.clone())
+            .app_data(monitoring_data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .wrap_fn(move |request, service| {
-                let request_id = uuid::Uuid::now_v7().to_string();
+                let request_id = request_id::of_request(request.headers());
                 actix_web::HttpMessage::extensions_mut(&request)
                     .insert(RequestId(request_id.clone()));
                 let method = request.method().to_string();
                 let path = request.path().to_owned();
                 let started = Instant::now();
-                service.call(request).map(move |result| {
+                let span = tracing::info_span!("request", request_id = %request_id);
+                service.call(request).instrument(span).map(move |result| {
                     let mut response = result?;
+                    metrics::global().http_request(
+                        &method,
+                        response.status().as_u16(),
+                        started.elapsed(),
+                    );
                     tracing::info!(
                         http.method = %method,
                         http.path = %path,
@@ -453,6 +478,9 @@ pub fn http_server_with(
                 })
             })
             .service(healthz)
+            .route("/livez", web::get().to(endpoints::livez))
+            .route("/readyz", web::get().to(endpoints::readyz))
+            .route("/metrics", web::get().to(endpoints::metrics))
             .route("/graphql", web::post().to(graphql))
             .route("/graphql", web::get().to(graphql_ws))
             .route(

@@ -28,8 +28,9 @@ use crate::store::EventLog;
 /// Every setting can come from a flag, a DOCKET_* environment variable or a TOML file, in that
 /// order of precedence. The file is --config FILE, or docket.toml in the data directory.
 /// File keys: data_dir, database_url, listen, max_payload_bytes, max_batch_events, log,
-/// development, persisted_queries_only, read_your_writes_ms, checkpoint_origin,
-/// checkpoint_every_events, checkpoint_interval_secs, retention_interval_secs, nats_url,
+/// log_format, development, persisted_queries_only, read_your_writes_ms, checkpoint_origin,
+/// checkpoint_every_events, checkpoint_interval_secs, retention_interval_secs, metrics_token,
+/// verify_interval_secs, nats_url,
 /// nats_stream, nats_subject_prefix, webhook_allow_http, webhook_allowed_cidrs,
 /// webhook_backoff_ms, tls_cert, tls_key, allow_plain_http.
 #[derive(Debug, Parser)]
@@ -62,6 +63,9 @@ pub struct Cli {
     /// Log filter, e.g. `info` or `docket=debug` [default: info].
     #[arg(long, global = true, env = "DOCKET_LOG")]
     log: Option<String>,
+    /// Log lines as `text` or `json` (one object per line, with request ids) [default: text].
+    #[arg(long, global = true, env = "DOCKET_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,7 +74,8 @@ pub struct Cli {
 enum Command {
     /// Create the data directory, database, first signing key and genesis event.
     Init,
-    /// Serve the API over HTTPS and WSS (--tls-cert, --tls-key) or plain HTTP on loopback.
+    /// Serve the API over HTTPS and WSS (--tls-cert, --tls-key), or plain HTTP on loopback:
+    /// /graphql, /healthz, /livez, /readyz, /metrics.
     Serve(ServeArgs),
     /// Check every hash, chain link, signature and key rotation of the whole log.
     Verify(verify::VerifyArgs),
@@ -174,6 +179,19 @@ struct ServeArgs {
     /// Run the retention policies this often; 0 turns the schedule off [default: 86400].
     #[arg(long, env = "DOCKET_RETENTION_INTERVAL_SECS", value_name = "SECONDS")]
     retention_interval_secs: Option<u64>,
+    /// Serve /metrics to any client presenting this bearer token (16 to 256 characters);
+    /// without it, only to loopback clients [default: none].
+    #[arg(
+        long,
+        env = "DOCKET_METRICS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    metrics_token: Option<String>,
+    /// Re-verify new events and the latest checkpoint this often; 0 turns it off
+    /// [default: 60].
+    #[arg(long, env = "DOCKET_VERIFY_INTERVAL_SECS", value_name = "SECONDS")]
+    verify_interval_secs: Option<u64>,
     /// Publish the log to NATS JetStream at this URL (nats://[user:password@]host:port, several
     /// comma-separated) [default: off].
     #[arg(
@@ -251,6 +269,7 @@ pub fn run() -> ExitCode {
         max_payload_bytes: cli.max_payload_bytes,
         max_batch_events: cli.max_batch_events,
         log: cli.log,
+        log_format: cli.log_format,
         checkpoint_origin: cli.checkpoint_origin,
         ..Overrides::default()
     };
@@ -262,6 +281,8 @@ pub fn run() -> ExitCode {
         overrides.checkpoint_every_events = serve.checkpoint_every_events;
         overrides.checkpoint_interval_secs = serve.checkpoint_interval_secs;
         overrides.retention_interval_secs = serve.retention_interval_secs;
+        overrides.metrics_token = serve.metrics_token.clone();
+        overrides.verify_interval_secs = serve.verify_interval_secs;
         overrides.nats_url = serve.nats_url.clone();
         overrides.nats_stream = serve.nats_stream.clone();
         overrides.nats_subject_prefix = serve.nats_subject_prefix.clone();
@@ -286,7 +307,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&settings.log);
+    crate::monitoring::logging::init(&settings.log, settings.log_format);
     if deprecated_persisted_only {
         tracing::warn!(
             "{DEPRECATED_PERSISTED_ONLY} is deprecated; set DOCKET_PERSISTED_QUERIES_ONLY, \
@@ -399,15 +420,4 @@ pub(crate) async fn operator_record(
 pub(crate) fn fail(error: impl std::fmt::Display) -> ExitCode {
     eprintln!("docket: {error}");
     ExitCode::from(2)
-}
-
-fn init_tracing(filter: &str) {
-    // sqlx reports every statement and migration notice at info; keep those out of the story.
-    let filter = format!("sqlx=warn,{filter}");
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -23,6 +23,7 @@ mod forensics;
 mod graphql;
 mod http;
 mod incidents;
+mod monitoring;
 mod multiprocess;
 mod nats;
 mod projections;

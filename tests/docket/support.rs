@@ -434,6 +434,7 @@ async fn serve_over(
             identity: docket.identity.clone(),
             access: docket.access.clone(),
             checkpoints: docket.checkpoints.clone(),
+            monitoring: Default::default(),
             integrations: docket.integrations.clone(),
             development: false,
             unrecorded_principal_for_benchmarks: None,
