@@ -283,6 +283,7 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
     .map_err(io)?;
     let _checkpointing = checkpoints.spawn();
     let _retention = spawn_retention(service.clone(), settings.retention_interval);
+    let _backups = crate::backup::schedule::spawn(settings.log_options(), settings.backup.clone());
     let persisted = PersistedQueries::load(
         &settings.data_dir.join("persisted-queries"),
         settings.persisted_queries_only,
