@@ -15,8 +15,12 @@ use futures::StreamExt;
 use super::BackupError;
 use super::format::{MANIFEST_FILE, Manifest};
 use super::target::Target;
+use crate::domain::events::DomainEvent;
+use crate::domain::records::{ErasureBasis, SubjectErased};
+use crate::keyring::Keyring;
+use crate::log::{Actor, StreamId};
 use crate::store::pages::{PAGE_SIZE, log_pages};
-use crate::store::{LogOptions, open_existing_store};
+use crate::store::{AppendRequest, EventLog, LogOptions, StoreError, open_existing_store};
 
 /// Where later erasures were found.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -97,3 +101,68 @@ pub async fn from_surviving_log(
     found.surviving_logs += 1;
     Ok(())
 }
+
+/// Records each re-applied erasure in the restored log as a `subject.erased` event by
+/// `system` (requested and confirmed by `system:restore`), so the restored records say erased.
+/// `false`, with nothing appended, when the data directory lacks the signing key in force.
+pub async fn record_reapplied(
+    into: &LogOptions,
+    archive: &str,
+    subjects: &[String],
+) -> Result<bool, BackupError> {
+    if subjects.is_empty() {
+        return Ok(true);
+    }
+    let store = open_existing_store(into).await?;
+    let head = store.head().await?;
+    let signing = head.key_id.as_deref().is_some_and(|key| {
+        Keyring::open(&into.data_dir)
+            .and_then(|ring| ring.get(key))
+            .is_ok()
+    });
+    if !signing {
+        return Ok(false);
+    }
+    let log = EventLog::open(into).await?;
+    for subject in subjects {
+        let key_id = store
+            .keys()
+            .subject_key(subject)
+            .await?
+            .map(|key| key.key_id);
+        let mut erased = vec!["client_data".to_owned()];
+        erased.push(if subject.starts_with("matter:") {
+            "document_contents".to_owned()
+        } else {
+            "blind_indexes".to_owned()
+        });
+        let event = DomainEvent::SubjectErased(SubjectErased {
+            request_id: uuid::Uuid::now_v7().to_string(),
+            subject: subject.clone(),
+            key_id,
+            reason: format!("re-applied by the restore of archive {archive}"),
+            basis: ErasureBasis::Request,
+            requested_by: RESTORE_ACTOR.to_owned(),
+            confirmed_by: RESTORE_ACTOR.to_owned(),
+            erased,
+        });
+        let unrecordable = |_| BackupError::Inconsistent {
+            what: "a re-applied erasure's subject",
+        };
+        let draft = event.to_draft().map_err(unrecordable)?;
+        let stream = StreamId::parse(subject).map_err(|_| BackupError::Inconsistent {
+            what: "a re-applied erasure's subject",
+        })?;
+        log.append(AppendRequest::new(stream, Actor::system(), vec![draft]))
+            .await
+            .map_err(|error| {
+                BackupError::Store(StoreError::Database {
+                    detail: error.to_string(),
+                })
+            })?;
+    }
+    Ok(true)
+}
+
+/// Who re-applied an erasure at restore.
+const RESTORE_ACTOR: &str = "system:restore";

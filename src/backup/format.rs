@@ -216,7 +216,7 @@ impl ChunkReader {
         let mut length = [0u8; 4];
         length.copy_from_slice(&self.buffer[..4]);
         let length = usize::try_from(u32::from_be_bytes(length)).unwrap_or(usize::MAX);
-        if length > CHUNK_BYTES + TAG_BYTES || length < TAG_BYTES {
+        if !(TAG_BYTES..=CHUNK_BYTES + TAG_BYTES).contains(&length) {
             return Err(BackupError::PartMalformed {
                 part: part.to_owned(),
             });

@@ -16,7 +16,7 @@ use super::BackupError;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Record {
     /// An event of the log (part `log`) or of the access chain (part `access`), as stored.
-    Event(Event),
+    Event(Box<Event>),
     /// What an idempotency key was first used for (after the events of its part).
     Idempotency(IdempotencyLine),
     /// A data key, wrapped or erased (part `keys`).

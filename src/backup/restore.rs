@@ -6,7 +6,8 @@
 //! 2. check the manifest's signature and every part's hash, unwrap the data key;
 //! 3. decrypt everything into a private staging folder and verify it there ([`Staging`]);
 //! 4. write the log, the access chain, data keys, documents, checkpoints and credentials;
-//! 5. destroy the data keys of every subject erased later ([`super::erasures`]);
+//! 5. destroy the data keys of every subject erased later ([`super::erasures`]), and record
+//!    each as a `subject.erased` event of the restored log;
 //! 6. rebuild every projection, and verify the restored log once more.
 //!
 //! Nothing is written before step 4. With SQLite a failure from step 4 on removes the files it
@@ -19,7 +20,7 @@ use serde::Serialize;
 use sqlx::Connection;
 
 use super::BackupError;
-use super::erasures::{LaterErasures, from_later_archives, from_surviving_log};
+use super::erasures::{LaterErasures, from_later_archives, from_surviving_log, record_reapplied};
 use super::kek::existing_master_keys;
 use super::reader::{open_archive, read_manifest};
 use super::staging::{EVENTS_PER_PLAN, Staging, write_events};
@@ -55,6 +56,9 @@ pub struct RestoreReport {
     pub checkpoints: usize,
     /// Subjects whose data key the restore destroyed because they were erased after the archive.
     pub erasures_reapplied: Vec<String>,
+    /// Whether each re-applied erasure was recorded in the restored log as `subject.erased`
+    /// (not when the signing key in force is missing from the data directory).
+    pub erasures_recorded: bool,
     pub later_archives_read: usize,
     pub surviving_logs_read: usize,
     pub projections_rebuilt: usize,
@@ -109,6 +113,14 @@ pub async fn restore(
             return Err(error);
         }
     };
+    let erasures_recorded = match record_reapplied(&options.into, &name, &erasures_reapplied).await
+    {
+        Ok(recorded) => recorded,
+        Err(error) => {
+            discard_partial(&options.into);
+            return Err(error);
+        }
+    };
     let projections_rebuilt = match rebuild_projections(&store, &options.into).await {
         Ok(count) => count,
         Err(error) => {
@@ -127,7 +139,12 @@ pub async fn restore(
         |_| {},
     )
     .await?;
-    if verified.is_err() || head.position != manifest.head.position {
+    let appended = if erasures_recorded {
+        erasures_reapplied.len() as u64
+    } else {
+        0
+    };
+    if verified.is_err() || head.position != manifest.head.position + appended {
         return Err(BackupError::ChainBroken {
             chain: "restored log",
             detail: "the restored log does not verify".into(),
@@ -143,6 +160,7 @@ pub async fn restore(
         access_head: access_head.position,
         checkpoints,
         erasures_reapplied,
+        erasures_recorded,
         later_archives_read: later.later_archives,
         surviving_logs_read: later.surviving_logs,
         projections_rebuilt,

@@ -239,6 +239,7 @@ async fn load_chain(
     while let Some(record) = reader.next().await? {
         match record {
             Record::Event(event) => {
+                let event = *event;
                 if !idempotency.is_empty() {
                     return Err(BackupError::PartMalformed { part: "log".into() });
                 }

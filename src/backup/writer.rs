@@ -208,7 +208,7 @@ async fn write_log(
                     .and_then(|payload| payload.get("log_id")?.as_str().map(str::to_owned));
             }
             let last = event.position == end;
-            writer.add(&Record::Event(event)).await?;
+            writer.add(&Record::Event(Box::new(event))).await?;
             if last {
                 break 'pages;
             }

@@ -144,6 +144,12 @@ pub async fn run_restore(settings: &Settings, args: RestoreArgs) -> ExitCode {
             report.projections_rebuilt
         );
     }
+    if !report.erasures_recorded {
+        eprintln!(
+            "docket: the re-applied erasures destroyed their keys but are not recorded in the \
+             restored log (no signing key): confirm them again once the key is in place"
+        );
+    }
     if !report.signing_key_present || !report.access_signing_key_present {
         eprintln!(
             "docket: the signing key in force is not in {}/keys (or access/keys): copy it from \

@@ -465,9 +465,13 @@ async fn erasures_after_a_backup_are_reapplied(backend: Backend) {
             assert!(docket.vault.is_erased(&subject).await.unwrap());
             let export = docket.service.subject_access(&contact_id).await.unwrap();
             assert!(!export.to_string().contains("Quillon"), "{export}");
+            assert_eq!(export["contact"]["erased"], json!(true), "{export}");
             let history = export["history"].as_array().unwrap();
             assert!(
-                history.iter().all(|entry| entry["erased"] == json!(true)),
+                history
+                    .iter()
+                    .filter(|entry| entry["type"] == json!("contact.created"))
+                    .all(|entry| entry["erased"] == json!(true)),
                 "{export}"
             );
         }
@@ -495,6 +499,7 @@ async fn erasures_after_a_backup_are_reapplied(backend: Backend) {
     let done = restore(&target, &options).await.unwrap();
     assert_eq!(done.erasures_reapplied, vec![subject.clone()]);
     assert_eq!(done.surviving_logs_read, 1);
+    assert!(done.erasures_recorded);
     restored.verify().await.unwrap();
     let docket = Docket::open_with(&restored.options(), Duration::from_secs(5))
         .await
