@@ -652,7 +652,72 @@ async fn retention_keeps_the_newest_complete_archives(backend: Backend) {
     drop(docket);
 }
 
+async fn the_commands_back_up_refuse_and_restore(backend: Backend) {
+    let (log, docket) = small_docket(backend).await;
+    let archives = tempfile::tempdir().unwrap();
+    let out = log
+        .docket_command()
+        .args(["backup", "--json", "--out"])
+        .arg(archives.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(written["status"], json!("written"));
+    let name = written["report"]["name"].as_str().unwrap().to_owned();
+    drop(docket);
+
+    let into = TestLog::new(backend).await;
+    copy_key_files(log.dir.path(), into.dir.path());
+    let restore = |extra: &[&str]| {
+        let mut command = into.docket_command();
+        command
+            .args(["restore", "--json", "--from"])
+            .arg(archives.path());
+        command.args(extra);
+        command.output().unwrap()
+    };
+    // No erasure source named: refused before anything (exit 2).
+    let out = restore(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["code"], json!("ERASURE_SOURCE_REQUIRED"));
+
+    // A flipped byte: refused as tampering (exit 1), nothing written.
+    let part = archives.path().join(&name).join("keys.part");
+    let pristine = std::fs::read(&part).unwrap();
+    let mut flipped = pristine.clone();
+    flipped[10] ^= 0x80;
+    std::fs::write(&part, &flipped).unwrap();
+    let out = restore(&["--no-surviving-log"]);
+    assert_eq!(out.status.code(), Some(1));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["code"], json!("PART_HASH_MISMATCH"));
+    assert!(target_is_empty(&into).await);
+
+    std::fs::write(&part, &pristine).unwrap();
+    let out = restore(&["--no-surviving-log", "--archive", &name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["report"]["head"], written["report"]["head"]);
+    let verify = into.docket_command().arg("verify").output().unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
 on_both_backends!(
+    the_commands_back_up_refuse_and_restore,
     the_drill_restores_every_read_model,
     tampered_archives_are_refused_and_nothing_is_written,
     erasures_after_a_backup_are_reapplied,
