@@ -78,11 +78,11 @@ pub async fn restore(
     }
     ensure_empty(&options.into).await?;
     let master = existing_master_keys(&options.into.data_dir)?;
+    let archives = from.archives().await?;
     let name = match &options.archive {
-        Some(name) => name.clone(),
-        None => from
-            .archives()
-            .await?
+        Some(name) if archives.iter().any(|a| a.complete && &a.name == name) => name.clone(),
+        Some(name) => return Err(BackupError::NoArchive { name: name.clone() }),
+        None => archives
             .into_iter()
             .rev()
             .find(|archive| archive.complete)

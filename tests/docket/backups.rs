@@ -681,7 +681,11 @@ async fn the_commands_back_up_refuse_and_restore(backend: Backend) {
         command.args(extra);
         command.output().unwrap()
     };
-    // No erasure source named: refused before anything (exit 2).
+    // An archive that is not there, and no erasure source named: refused (exit 2).
+    let out = restore(&["--no-surviving-log", "--archive", "docket-nothing"]);
+    assert_eq!(out.status.code(), Some(2));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["code"], json!("NO_ARCHIVE"));
     let out = restore(&[]);
     assert_eq!(out.status.code(), Some(2));
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
