@@ -225,13 +225,17 @@ async fn write_target(
     copy_chain(staging.log.as_ref(), store.as_ref()).await?;
     copy_rows(staging.log.as_ref(), store.as_ref()).await?;
 
-    let access_options = access_log_options(into);
-    if let Some(url) = &into.database_url {
-        create_schema(url).await?;
+    // An archive of a Docket that never recorded an access leaves the access chain absent,
+    // as it was (an empty chain would read as one without its genesis).
+    if staging.access.head().await?.position > 0 {
+        let access_options = access_log_options(into);
+        if let Some(url) = &into.database_url {
+            create_schema(url).await?;
+        }
+        create_private_dir(&access_options.data_dir)?;
+        let access = open_store(&access_options).await?;
+        copy_chain(staging.access.as_ref(), access.as_ref()).await?;
     }
-    create_private_dir(&access_options.data_dir)?;
-    let access = open_store(&access_options).await?;
-    copy_chain(staging.access.as_ref(), access.as_ref()).await?;
 
     let credentials = CredentialStore::open(&into.data_dir, into.database_url.as_deref()).await?;
     if !credentials.is_empty().await? {

@@ -718,6 +718,58 @@ async fn the_commands_back_up_refuse_and_restore(backend: Backend) {
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
+
+    // A Docket that never recorded an access: its restore has no access chain either.
+    let bare = TestLog::new(backend).await;
+    for args in [&["init"][..], &["keys", "kek-status"][..]] {
+        assert!(
+            bare.docket_command()
+                .args(args)
+                .output()
+                .unwrap()
+                .status
+                .success()
+        );
+    }
+    let archives = tempfile::tempdir().unwrap();
+    let out = bare
+        .docket_command()
+        .args(["backup", "--out"])
+        .arg(archives.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let into = TestLog::new(backend).await;
+    std::fs::create_dir_all(into.dir.path().join("keys")).unwrap();
+    for entry in std::fs::read_dir(bare.dir.path().join("keys")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            into.dir.path().join("keys").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    let out = into
+        .docket_command()
+        .args(["restore", "--no-surviving-log", "--from"])
+        .arg(archives.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verify = into.docket_command().arg("verify").output().unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 }
 
 on_both_backends!(
