@@ -91,6 +91,9 @@ pub struct FileConfig {
     pub retention_interval_secs: Option<u64>,
     pub metrics_token: Option<String>,
     pub verify_interval_secs: Option<u64>,
+    pub backup_to: Option<String>,
+    pub backup_interval_secs: Option<u64>,
+    pub backup_keep: Option<usize>,
     pub nats_url: Option<String>,
     pub nats_stream: Option<String>,
     pub nats_subject_prefix: Option<String>,
@@ -122,6 +125,9 @@ pub struct Overrides {
     pub retention_interval_secs: Option<u64>,
     pub metrics_token: Option<String>,
     pub verify_interval_secs: Option<u64>,
+    pub backup_to: Option<String>,
+    pub backup_interval_secs: Option<u64>,
+    pub backup_keep: Option<usize>,
     pub nats_url: Option<String>,
     pub nats_stream: Option<String>,
     pub nats_subject_prefix: Option<String>,
@@ -161,6 +167,8 @@ pub struct Settings {
     pub retention_interval: Duration,
     /// `/metrics` access and the background verifier's schedule.
     pub monitoring: MonitoringSettings,
+    /// Scheduled backups inside `serve`; `None` (off) without a target and an interval.
+    pub backup: Option<crate::backup::schedule::BackupSchedule>,
     /// Publishing the log to NATS JetStream; `None` (off) without `nats_url`.
     pub nats: Option<NatsSettings>,
     /// Where webhooks may go beyond public HTTPS endpoints, and their retry schedule.
@@ -224,7 +232,7 @@ impl std::fmt::Debug for Settings {
 impl Settings {
     /// Resolves flags and environment over the file over defaults.
     pub fn resolve(overrides: Overrides) -> Result<Self, ConfigError> {
-        let file = match &overrides.config {
+        let mut file = match &overrides.config {
             Some(path) => read_file(path)?,
             None => {
                 let data_dir = overrides
@@ -298,6 +306,11 @@ impl Settings {
             overrides.verify_interval_secs.or(file.verify_interval_secs),
         )
         .map_err(ConfigError::Monitoring)?;
+        let backup = backup_schedule(
+            overrides.backup_to.clone().or(file.backup_to.take()),
+            overrides.backup_interval_secs.or(file.backup_interval_secs),
+            overrides.backup_keep.or(file.backup_keep),
+        );
         let nats = NatsSettings::resolve(
             overrides.nats_url.or(file.nats_url),
             overrides.nats_stream.or(file.nats_stream),
@@ -336,6 +349,7 @@ impl Settings {
             retention_interval,
             monitoring,
             log_format,
+            backup,
             data_dir: overrides
                 .data_dir
                 .or(file.data_dir)
@@ -385,6 +399,23 @@ impl Settings {
             max_batch_events: self.max_batch_events,
         }
     }
+}
+
+/// How many archives scheduled backups keep, by default.
+pub const DEFAULT_BACKUP_KEEP: usize = 7;
+
+/// Scheduled backups are on with a target and an interval above 0 (the default is 0: off).
+fn backup_schedule(
+    to: Option<String>,
+    interval_secs: Option<u64>,
+    keep: Option<usize>,
+) -> Option<crate::backup::schedule::BackupSchedule> {
+    let interval = interval_secs.unwrap_or(0);
+    (interval > 0).then_some(crate::backup::schedule::BackupSchedule {
+        to: to?,
+        interval: Duration::from_secs(interval),
+        keep: keep.unwrap_or(DEFAULT_BACKUP_KEEP),
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -317,6 +317,7 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         Arc::new(LoggingAlertSink),
     )
     .spawn(settings.monitoring.verify_interval);
+    let _backups = crate::backup::schedule::spawn(settings.log_options(), settings.backup.clone());
     let persisted = PersistedQueries::load(
         &settings.data_dir.join("persisted-queries"),
         settings.persisted_queries_only,

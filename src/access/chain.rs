@@ -265,7 +265,7 @@ pub fn access_database_url(url: &str) -> String {
 
 /// Creates the access schema if it is missing. Two processes may race to create it; the
 /// loser finds it there.
-async fn create_schema(url: &str) -> Result<(), StoreError> {
+pub(crate) async fn create_schema(url: &str) -> Result<(), StoreError> {
     let mut connection = connect(url).await?;
     let created = sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE SCHEMA IF NOT EXISTS {ACCESS_SCHEMA}"

@@ -1,6 +1,7 @@
 //! The `docket` command line: one binary, one subcommand per operation.
 
 mod append;
+mod backup;
 pub mod bench;
 mod bundle;
 mod demo;
@@ -30,7 +31,7 @@ use crate::store::EventLog;
 /// File keys: data_dir, database_url, listen, max_payload_bytes, max_batch_events, log,
 /// log_format, development, persisted_queries_only, read_your_writes_ms, checkpoint_origin,
 /// checkpoint_every_events, checkpoint_interval_secs, retention_interval_secs, metrics_token,
-/// verify_interval_secs, nats_url,
+/// verify_interval_secs, backup_to, backup_interval_secs, backup_keep, nats_url,
 /// nats_stream, nats_subject_prefix, webhook_allow_http, webhook_allowed_cidrs,
 /// webhook_backoff_ms, tls_cert, tls_key, allow_plain_http.
 #[derive(Debug, Parser)]
@@ -135,6 +136,10 @@ enum Command {
     Export(bundle::ExportArgs),
     /// Check an evidence bundle offline: no database, no server.
     VerifyBundle(bundle::VerifyBundleArgs),
+    /// Write an encrypted, signed archive of everything Docket cannot rebuild, while it runs.
+    Backup(backup::BackupArgs),
+    /// Restore an archive into an empty data directory (and database), after verifying it all.
+    Restore(backup::RestoreArgs),
 }
 
 /// `docket serve`'s settings (each also a `DOCKET_*` variable and a file key).
@@ -207,6 +212,16 @@ struct ServeArgs {
     /// The first token(s) of every published subject [default: docket].
     #[arg(long, env = "DOCKET_NATS_SUBJECT_PREFIX", value_name = "PREFIX")]
     nats_subject_prefix: Option<String>,
+    /// Back up to this directory or URL (s3://bucket/prefix, file:///path) every
+    /// --backup-interval-secs [default: off].
+    #[arg(long, env = "DOCKET_BACKUP_TO", value_name = "DIR_OR_URL")]
+    backup_to: Option<String>,
+    /// How often `serve` backs up; 0 turns scheduled backups off [default: 0].
+    #[arg(long, env = "DOCKET_BACKUP_INTERVAL_SECS", value_name = "SECONDS")]
+    backup_interval_secs: Option<u64>,
+    /// How many complete archives scheduled backups keep; 0 keeps all [default: 7].
+    #[arg(long, env = "DOCKET_BACKUP_KEEP", value_name = "N")]
+    backup_keep: Option<usize>,
     /// Let webhooks go to plain http:// URLs (a test receiver, a trusted network)
     /// [default: false].
     #[arg(
@@ -283,6 +298,9 @@ pub fn run() -> ExitCode {
         overrides.retention_interval_secs = serve.retention_interval_secs;
         overrides.metrics_token = serve.metrics_token.clone();
         overrides.verify_interval_secs = serve.verify_interval_secs;
+        overrides.backup_to = serve.backup_to.clone();
+        overrides.backup_interval_secs = serve.backup_interval_secs;
+        overrides.backup_keep = serve.backup_keep;
         overrides.nats_url = serve.nats_url.clone();
         overrides.nats_stream = serve.nats_stream.clone();
         overrides.nats_subject_prefix = serve.nats_subject_prefix.clone();
@@ -380,6 +398,8 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
         Command::Witness { command } => witness::run(&settings, command).await,
         Command::Export(args) => bundle::run_export(&settings, args).await,
         Command::VerifyBundle(args) => bundle::run_verify(args).await,
+        Command::Backup(args) => backup::run_backup(&settings, args).await,
+        Command::Restore(args) => backup::run_restore(&settings, args).await,
     }
 }
 

@@ -13,6 +13,7 @@ mod access_chain;
 mod accounts;
 mod api_clients;
 mod appends;
+mod backups;
 mod bundles;
 mod cli;
 mod crash;
