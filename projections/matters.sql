@@ -5,7 +5,8 @@
 -- No client data in the clear. `private` (the description) is the column form of the sealed
 -- `private` member of the last event that set it; a sensitive custom field's value in
 -- `custom_fields` is {"sealed_ref": <column form>}; a conflict check's `private` holds its
--- query and notes. `erased` = 1 once subject.erased destroyed the matter's key.
+-- query and notes. `erased` = 1 once subject.erased destroyed the matter's key; `frozen` = 1
+-- between matter.frozen and matter.unfrozen (read-only for an incident).
 CREATE TABLE IF NOT EXISTS rm_matters{g} (
     number                    TEXT PRIMARY KEY,
     title                     TEXT   NOT NULL,
@@ -21,6 +22,7 @@ CREATE TABLE IF NOT EXISTS rm_matters{g} (
     custom_fields             TEXT   NOT NULL,
     firm_visible              BIGINT NOT NULL DEFAULT 0,
     erased                    BIGINT NOT NULL DEFAULT 0,
+    frozen                    BIGINT NOT NULL DEFAULT 0,
     version                   BIGINT NOT NULL,
     position                  BIGINT NOT NULL,
     created_at                TEXT   NOT NULL,

@@ -4,6 +4,10 @@
 //! The file is `--config FILE` (or `DOCKET_CONFIG`); without one, `docket.toml` in the data
 //! directory is read when it exists. Unknown keys in the file are an error, so a typo never
 //! silently falls back to a default.
+//!
+//! Transport: outside development mode, `serve` on an address that is not loopback must have
+//! TLS (`tls_cert` and `tls_key`) or an explicit `allow_plain_http` (a TLS-terminating proxy in
+//! front); [`Settings::check_transport`] enforces that before anything is opened.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +19,8 @@ use thiserror::Error;
 use crate::integrations::nats::{NatsConfigError, NatsSettings};
 use crate::integrations::webhooks::{WebhookConfigError, WebhookSettings};
 use crate::log::limits::DEFAULT_MAX_PAYLOAD_BYTES;
+use crate::monitoring::logging::{LogFormat, UnknownLogFormat};
+use crate::monitoring::{MonitoringConfigError, MonitoringSettings};
 use crate::store::event_log::LogOptions;
 use crate::transparency::checkpoints::CheckpointPolicy;
 
@@ -46,9 +52,23 @@ pub enum ConfigError {
     )]
     ReadYourWrites(u64),
     #[error("{0}")]
+    LogFormat(UnknownLogFormat),
+    #[error("{0}")]
+    Monitoring(MonitoringConfigError),
+    #[error("{0}")]
     Nats(NatsConfigError),
     #[error("{0}")]
     Webhooks(WebhookConfigError),
+    #[error(
+        "tls_cert and tls_key (--tls-cert, --tls-key) go together: {0} is set without the other"
+    )]
+    TlsPair(&'static str),
+    #[error(
+        "refusing to serve plain HTTP on {0}, which is not a loopback address: outside \
+         development mode, set tls_cert and tls_key (--tls-cert, --tls-key), or \
+         allow_plain_http (--allow-plain-http) when a TLS-terminating proxy is in front"
+    )]
+    PlainHttpRefused(SocketAddr),
 }
 
 /// The TOML file's keys; every one optional.
@@ -61,6 +81,7 @@ pub struct FileConfig {
     pub max_payload_bytes: Option<usize>,
     pub max_batch_events: Option<usize>,
     pub log: Option<String>,
+    pub log_format: Option<String>,
     pub development: Option<bool>,
     pub persisted_queries_only: Option<bool>,
     pub read_your_writes_ms: Option<u64>,
@@ -68,12 +89,20 @@ pub struct FileConfig {
     pub checkpoint_every_events: Option<u64>,
     pub checkpoint_interval_secs: Option<u64>,
     pub retention_interval_secs: Option<u64>,
+    pub metrics_token: Option<String>,
+    pub verify_interval_secs: Option<u64>,
+    pub backup_to: Option<String>,
+    pub backup_interval_secs: Option<u64>,
+    pub backup_keep: Option<usize>,
     pub nats_url: Option<String>,
     pub nats_stream: Option<String>,
     pub nats_subject_prefix: Option<String>,
     pub webhook_allow_http: Option<bool>,
     pub webhook_allowed_cidrs: Option<Vec<String>>,
     pub webhook_backoff_ms: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub allow_plain_http: Option<bool>,
 }
 
 /// What flags and environment variables gave (clap merges those two).
@@ -86,6 +115,7 @@ pub struct Overrides {
     pub max_payload_bytes: Option<usize>,
     pub max_batch_events: Option<usize>,
     pub log: Option<String>,
+    pub log_format: Option<String>,
     pub development: Option<bool>,
     pub persisted_queries_only: Option<bool>,
     pub read_your_writes_ms: Option<u64>,
@@ -93,12 +123,20 @@ pub struct Overrides {
     pub checkpoint_every_events: Option<u64>,
     pub checkpoint_interval_secs: Option<u64>,
     pub retention_interval_secs: Option<u64>,
+    pub metrics_token: Option<String>,
+    pub verify_interval_secs: Option<u64>,
+    pub backup_to: Option<String>,
+    pub backup_interval_secs: Option<u64>,
+    pub backup_keep: Option<usize>,
     pub nats_url: Option<String>,
     pub nats_stream: Option<String>,
     pub nats_subject_prefix: Option<String>,
     pub webhook_allow_http: Option<bool>,
     pub webhook_allowed_cidrs: Option<Vec<String>>,
     pub webhook_backoff_ms: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub allow_plain_http: Option<bool>,
 }
 
 /// How often `serve` runs the retention policies, by default: daily.
@@ -113,6 +151,8 @@ pub struct Settings {
     pub max_payload_bytes: usize,
     pub max_batch_events: usize,
     pub log: String,
+    /// Text or JSON log lines.
+    pub log_format: LogFormat,
     /// Development mode: `serve` also serves GraphiQL at /graphiql.
     pub development: bool,
     /// Run only registered (persisted) GraphQL documents.
@@ -125,10 +165,43 @@ pub struct Settings {
     pub checkpoints: CheckpointPolicy,
     /// How often `serve` runs the retention policies (0: never).
     pub retention_interval: Duration,
+    /// `/metrics` access and the background verifier's schedule.
+    pub monitoring: MonitoringSettings,
+    /// Scheduled backups inside `serve`; `None` (off) without a target and an interval.
+    pub backup: Option<crate::backup::schedule::BackupSchedule>,
     /// Publishing the log to NATS JetStream; `None` (off) without `nats_url`.
     pub nats: Option<NatsSettings>,
     /// Where webhooks may go beyond public HTTPS endpoints, and their retry schedule.
     pub webhooks: WebhookSettings,
+    /// The certificate chain and key `serve` serves HTTPS and WSS with; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// Serve plain HTTP on a non-loopback address outside development mode (a TLS-terminating
+    /// proxy in front).
+    pub allow_plain_http: bool,
+}
+
+/// Where the TLS certificate chain and its private key are read from (PEM files, read again on
+/// every reload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The leaf's private key: PKCS#8, SEC1 (EC) or PKCS#1 (RSA).
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Both files or neither: one without the other is an error naming the one given. An empty
+    /// path counts as unset, so `DOCKET_TLS_CERT=` switches a file's setting off.
+    fn resolve(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Option<Self>, ConfigError> {
+        let given = |path: Option<PathBuf>| path.filter(|path| !path.as_os_str().is_empty());
+        match (given(cert), given(key)) {
+            (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError::TlsPair("tls_cert")),
+            (None, Some(_)) => Err(ConfigError::TlsPair("tls_key")),
+        }
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -141,13 +214,17 @@ impl std::fmt::Debug for Settings {
             .field("max_payload_bytes", &self.max_payload_bytes)
             .field("max_batch_events", &self.max_batch_events)
             .field("log", &self.log)
+            .field("log_format", &self.log_format)
             .field("development", &self.development)
             .field("persisted_queries_only", &self.persisted_queries_only)
             .field("read_your_writes_ms", &self.read_your_writes_ms)
             .field("checkpoint_origin", &self.checkpoint_origin)
             .field("checkpoints", &self.checkpoints)
+            .field("monitoring", &self.monitoring)
             .field("nats", &self.nats)
             .field("webhooks", &self.webhooks)
+            .field("tls", &self.tls)
+            .field("allow_plain_http", &self.allow_plain_http)
             .finish()
     }
 }
@@ -155,7 +232,7 @@ impl std::fmt::Debug for Settings {
 impl Settings {
     /// Resolves flags and environment over the file over defaults.
     pub fn resolve(overrides: Overrides) -> Result<Self, ConfigError> {
-        let file = match &overrides.config {
+        let mut file = match &overrides.config {
             Some(path) => read_file(path)?,
             None => {
                 let data_dir = overrides
@@ -220,6 +297,20 @@ impl Settings {
                 .or(file.retention_interval_secs)
                 .unwrap_or(DEFAULT_RETENTION_INTERVAL_SECS),
         );
+        let log_format = match overrides.log_format.or(file.log_format) {
+            Some(text) => text.parse().map_err(ConfigError::LogFormat)?,
+            None => LogFormat::default(),
+        };
+        let monitoring = MonitoringSettings::resolve(
+            overrides.metrics_token.or(file.metrics_token),
+            overrides.verify_interval_secs.or(file.verify_interval_secs),
+        )
+        .map_err(ConfigError::Monitoring)?;
+        let backup = backup_schedule(
+            overrides.backup_to.clone().or(file.backup_to.take()),
+            overrides.backup_interval_secs.or(file.backup_interval_secs),
+            overrides.backup_keep.or(file.backup_keep),
+        );
         let nats = NatsSettings::resolve(
             overrides.nats_url.or(file.nats_url),
             overrides.nats_stream.or(file.nats_stream),
@@ -241,12 +332,24 @@ impl Settings {
                 .as_deref(),
         )
         .map_err(ConfigError::Webhooks)?;
+        let tls = TlsFiles::resolve(
+            overrides.tls_cert.or(file.tls_cert),
+            overrides.tls_key.or(file.tls_key),
+        )?;
         Ok(Settings {
             nats,
             webhooks,
+            tls,
+            allow_plain_http: overrides
+                .allow_plain_http
+                .or(file.allow_plain_http)
+                .unwrap_or(false),
             checkpoint_origin,
             checkpoints,
             retention_interval,
+            monitoring,
+            log_format,
+            backup,
             data_dir: overrides
                 .data_dir
                 .or(file.data_dir)
@@ -276,6 +379,18 @@ impl Settings {
         Duration::from_millis(self.read_your_writes_ms)
     }
 
+    /// The production rule for `serve`: plain HTTP only on a loopback address, in development
+    /// mode, or when `allow_plain_http` says a TLS-terminating proxy is in front. With TLS
+    /// configured every address is fine.
+    pub fn check_transport(&self) -> Result<(), ConfigError> {
+        let plain_allowed =
+            self.development || self.allow_plain_http || self.listen.ip().is_loopback();
+        if self.tls.is_none() && !plain_allowed {
+            return Err(ConfigError::PlainHttpRefused(self.listen));
+        }
+        Ok(())
+    }
+
     pub fn log_options(&self) -> LogOptions {
         LogOptions {
             data_dir: self.data_dir.clone(),
@@ -284,6 +399,23 @@ impl Settings {
             max_batch_events: self.max_batch_events,
         }
     }
+}
+
+/// How many archives scheduled backups keep, by default.
+pub const DEFAULT_BACKUP_KEEP: usize = 7;
+
+/// Scheduled backups are on with a target and an interval above 0 (the default is 0: off).
+fn backup_schedule(
+    to: Option<String>,
+    interval_secs: Option<u64>,
+    keep: Option<usize>,
+) -> Option<crate::backup::schedule::BackupSchedule> {
+    let interval = interval_secs.unwrap_or(0);
+    (interval > 0).then_some(crate::backup::schedule::BackupSchedule {
+        to: to?,
+        interval: Duration::from_secs(interval),
+        keep: keep.unwrap_or(DEFAULT_BACKUP_KEEP),
+    })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -452,5 +584,44 @@ mod tests {
             Settings::resolve(file_only),
             Err(ConfigError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn monitoring_settings_come_from_the_file_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docket.toml");
+        std::fs::write(
+            &path,
+            "log_format = \"json\"\nmetrics_token = \"scrape-token-0123456789\"\n\
+             verify_interval_secs = 5\n",
+        )
+        .unwrap();
+        let file_only = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let settings = Settings::resolve(file_only.clone()).unwrap();
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.monitoring.verify_interval, Duration::from_secs(5));
+        let token = settings.monitoring.metrics_token.as_ref().unwrap();
+        assert!(token.matches("scrape-token-0123456789"));
+        assert!(!format!("{settings:?}").contains("scrape-token"));
+
+        let defaults = Settings::resolve(Overrides {
+            data_dir: Some(dir.path().join("elsewhere")),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(defaults.log_format, LogFormat::Text);
+        assert_eq!(defaults.monitoring.verify_interval, Duration::from_secs(60));
+        assert!(defaults.monitoring.metrics_token.is_none());
+
+        std::fs::write(&path, "log_format = \"xml\"\n").unwrap();
+        let error = Settings::resolve(file_only.clone()).unwrap_err();
+        assert!(matches!(error, ConfigError::LogFormat(_)), "{error}");
+        std::fs::write(&path, "metrics_token = \"guessable\"\n").unwrap();
+        let error = Settings::resolve(file_only).unwrap_err();
+        assert!(matches!(error, ConfigError::Monitoring(_)));
+        assert!(!error.to_string().contains("guessable"));
     }
 }

@@ -19,10 +19,14 @@
 //! - [`config`] merges flags, `DOCKET_*` variables and the TOML file.
 //! - [`verification`] runs the verifier over a store; [`server`] serves HTTP; [`cli`] is the
 //!   `docket` binary's commands, its benchmark included.
+//! - [`metrics`] is the process's metrics registry, a leaf every layer counts in;
+//!   [`monitoring`] serves it, with liveness, readiness, log formats and the background
+//!   verifier of `serve`.
 
 pub mod access;
 pub mod api;
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -30,6 +34,8 @@ pub mod identity;
 pub mod integrations;
 pub mod keyring;
 pub mod log;
+pub mod metrics;
+pub mod monitoring;
 pub mod projection;
 pub mod read;
 pub mod server;

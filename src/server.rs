@@ -2,9 +2,13 @@
 //! log's checkpoints and proofs (`/checkpoint`, `/checkpoints/{size}`, `/proof/...`) and
 //! `/healthz`. Serving starts the projector that keeps the read models up to date.
 //!
-//! Every request gets a request id (a UUIDv7, returned in `x-request-id`) and one structured
-//! log event when it completes: method, path, status, latency and request id. Query strings,
-//! headers and bodies are never logged.
+//! Over TLS ([`tls`]), every response also carries HSTS; plain HTTP never does.
+//!
+//! Every request gets a request id (the caller's `x-request-id` when it is a short plain token,
+//! else a UUIDv7; returned in `x-request-id`), a `request` span holding it, one structured log
+//! event when it completes (method, path, status, latency and request id) and its count and
+//! latency in the metrics. Query strings, headers and bodies are never logged. `/livez`,
+//! `/readyz` and `/metrics` are src/monitoring/endpoints.rs.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,6 +18,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpResponse, HttpServer, get, web};
 use futures::FutureExt;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::access::chain::AccessChain;
 use crate::access::policy::Part;
@@ -28,10 +33,19 @@ use crate::api::graphql::{self, MAX_BODY_BYTES};
 use crate::config::Settings;
 use crate::identity::Identity;
 use crate::integrations::Integrations;
+use crate::metrics;
+use crate::monitoring::alerts::LoggingAlertSink;
+use crate::monitoring::verifier::BackgroundVerifier;
+use crate::monitoring::{MonitoringSettings, endpoints, request_id};
 use crate::projection::{Projector, ReadDb};
 use crate::service::Service as RecordsService;
 use crate::store::EventLog;
 use crate::transparency::{self, Checkpointer};
+
+pub mod tls;
+
+/// The HSTS policy sent with every response over TLS: two years, subdomains included.
+pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=63072000; includeSubDomains";
 
 /// `GET /healthz`: 200 with the log's head and each projection's state when the database
 /// answers (`degraded` when a projection has stopped on an event), 503 otherwise.
@@ -184,8 +198,8 @@ async fn document_allowed(
 
 /// Headers every response carries: no sniffing, no framing, no referrer, no caching of client
 /// data, and a content security policy that allows nothing (GraphiQL, in development mode only,
-/// loads its page scripts and keeps the default).
-fn security_headers(headers: &mut actix_web::http::header::HeaderMap, path: &str) {
+/// loads its page scripts and keeps the default); over TLS, HSTS.
+fn security_headers(headers: &mut actix_web::http::header::HeaderMap, path: &str, tls: bool) {
     let mut set = |name: &'static str, value: &'static str| {
         headers.insert(
             HeaderName::from_static(name),
@@ -202,6 +216,9 @@ fn security_headers(headers: &mut actix_web::http::header::HeaderMap, path: &str
             "default-src 'none'; frame-ancestors 'none'",
         );
     }
+    if tls {
+        set("strict-transport-security", STRICT_TRANSPORT_SECURITY);
+    }
 }
 
 /// Everything the HTTP server serves from.
@@ -214,6 +231,8 @@ pub struct Components {
     pub identity: Arc<Identity>,
     pub access: Arc<AccessChain>,
     pub checkpoints: Arc<Checkpointer>,
+    /// Who may read `/metrics`, and how far behind the projections may be while ready.
+    pub monitoring: MonitoringSettings,
     /// The feed of the log and the gate of every event delivered to subscribers.
     pub integrations: Arc<Integrations>,
     /// Serve GraphiQL (and let anonymous callers introspect the schema).
@@ -228,6 +247,15 @@ pub struct Components {
 /// waiting up to `read_your_writes_ms` for their events to be projected.
 pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<()> {
     let io = |error: crate::store::StoreError| std::io::Error::other(error.to_string());
+    // Transport first: a refused or unloadable TLS setting stops start-up before anything runs.
+    settings.check_transport().map_err(std::io::Error::other)?;
+    let certificates = match &settings.tls {
+        Some(files) => Some(tls::CertificateStore::open(files).map_err(std::io::Error::other)?),
+        None => None,
+    };
+    let _reloading = certificates
+        .clone()
+        .map(|store| tls::spawn_reloader(store, tls::RELOAD_POLL));
     let db = ReadDb::open(&settings.data_dir, settings.database_url.as_deref())
         .await
         .map_err(io)?;
@@ -283,6 +311,13 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
     .map_err(io)?;
     let _checkpointing = checkpoints.spawn();
     let _retention = spawn_retention(service.clone(), settings.retention_interval);
+    let _verifying = BackgroundVerifier::new(
+        log.store().clone(),
+        Some(access.log().store().clone()),
+        Arc::new(LoggingAlertSink),
+    )
+    .spawn(settings.monitoring.verify_interval);
+    let _backups = crate::backup::schedule::spawn(settings.log_options(), settings.backup.clone());
     let persisted = PersistedQueries::load(
         &settings.data_dir.join("persisted-queries"),
         settings.persisted_queries_only,
@@ -296,6 +331,7 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
         identity,
         access,
         checkpoints,
+        monitoring: settings.monitoring.clone(),
         integrations,
         development: settings.development,
         unrecorded_principal_for_benchmarks: None,
@@ -305,12 +341,13 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
     }
     tracing::info!(
         listen = %settings.listen,
+        tls = certificates.is_some(),
         development = settings.development,
         persisted_queries_only = settings.persisted_queries_only,
         read_your_writes_ms = settings.read_your_writes_ms,
         "serving"
     );
-    http_server(components, settings.listen, None)?.await
+    http_server_with(components, settings.listen, None, certificates)?.await
 }
 
 /// Runs the retention policies every `interval` (never for 0), the first time one interval
@@ -330,6 +367,7 @@ fn spawn_retention(
                 Ok(run) => tracing::info!(
                     erased = run.erased.len(),
                     held = run.held.len(),
+                    frozen = run.frozen.len(),
                     failed = run.failed.len(),
                     "retention run"
                 ),
@@ -345,6 +383,22 @@ pub fn http_server(
     listen: std::net::SocketAddr,
     workers: Option<usize>,
 ) -> std::io::Result<actix_web::dev::Server> {
+    http_server_with(components, listen, workers, None)
+}
+
+/// [`http_server`], over TLS with the certificates of `tls` when given (HTTPS and WSS, with
+/// HSTS on every response), plain HTTP otherwise.
+pub fn http_server_with(
+    components: Components,
+    listen: std::net::SocketAddr,
+    workers: Option<usize>,
+    tls: Option<Arc<tls::CertificateStore>>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let tls_config = match &tls {
+        Some(store) => Some(store.server_config().map_err(std::io::Error::other)?),
+        None => None,
+    };
+    let over_tls = tls_config.is_some();
     let Components {
         log,
         projector,
@@ -354,6 +408,7 @@ pub fn http_server(
         identity,
         access,
         checkpoints,
+        monitoring,
         integrations,
         development,
         unrecorded_principal_for_benchmarks,
@@ -380,6 +435,7 @@ pub fn http_server(
     let service_data = web::Data::from(service);
     let db_data = web::Data::new(db);
     let checkpoints_data = web::Data::from(checkpoints);
+    let monitoring_data = web::Data::new(monitoring);
     let server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(data.clone())
@@ -388,16 +444,23 @@ pub fn http_server(
             .app_data(db_data.clone())
             .app_data(state.clone())
             .app_data(checkpoints_data.clone())
+            .app_data(monitoring_data.clone())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-            .wrap_fn(|request, service| {
-                let request_id = uuid::Uuid::now_v7().to_string();
+            .wrap_fn(move |request, service| {
+                let request_id = request_id::of_request(request.headers());
                 actix_web::HttpMessage::extensions_mut(&request)
                     .insert(RequestId(request_id.clone()));
                 let method = request.method().to_string();
                 let path = request.path().to_owned();
                 let started = Instant::now();
-                service.call(request).map(move |result| {
+                let span = tracing::info_span!("request", request_id = %request_id);
+                service.call(request).instrument(span).map(move |result| {
                     let mut response = result?;
+                    metrics::global().http_request(
+                        &method,
+                        response.status().as_u16(),
+                        started.elapsed(),
+                    );
                     tracing::info!(
                         http.method = %method,
                         http.path = %path,
@@ -411,11 +474,14 @@ pub fn http_server(
                             .headers_mut()
                             .insert(HeaderName::from_static("x-request-id"), value);
                     }
-                    security_headers(response.headers_mut(), &path);
+                    security_headers(response.headers_mut(), &path, over_tls);
                     Ok(response)
                 })
             })
             .service(healthz)
+            .route("/livez", web::get().to(endpoints::livez))
+            .route("/readyz", web::get().to(endpoints::readyz))
+            .route("/metrics", web::get().to(endpoints::metrics))
             .route("/graphql", web::post().to(graphql))
             .route("/graphql", web::get().to(graphql_ws))
             .route(
@@ -427,8 +493,11 @@ pub fn http_server(
             app = app.route("/graphiql", web::get().to(graphiql));
         }
         app
-    })
-    .bind(listen)?;
+    });
+    let server = match tls_config {
+        Some(config) => server.bind_rustls_0_23(listen, config)?,
+        None => server.bind(listen)?,
+    };
     let server = match workers {
         Some(workers) => server.workers(workers),
         None => server,

@@ -3,8 +3,10 @@
 //!
 //! The event log and the access chain (src/access/chain.rs) share the format, so both are
 //! verified by [`verify_log`]; [`verify_access_chain`] finds the access chain beside a log.
+//! [`verify_new_events`] continues a verifier kept from an earlier run (the background
+//! verifier of `serve`), reading only what was appended since.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -54,12 +56,7 @@ pub async fn verify_log(
             Ok(page) => page,
             Err(StoreError::CorruptRow { position, reason }) => {
                 reader.abort();
-                return Ok(Err(VerifyFailure {
-                    position: u64::try_from(position).unwrap_or(0),
-                    event_id: None,
-                    reason: FailureReason::MalformedEvent,
-                    detail: reason.to_owned(),
-                }));
+                return Ok(Err(corrupt_row(position, reason)));
             }
             Err(error) => {
                 reader.abort();
@@ -106,4 +103,68 @@ pub async fn verify_access_chain(
         Some(store) => verify_log(store, verify, progress).await.map(Some),
         None => Ok(None),
     }
+}
+
+/// A row the store could not decode, as the verifier reports it.
+fn corrupt_row(position: i64, reason: &str) -> VerifyFailure {
+    VerifyFailure {
+        position: u64::try_from(position).unwrap_or(0),
+        event_id: None,
+        reason: FailureReason::MalformedEvent,
+        detail: reason.to_owned(),
+    }
+}
+
+/// Feeds `verifier` the events after those it has verified, up to the head the store records
+/// when this starts, then checks that head: `Ok(Ok(n))` with the `n` events now verified in
+/// all. The outer error is a failure to read (the verifier keeps what it had checked and the
+/// next call resumes there); the inner one is the log's, after which the verifier must not be
+/// fed again (it has stopped at the failure).
+pub async fn verify_new_events(
+    store: &Arc<dyn LogStore>,
+    verifier: &Arc<Mutex<Verifier>>,
+) -> Result<Result<u64, VerifyFailure>, StoreError> {
+    let recorded = store.head().await?;
+    let end = recorded.position;
+    let lock = |verifier: &Mutex<Verifier>| match verifier.lock() {
+        Ok(guard) => guard.verified(),
+        Err(poisoned) => poisoned.into_inner().verified(),
+    };
+    let from = lock(verifier) + 1;
+    let mut pages = std::pin::pin!(log_pages(store.clone(), from, PAGE_SIZE));
+    while lock(verifier) < end {
+        let mut page = match pages.next().await {
+            Some(Ok(page)) => page,
+            Some(Err(StoreError::CorruptRow { position, reason })) => {
+                return Ok(Err(corrupt_row(position, reason)));
+            }
+            Some(Err(error)) => return Err(error),
+            None => break,
+        };
+        page.retain(|event| event.position <= end);
+        let shared = verifier.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut verifier = match shared.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            verifier.check_page(&page)
+        })
+        .await
+        .map_err(|_| StoreError::Database {
+            detail: "verifier task failed".into(),
+        })?;
+        if let Err(failure) = checked {
+            return Ok(Err(failure));
+        }
+    }
+    let head = RecordedHead {
+        position: recorded.position,
+        hash: recorded.hash,
+    };
+    let verifier = match verifier.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    Ok(verifier.check_head(&head).map(|()| verifier.verified()))
 }

@@ -28,6 +28,7 @@ use super::record::{AccessRecord, EVENT_TYPE, InvalidRecord, SCHEMA_VERSION, STR
 use crate::log::envelope::is_identifier;
 use crate::log::limits::MAX_EVENTS_PER_APPEND;
 use crate::log::{EventDraft, StreamId};
+use crate::metrics::LogKind;
 use crate::store::{
     AppendError, AppendOutcome, AppendRequest, EventLog, LogOptions, LogStore, StoreError,
     open_existing_store,
@@ -107,7 +108,7 @@ impl AccessChain {
             create_schema(url).await?;
         }
         let access = access_log_options(options);
-        let log = EventLog::open(&access).await?;
+        let log = EventLog::open(&access).await?.counted_as(LogKind::Access);
         let index = AccessIndex::open(&access.data_dir, access.database_url.as_deref()).await?;
         let head = log.head().await?.position;
         let indexer = Indexer::start(log.store().clone(), index.clone()).await?;
@@ -193,6 +194,7 @@ impl AccessChain {
             events.push(draft);
         }
         let first = records.first().ok_or(InvalidRecord::EntryCount(0))?;
+        crate::metrics::global().access_denied(denials(records));
         let mut request = AppendRequest::new(self.stream.clone(), first.actor(), events);
         // The envelope's request id must be a short printable identifier; one that is not
         // stays in the payload only.
@@ -263,7 +265,7 @@ pub fn access_database_url(url: &str) -> String {
 
 /// Creates the access schema if it is missing. Two processes may race to create it; the
 /// loser finds it there.
-async fn create_schema(url: &str) -> Result<(), StoreError> {
+pub(crate) async fn create_schema(url: &str) -> Result<(), StoreError> {
     let mut connection = connect(url).await?;
     let created = sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE SCHEMA IF NOT EXISTS {ACCESS_SCHEMA}"
@@ -305,6 +307,16 @@ async fn connect(url: &str) -> Result<sqlx::PgConnection, StoreError> {
             detail: "invalid database URL".into(),
         })?;
     Ok(sqlx::PgConnection::connect_with(&options).await?)
+}
+
+/// How many of the records' decisions denied access.
+fn denials(records: &[AccessRecord]) -> u64 {
+    let denied = records
+        .iter()
+        .flat_map(|record| &record.entries)
+        .filter(|entry| entry.decision == super::record::Decision::Denied)
+        .count();
+    u64::try_from(denied).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -442,6 +442,11 @@ pub enum Capability {
     EraseSubject,
     /// Export everything held about a contact (subject access).
     ExportSubjectData,
+    /// Contain an incident: withdraw every credential of a principal or of everyone, freeze
+    /// and unfreeze matters.
+    RespondToIncidents,
+    /// Rotate the log's signing key and the key-encryption key.
+    RotateKeys,
 }
 
 impl Capability {
@@ -468,6 +473,8 @@ impl Capability {
             Capability::SetRetention => "set_retention",
             Capability::EraseSubject => "erase_subject",
             Capability::ExportSubjectData => "export_subject_data",
+            Capability::RespondToIncidents => "respond_to_incidents",
+            Capability::RotateKeys => "rotate_keys",
         }
     }
 
@@ -492,7 +499,10 @@ impl Capability {
             | Capability::ReadProofs
             | Capability::SignCheckpoint => &[Admin, Auditor],
             Capability::ManageLegalHolds | Capability::EraseSubject => &[Admin, Partner],
-            Capability::SetRetention | Capability::ExportSubjectData => &[Admin],
+            Capability::SetRetention
+            | Capability::ExportSubjectData
+            | Capability::RespondToIncidents
+            | Capability::RotateKeys => &[Admin],
         }
     }
 
@@ -508,6 +518,8 @@ impl Capability {
                 | Capability::SetRetention
                 | Capability::EraseSubject
                 | Capability::ExportSubjectData
+                | Capability::RespondToIncidents
+                | Capability::RotateKeys
         )
     }
 }

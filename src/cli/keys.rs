@@ -2,6 +2,9 @@
 //! of the access chain, over to a fresh key) and the vault's key-encryption keys (`kek-status`,
 //! `rotate-kek`, `retire-kek --version N`).
 //!
+//! Each rotation is first an access record of the operator (`cli keys rotate`,
+//! `cli keys rotate-kek`), as the `rotateSigningKey` and `rotateKek` mutations record theirs.
+//!
 //! KEK rotation runs online: new data keys are wrapped under the new version at once, and the
 //! existing ones are rewrapped in batches while the server keeps serving. Nothing here prints
 //! key material: only versions, counts and timings.
@@ -51,7 +54,12 @@ pub async fn run(settings: &Settings, command: KeysCommand) -> ExitCode {
             Err(code) => code,
         },
         KeysCommand::RotateKek => match open_vault(settings).await {
-            Ok(vault) => rotate_kek(&vault).await,
+            Ok(vault) => {
+                if let Err(code) = record(settings, "cli keys rotate-kek", "kek").await {
+                    return code;
+                }
+                rotate_kek(&vault).await
+            }
             Err(code) => code,
         },
         KeysCommand::RetireKek { version } => match open_vault(settings).await {
@@ -70,7 +78,31 @@ pub async fn run(settings: &Settings, command: KeysCommand) -> ExitCode {
     }
 }
 
+/// The operator's access record of a rotation, written before it is made.
+async fn record(settings: &Settings, operation: &str, target_id: &str) -> Result<(), ExitCode> {
+    let access = AccessChain::open(&settings.log_options())
+        .await
+        .map_err(fail)?;
+    super::operator_record(
+        &access,
+        operation,
+        None,
+        "keys",
+        Some(target_id.to_owned()),
+        "keys",
+    )
+    .await
+}
+
 async fn rotate_signing_key(settings: &Settings, access: bool) -> ExitCode {
+    let target = if access {
+        "access_signing_key"
+    } else {
+        "signing_key"
+    };
+    if let Err(code) = record(settings, "cli keys rotate", target).await {
+        return code;
+    }
     let options = settings.log_options();
     let rotated = if access {
         match AccessChain::open(&options).await {
@@ -152,10 +184,11 @@ async fn rotate_kek(vault: &Vault) -> ExitCode {
             eprintln!("docket: {} data keys rewrapped", step.rewrapped);
         }
     };
-    let rotation = match vault.rotate_kek(&progress).await {
-        Ok(rotation) => rotation,
+    let outcome = match vault.rotate_kek_completely(&progress).await {
+        Ok(outcome) => outcome,
         Err(error) => return fail(error),
     };
+    let rotation = &outcome.rotation;
     let seconds = rotation.elapsed.as_secs_f64();
     println!(
         "key-encryption key rotated to version {}: {} data keys rewrapped in {seconds:.2} s \
@@ -166,21 +199,12 @@ async fn rotate_kek(vault: &Vault) -> ExitCode {
     );
     // Keys created by a process that had not yet seen the new version are caught by a later
     // pass; say so if any were still left when rotation gave up.
-    match vault.kek_usage().await {
-        Ok(usage) => {
-            let left: u64 = usage
-                .iter()
-                .filter(|(version, _)| *version < rotation.to_version)
-                .map(|(_, count)| count)
-                .sum();
-            if left > 0 {
-                return fail(format!(
-                    "{left} data keys are still wrapped under older versions; \
-                     run `docket keys rotate-kek` again"
-                ));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => fail(error),
+    if outcome.remaining > 0 {
+        return fail(format!(
+            "{} data keys are still wrapped under older versions; \
+             run `docket keys rotate-kek` again",
+            outcome.remaining
+        ));
     }
+    ExitCode::SUCCESS
 }

@@ -1,9 +1,11 @@
 //! The `docket` command line: one binary, one subcommand per operation.
 
 mod append;
+mod backup;
 pub mod bench;
 mod bundle;
 mod demo;
+mod incident;
 mod keys;
 mod projections;
 mod prove;
@@ -27,10 +29,11 @@ use crate::store::EventLog;
 /// Every setting can come from a flag, a DOCKET_* environment variable or a TOML file, in that
 /// order of precedence. The file is --config FILE, or docket.toml in the data directory.
 /// File keys: data_dir, database_url, listen, max_payload_bytes, max_batch_events, log,
-/// development, persisted_queries_only, read_your_writes_ms, checkpoint_origin,
-/// checkpoint_every_events, checkpoint_interval_secs, retention_interval_secs, nats_url,
+/// log_format, development, persisted_queries_only, read_your_writes_ms, checkpoint_origin,
+/// checkpoint_every_events, checkpoint_interval_secs, retention_interval_secs, metrics_token,
+/// verify_interval_secs, backup_to, backup_interval_secs, backup_keep, nats_url,
 /// nats_stream, nats_subject_prefix, webhook_allow_http, webhook_allowed_cidrs,
-/// webhook_backoff_ms.
+/// webhook_backoff_ms, tls_cert, tls_key, allow_plain_http.
 #[derive(Debug, Parser)]
 #[command(name = "docket", version)]
 pub struct Cli {
@@ -61,6 +64,9 @@ pub struct Cli {
     /// Log filter, e.g. `info` or `docket=debug` [default: info].
     #[arg(long, global = true, env = "DOCKET_LOG")]
     log: Option<String>,
+    /// Log lines as `text` or `json` (one object per line, with request ids) [default: text].
+    #[arg(long, global = true, env = "DOCKET_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,7 +75,8 @@ pub struct Cli {
 enum Command {
     /// Create the data directory, database, first signing key and genesis event.
     Init,
-    /// Serve HTTP (/healthz).
+    /// Serve the API over HTTPS and WSS (--tls-cert, --tls-key), or plain HTTP on loopback:
+    /// /graphql, /healthz, /livez, /readyz, /metrics.
     Serve(ServeArgs),
     /// Check every hash, chain link, signature and key rotation of the whole log.
     Verify(verify::VerifyArgs),
@@ -94,6 +101,12 @@ enum Command {
     Users {
         #[command(subcommand)]
         command: users::UsersCommand,
+    },
+    /// Contain an incident: lockdown, revoke one principal's credentials, freeze or unfreeze a
+    /// matter.
+    Incident {
+        #[command(subcommand)]
+        command: incident::IncidentCommand,
     },
     /// A matter's forensic timeline: each event with its position, time, actor, type and the
     /// fields it changed, up to a position or time.
@@ -123,6 +136,10 @@ enum Command {
     Export(bundle::ExportArgs),
     /// Check an evidence bundle offline: no database, no server.
     VerifyBundle(bundle::VerifyBundleArgs),
+    /// Write an encrypted, signed archive of everything Docket cannot rebuild, while it runs.
+    Backup(backup::BackupArgs),
+    /// Restore an archive into an empty data directory (and database), after verifying it all.
+    Restore(backup::RestoreArgs),
 }
 
 /// `docket serve`'s settings (each also a `DOCKET_*` variable and a file key).
@@ -167,6 +184,19 @@ struct ServeArgs {
     /// Run the retention policies this often; 0 turns the schedule off [default: 86400].
     #[arg(long, env = "DOCKET_RETENTION_INTERVAL_SECS", value_name = "SECONDS")]
     retention_interval_secs: Option<u64>,
+    /// Serve /metrics to any client presenting this bearer token (16 to 256 characters);
+    /// without it, only to loopback clients [default: none].
+    #[arg(
+        long,
+        env = "DOCKET_METRICS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    metrics_token: Option<String>,
+    /// Re-verify new events and the latest checkpoint this often; 0 turns it off
+    /// [default: 60].
+    #[arg(long, env = "DOCKET_VERIFY_INTERVAL_SECS", value_name = "SECONDS")]
+    verify_interval_secs: Option<u64>,
     /// Publish the log to NATS JetStream at this URL (nats://[user:password@]host:port, several
     /// comma-separated) [default: off].
     #[arg(
@@ -182,6 +212,16 @@ struct ServeArgs {
     /// The first token(s) of every published subject [default: docket].
     #[arg(long, env = "DOCKET_NATS_SUBJECT_PREFIX", value_name = "PREFIX")]
     nats_subject_prefix: Option<String>,
+    /// Back up to this directory or URL (s3://bucket/prefix, file:///path) every
+    /// --backup-interval-secs [default: off].
+    #[arg(long, env = "DOCKET_BACKUP_TO", value_name = "DIR_OR_URL")]
+    backup_to: Option<String>,
+    /// How often `serve` backs up; 0 turns scheduled backups off [default: 0].
+    #[arg(long, env = "DOCKET_BACKUP_INTERVAL_SECS", value_name = "SECONDS")]
+    backup_interval_secs: Option<u64>,
+    /// How many complete archives scheduled backups keep; 0 keeps all [default: 7].
+    #[arg(long, env = "DOCKET_BACKUP_KEEP", value_name = "N")]
+    backup_keep: Option<usize>,
     /// Let webhooks go to plain http:// URLs (a test receiver, a trusted network)
     /// [default: false].
     #[arg(
@@ -207,6 +247,25 @@ struct ServeArgs {
     /// [default: 5000,60000,300000,1800000,7200000,18000000,36000000,50400000].
     #[arg(long, env = "DOCKET_WEBHOOK_BACKOFF_MS", value_name = "MS,MS,...")]
     webhook_backoff_ms: Option<String>,
+    /// Serve HTTPS and WSS with this PEM certificate chain (leaf first); needs --tls-key.
+    /// Reloaded on SIGHUP and when the files change [default: off].
+    #[arg(long, env = "DOCKET_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, SEC1 or RSA) of --tls-cert's certificate.
+    #[arg(long, env = "DOCKET_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on an address that is not loopback outside development mode; only for
+    /// a TLS-terminating proxy in front [default: false].
+    #[arg(
+        long,
+        env = "DOCKET_ALLOW_PLAIN_HTTP",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_name = "BOOL",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    allow_plain_http: Option<bool>,
 }
 
 /// What `DOCKET_PERSISTED_QUERIES_ONLY` was called before. It is still honoured (when neither the
@@ -225,6 +284,7 @@ pub fn run() -> ExitCode {
         max_payload_bytes: cli.max_payload_bytes,
         max_batch_events: cli.max_batch_events,
         log: cli.log,
+        log_format: cli.log_format,
         checkpoint_origin: cli.checkpoint_origin,
         ..Overrides::default()
     };
@@ -236,6 +296,11 @@ pub fn run() -> ExitCode {
         overrides.checkpoint_every_events = serve.checkpoint_every_events;
         overrides.checkpoint_interval_secs = serve.checkpoint_interval_secs;
         overrides.retention_interval_secs = serve.retention_interval_secs;
+        overrides.metrics_token = serve.metrics_token.clone();
+        overrides.verify_interval_secs = serve.verify_interval_secs;
+        overrides.backup_to = serve.backup_to.clone();
+        overrides.backup_interval_secs = serve.backup_interval_secs;
+        overrides.backup_keep = serve.backup_keep;
         overrides.nats_url = serve.nats_url.clone();
         overrides.nats_stream = serve.nats_stream.clone();
         overrides.nats_subject_prefix = serve.nats_subject_prefix.clone();
@@ -243,6 +308,9 @@ pub fn run() -> ExitCode {
         overrides.webhook_allowed_cidrs =
             (!serve.webhook_allowed_cidrs.is_empty()).then(|| serve.webhook_allowed_cidrs.clone());
         overrides.webhook_backoff_ms = serve.webhook_backoff_ms.clone();
+        overrides.tls_cert = serve.tls_cert.clone();
+        overrides.tls_key = serve.tls_key.clone();
+        overrides.allow_plain_http = serve.allow_plain_http;
         if overrides.persisted_queries_only.is_none()
             && let Ok(value) = std::env::var(DEPRECATED_PERSISTED_ONLY)
         {
@@ -257,7 +325,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&settings.log);
+    crate::monitoring::logging::init(&settings.log, settings.log_format);
     if deprecated_persisted_only {
         tracing::warn!(
             "{DEPRECATED_PERSISTED_ONLY} is deprecated; set DOCKET_PERSISTED_QUERIES_ONLY, \
@@ -296,6 +364,16 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
             Err(error) => fail(error),
         },
         Command::Serve(_) => {
+            // Refused transport settings and unloadable certificates stop `serve` before the
+            // data directory or database is touched.
+            if let Err(error) = settings.check_transport() {
+                return fail(error);
+            }
+            if let Some(files) = &settings.tls
+                && let Err(error) = crate::server::tls::load(files)
+            {
+                return fail(error);
+            }
             let log = match EventLog::open(&settings.log_options()).await {
                 Ok(log) => Arc::new(log),
                 Err(error) => return fail(error),
@@ -312,6 +390,7 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
         Command::Projections { command } => projections::run(&settings, command).await,
         Command::Demo => demo::run(&settings).await,
         Command::Users { command } => users::run(&settings, command).await,
+        Command::Incident { command } => incident::run(&settings, command).await,
         Command::Replay(args) => replay::run(&settings, args).await,
         Command::Retention { command } => records::run_retention(&settings, command).await,
         Command::Checkpoint { command } => prove::run_checkpoint(&settings, command).await,
@@ -319,22 +398,46 @@ async fn dispatch(command: Command, settings: Settings) -> ExitCode {
         Command::Witness { command } => witness::run(&settings, command).await,
         Command::Export(args) => bundle::run_export(&settings, args).await,
         Command::VerifyBundle(args) => bundle::run_verify(args).await,
+        Command::Backup(args) => backup::run_backup(&settings, args).await,
+        Command::Restore(args) => backup::run_restore(&settings, args).await,
     }
+}
+
+/// Writes the access record of an operator's act (principal `system`) before it is carried
+/// out; the error is the exit code to stop with.
+pub(crate) async fn operator_record(
+    access: &crate::access::chain::AccessChain,
+    operation: &str,
+    matter: Option<String>,
+    target: &str,
+    target_id: Option<String>,
+    field: &str,
+) -> Result<(), ExitCode> {
+    use crate::access::record::{AccessEntry, AccessRecord, Decision};
+    let record = AccessRecord {
+        principal: "system".into(),
+        session: None,
+        operation: operation.into(),
+        request_id: None,
+        client_address: None,
+        entries: vec![AccessEntry {
+            matter,
+            target: target.into(),
+            target_id: target_id.filter(|id| !id.is_empty()),
+            fields: vec![field.into()],
+            decision: Decision::Allowed,
+            reason: "operator".into(),
+        }],
+    };
+    access
+        .record(&record)
+        .await
+        .map(|_| ())
+        .map_err(|error| fail(format!("the access record could not be written: {error}")))
 }
 
 /// Reports a failure on standard error and returns the generic failure code.
 pub(crate) fn fail(error: impl std::fmt::Display) -> ExitCode {
     eprintln!("docket: {error}");
     ExitCode::from(2)
-}
-
-fn init_tracing(filter: &str) {
-    // sqlx reports every statement and migration notice at info; keep those out of the story.
-    let filter = format!("sqlx=warn,{filter}");
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -66,6 +66,9 @@ pub async fn run_retention(settings: &Settings, command: RetentionCommand) -> Ex
                 for (subject, hold_id) in &run.held {
                     println!("held       {subject} (legal hold {hold_id})");
                 }
+                for subject in &run.frozen {
+                    println!("frozen     {subject} (frozen for an incident: kept as evidence)");
+                }
                 for (subject, code) in &run.failed {
                     println!("failed     {subject} ({code})");
                 }

@@ -32,6 +32,11 @@ pub enum DomainError {
     /// An erasure needs a second authorised user to confirm it.
     #[error("an erasure must be confirmed by someone other than the user who requested it")]
     SecondPersonRequired,
+    /// A frozen matter is evidence: it takes nothing but unfreezing until then.
+    #[error("the matter is frozen for an incident; it can be read but not changed")]
+    MatterFrozen,
+    #[error("the matter is not frozen")]
+    MatterNotFrozen,
     /// Closed matters only accept reopening (and reading).
     #[error("the matter is closed; reopen it first")]
     MatterClosed,
@@ -77,6 +82,8 @@ impl DomainError {
             DomainError::EntityNotFound { .. } => "NOT_FOUND",
             DomainError::MatterArchived => "MATTER_ARCHIVED",
             DomainError::MatterClosed => "MATTER_CLOSED",
+            DomainError::MatterFrozen => "MATTER_FROZEN",
+            DomainError::MatterNotFrozen => "MATTER_NOT_FROZEN",
             DomainError::Erased => "ERASED",
             DomainError::UnderLegalHold { .. } => "LEGAL_HOLD",
             DomainError::SecondPersonRequired => "SECOND_PERSON_REQUIRED",

@@ -361,6 +361,19 @@ pub struct TimeRecorded {
     pub private: TimePrivate,
 }
 
+/// `matter.frozen`: the matter is read-only evidence until unfrozen (incident response).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatterFrozen {
+    /// Why, e.g. the incident reference. Not client data: the admin's statement.
+    pub reason: String,
+}
+
+/// `matter.unfrozen`: the matter takes changes again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatterUnfrozen {
+    pub reason: String,
+}
+
 // ---- contact and custom-field streams ------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -520,6 +533,8 @@ domain_events! {
     ContactUpdated(ContactUpdated) = "contact.updated" v 1,
     CustomFieldDefined(CustomFieldDefined) = "custom_field.defined" v 1,
     MatterVisibilityChanged(MatterVisibilityChanged) = "matter.visibility_changed" v 1,
+    MatterFrozen(MatterFrozen) = "matter.frozen" v 1,
+    MatterUnfrozen(MatterUnfrozen) = "matter.unfrozen" v 1,
     UserAdded(UserAdded) = "user.added" v 1,
     EnrolmentIssued(EnrolmentIssued) = "user.enrolment_issued" v 1,
     UserEnrolled(UserRef) = "user.enrolled" v 1,
@@ -532,6 +547,7 @@ domain_events! {
     LoginSucceeded(LoginSucceeded) = "auth.login_succeeded" v 1,
     LoginFailed(LoginFailed) = "auth.login_failed" v 1,
     SessionsRevoked(SessionsRevoked) = "auth.sessions_revoked" v 1,
+    CredentialsRevoked(CredentialsRevoked) = "auth.credentials_revoked" v 1,
     GroupMembersSet(GroupMembersSet) = "group.members_set" v 1,
     WallErected(WallErected) = "wall.erected" v 1,
     WallLifted(WallLifted) = "wall.lifted" v 1,

@@ -145,6 +145,22 @@ pub struct SessionsRevoked {
     pub count: u64,
 }
 
+/// Every credential of one principal, or of everyone, withdrawn at once (incident response):
+/// sessions, API keys and pending enrolment tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialsRevoked {
+    /// `user:<id>`, `api_client:<id>` or `*` for everyone (a lockdown).
+    pub principal: String,
+    /// Why, in the admin's or operator's words (the incident reference).
+    pub reason: String,
+    /// How many sessions ended.
+    pub sessions: u64,
+    /// The API keys revoked (ids, never secrets).
+    pub api_keys: Vec<String>,
+    /// How many pending enrolment tokens were withdrawn.
+    pub enrolments: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupMembersSet {
     pub group_id: String,

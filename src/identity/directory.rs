@@ -335,6 +335,23 @@ impl Directory {
                     client.keys.remove(&key.key_id);
                 }
             }
+            // Every key the principal held when the revocation was decided, and any issued
+            // meanwhile: none survives the event.
+            DomainEvent::CredentialsRevoked(revoked) => match revoked.principal.as_str() {
+                "*" => {
+                    for client in self.api_clients.values_mut() {
+                        client.keys.clear();
+                    }
+                }
+                principal => {
+                    if let Some(client) = principal
+                        .strip_prefix("api_client:")
+                        .and_then(|id| self.api_clients.get_mut(id))
+                    {
+                        client.keys.clear();
+                    }
+                }
+            },
             DomainEvent::FirmPolicySet(policy) => {
                 self.policy = FirmPolicy {
                     partner_access: policy.partner_access,

@@ -330,6 +330,7 @@ impl Identity {
         reason: &str,
         client_address: Option<&str>,
     ) -> Result<(), IdentityError> {
+        crate::metrics::global().login_failed(reason);
         self.append(
             &Actor::system(),
             None,

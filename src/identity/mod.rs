@@ -9,13 +9,15 @@
 //!   enrols users, signs them in and out and authenticates every request, [`api_clients`]
 //!   registers integrations, sets their [`scopes`] and issues, rotates and revokes their keys,
 //!   [`validity`] says whether the credential behind a principal still works, and
-//!   [`rate_limit`] counts each API client's requests.
+//!   [`rate_limit`] counts each API client's requests, and [`incident`] withdraws every
+//!   credential of a principal, or of everyone, at once.
 
 pub mod admin;
 pub mod api_clients;
 pub mod credentials;
 pub mod directory;
 pub mod error;
+pub mod incident;
 pub mod login;
 pub mod principal;
 pub mod rate_limit;

@@ -5,6 +5,7 @@
 //! - When a key hands over to the next, the incoming key signs
 //!   `"docket/key-acceptance/v1\n" || previous key id || "\n" || next key id`, proving that
 //!   whoever introduced it holds it.
+//! - A backup archive's manifest is signed as `"docket/backup-manifest/v1\n" || blake3(manifest)`.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
@@ -14,6 +15,7 @@ use super::envelope::{EventHash, SIGNATURE_LEN};
 const KEY_ID_DOMAIN: &[u8] = b"docket/key-id/v1\n";
 const EVENT_SIGNATURE_DOMAIN: &[u8] = b"docket/event-signature/v1\n";
 const KEY_ACCEPTANCE_DOMAIN: &[u8] = b"docket/key-acceptance/v1\n";
+const MANIFEST_DOMAIN: &[u8] = b"docket/backup-manifest/v1\n";
 
 /// A key id: 32 lowercase hex characters derived from the public key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55,6 +57,26 @@ pub fn key_acceptance_message(previous: &str, next: &str) -> Vec<u8> {
         next.as_bytes(),
     ]
     .concat()
+}
+
+/// What signs a backup manifest: a domain of its own and the manifest's blake3 (32 raw bytes);
+/// its domain tells it apart from an event's message and a handover's, and a note's text ends
+/// with a newline after longer text.
+pub fn manifest_signature_message(manifest: &[u8]) -> Vec<u8> {
+    [
+        MANIFEST_DOMAIN,
+        blake3::hash(manifest).as_bytes().as_slice(),
+    ]
+    .concat()
+}
+
+/// Whether `signature` is `key`'s signature of the backup manifest `manifest`.
+pub fn verify_manifest_signature(key: &VerifyingKey, manifest: &[u8], signature: &[u8]) -> bool {
+    let Ok(signature) = Signature::from_slice(signature) else {
+        return false;
+    };
+    key.verify_strict(&manifest_signature_message(manifest), &signature)
+        .is_ok()
 }
 
 /// Parses a public key written as 64 lowercase hex digits; `None` when it is not that, not a
@@ -131,6 +153,14 @@ impl LogSigner {
     /// a newline, so no note can be mistaken for either.
     pub fn sign_note_text(&self, text: &str) -> [u8; SIGNATURE_LEN] {
         self.key.sign(text.as_bytes()).to_bytes()
+    }
+
+    /// Signs a backup archive's manifest (docs/backup-format.md): the message is
+    /// [`manifest_signature_message`], which neither an event, a note nor a handover can be.
+    pub fn sign_manifest(&self, manifest: &[u8]) -> [u8; SIGNATURE_LEN] {
+        self.key
+            .sign(&manifest_signature_message(manifest))
+            .to_bytes()
     }
 
     /// Signs the acceptance of a handover from `previous` to this key.

@@ -179,9 +179,24 @@ impl Verifier {
                 detail: "the log has no genesis event".into(),
             });
         }
-        if let Some(head) = recorded
-            && (head.position != self.verified() || head.hash != self.last_hash)
-        {
+        if let Some(head) = recorded {
+            self.check_head(&head)?;
+        }
+        Ok(VerifySummary {
+            events: self.verified(),
+            head_hash: self.last_hash.map(hex::encode),
+            log_id: self.log_id,
+            genesis_key_id: self.genesis_key_id,
+            current_key_id: self.current_key.map(|(id, _)| id.to_string()),
+            key_rotations: self.key_rotations,
+            streams: self.streams.len(),
+        })
+    }
+
+    /// Checks that the store's recorded head is the last event fed so far: a verifier kept
+    /// between runs checks it after each one, as [`Verifier::finish`] does at the end.
+    pub fn check_head(&self, head: &RecordedHead) -> Result<(), VerifyFailure> {
+        if head.position != self.verified() || head.hash != self.last_hash {
             return Err(VerifyFailure {
                 position: head.position,
                 event_id: None,
@@ -193,15 +208,7 @@ impl Verifier {
                 ),
             });
         }
-        Ok(VerifySummary {
-            events: self.verified(),
-            head_hash: self.last_hash.map(hex::encode),
-            log_id: self.log_id,
-            genesis_key_id: self.genesis_key_id,
-            current_key_id: self.current_key.map(|(id, _)| id.to_string()),
-            key_rotations: self.key_rotations,
-            streams: self.streams.len(),
-        })
+        Ok(())
     }
 
     /// Checks one event's place in the log and returns the key that must have signed it.

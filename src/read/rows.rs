@@ -22,7 +22,7 @@ macro_rules! columns {
 columns! {
     MatterRow => "number, title, private, practice_area, status, responsible_attorney, \
         originating_attorney, opened_on, closed_on, statute_of_limitations_on, custom_fields, \
-        firm_visible, erased, version, position, created_at, updated_at";
+        firm_visible, erased, frozen, version, position, created_at, updated_at";
     TeamRow => "matter_number, user_id, capacity";
     ConflictCheckRow => "check_id, matter_number, outcome, reviewer, private, hits, position, \
         recorded_at";
@@ -62,6 +62,8 @@ pub struct MatterRow {
     pub firm_visible: i64,
     /// 1 once the matter's key was destroyed.
     pub erased: i64,
+    /// 1 while the matter is frozen for an incident.
+    pub frozen: i64,
     pub version: i64,
     pub position: i64,
     pub created_at: String,

@@ -9,6 +9,7 @@
 
 mod aggregates;
 mod error;
+mod freeze;
 pub mod history;
 pub mod records;
 pub mod replay;

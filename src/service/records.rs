@@ -41,6 +41,8 @@ pub struct RetentionRun {
     pub erased: Vec<String>,
     /// Expired matters kept by a legal hold: (subject, hold id).
     pub held: Vec<(String, String)>,
+    /// Expired matters kept because they are frozen for an incident (evidence), by subject.
+    pub frozen: Vec<String>,
     /// Matters whose erasure failed: (subject, error code).
     pub failed: Vec<(String, String)>,
 }
@@ -235,6 +237,16 @@ impl Service {
         Ok(None)
     }
 
+    /// A frozen matter is evidence of an incident: it is not erased, by request or retention.
+    async fn refuse_frozen(&self, subject: &Subject) -> Result<(), ServiceError> {
+        match subject {
+            Subject::Matter(number) if self.matter_frozen(number).await? => {
+                Err(DomainError::MatterFrozen.into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn erasure_state(&self, stream: &StreamId) -> Result<ErasureState, ServiceError> {
         let events = read_stream(&self.log, &self.vault, stream, 1).await?;
         Ok(ErasureState::from_events(&events))
@@ -251,6 +263,7 @@ impl Service {
         let subject = Subject::parse(subject)?;
         let why = reason(why)?;
         let version = self.existing(&subject).await?;
+        self.refuse_frozen(&subject).await?;
         let (_, governance) = self.governance().await?;
         if let Some(hold_id) = self.hold_on(&subject, &governance).await? {
             return Err(DomainError::UnderLegalHold { hold_id }.into());
@@ -295,6 +308,7 @@ impl Service {
             return Err(DomainError::SecondPersonRequired.into());
         }
         let version = self.existing(&subject).await?;
+        self.refuse_frozen(&subject).await?;
         let (_, governance) = self.governance().await?;
         if let Some(hold_id) = self.hold_on(&subject, &governance).await? {
             return Err(DomainError::UnderLegalHold { hold_id }.into());
@@ -394,6 +408,9 @@ impl Service {
                 Ok(Some(hold_id)) => run.held.push((stream.as_str().to_owned(), hold_id)),
                 Ok(None) => run.erased.push(stream.as_str().to_owned()),
                 Err(ServiceError::Domain(DomainError::Erased)) => {}
+                Err(ServiceError::Domain(DomainError::MatterFrozen)) => {
+                    run.frozen.push(stream.as_str().to_owned());
+                }
                 Err(error) => run
                     .failed
                     .push((stream.as_str().to_owned(), error.code().to_owned())),
@@ -412,6 +429,7 @@ impl Service {
         years: u32,
     ) -> Result<Option<String>, ServiceError> {
         let version = self.existing(subject).await?;
+        self.refuse_frozen(subject).await?;
         if let Some(hold_id) = self.hold_on(subject, governance).await? {
             return Ok(Some(hold_id));
         }

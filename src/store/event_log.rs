@@ -18,6 +18,7 @@ use crate::keyring::Keyring;
 use crate::log::limits::DEFAULT_MAX_PAYLOAD_BYTES;
 use crate::log::system_events::{GENESIS, KEY_ROTATED};
 use crate::log::{Event, ExpectedVersion};
+use crate::metrics::{self, AppendResult, LogKind};
 
 /// Where the log lives and how appends are bounded.
 #[derive(Debug, Clone)]
@@ -57,6 +58,8 @@ pub struct EventLog {
     max_payload_bytes: usize,
     /// The last position this process committed (0 before its first commit).
     committed: watch::Sender<u64>,
+    /// Which log this is in the process's metrics.
+    kind: LogKind,
 }
 
 impl EventLog {
@@ -75,9 +78,16 @@ impl EventLog {
             counters,
             max_payload_bytes,
             committed: watch::Sender::new(0),
+            kind: LogKind::Events,
         };
         log.ensure_genesis().await?;
         Ok(log)
+    }
+
+    /// This log, counted in the metrics as `kind` (the access chain is a log of its own).
+    pub fn counted_as(mut self, kind: LogKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// Appends one or several events to one stream, atomically.
@@ -155,12 +165,15 @@ impl EventLog {
     }
 
     async fn submit(&self, append: PreparedAppend) -> Result<AppendOutcome, AppendError> {
+        let started = std::time::Instant::now();
         let (reply, answer) = oneshot::channel();
         self.inbox
             .send(Submission { append, reply })
             .await
             .map_err(|_| AppendError::ShuttingDown)?;
-        let outcome = answer.await.map_err(|_| AppendError::ShuttingDown)??;
+        let outcome = answer.await.map_err(|_| AppendError::ShuttingDown)?;
+        metrics::global().appended(self.kind, started.elapsed(), counted(&outcome));
+        let outcome = outcome?;
         if !outcome.replayed {
             self.committed.send_if_modified(|last| {
                 let moved = outcome.last_position > *last;
@@ -200,6 +213,18 @@ impl EventLog {
                 detail: other.to_string(),
             }),
         }
+    }
+}
+
+/// What an append came to, as the metrics count it.
+fn counted(outcome: &Result<AppendOutcome, AppendError>) -> AppendResult {
+    match outcome {
+        Ok(outcome) if outcome.replayed => AppendResult::Replayed,
+        Ok(outcome) => AppendResult::Committed(
+            outcome.last_position.saturating_sub(outcome.first_position) + 1,
+        ),
+        Err(AppendError::Store(_) | AppendError::ShuttingDown) => AppendResult::Failed,
+        Err(_) => AppendResult::Refused,
     }
 }
 

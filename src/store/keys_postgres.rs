@@ -11,9 +11,9 @@ use super::keys::{KeyStore, Rewrap, StoredDataKey, version_of};
 use super::postgres::PostgresStore;
 use super::{StoreError, to_i64};
 
-const KEY_COLUMNS: &str = "key_id, subject, kek_version, wrapped, created_at, erased_at";
+pub(super) const KEY_COLUMNS: &str = "key_id, subject, kek_version, wrapped, created_at, erased_at";
 
-fn decode_key(row: &PgRow) -> Result<StoredDataKey, StoreError> {
+pub(super) fn decode_key(row: &PgRow) -> Result<StoredDataKey, StoreError> {
     Ok(StoredDataKey {
         key_id: row.try_get(0)?,
         subject: row.try_get(1)?,

@@ -10,9 +10,9 @@ use super::keys::{KeyStore, Rewrap, StoredDataKey, version_of};
 use super::sqlite::SqliteStore;
 use super::{StoreError, to_i64};
 
-const KEY_COLUMNS: &str = "key_id, subject, kek_version, wrapped, created_at, erased_at";
+pub(super) const KEY_COLUMNS: &str = "key_id, subject, kek_version, wrapped, created_at, erased_at";
 
-fn decode_key(row: &SqliteRow) -> Result<StoredDataKey, StoreError> {
+pub(super) fn decode_key(row: &SqliteRow) -> Result<StoredDataKey, StoreError> {
     Ok(StoredDataKey {
         key_id: row.try_get(0)?,
         subject: row.try_get(1)?,

@@ -9,6 +9,9 @@
 //! extend one chain, and readers never see gaps.
 
 pub mod append;
+pub mod archive;
+mod archive_postgres;
+mod archive_sqlite;
 pub mod error;
 pub mod event_log;
 pub mod keys;
@@ -75,6 +78,9 @@ pub trait LogStore: Send + Sync + 'static {
 
     /// The vault's wrapped data keys and sealed document contents.
     fn keys(&self) -> &dyn KeyStore;
+
+    /// Paged copies of the tables a backup holds besides the events, and their restoration.
+    fn archive(&self) -> &dyn archive::ArchiveStore;
 
     /// The recorded head of the log.
     async fn head(&self) -> Result<LogHead, StoreError>;

@@ -81,6 +81,10 @@ impl LogStore for PostgresStore {
         self
     }
 
+    fn archive(&self) -> &dyn super::archive::ArchiveStore {
+        self
+    }
+
     async fn put_blob(&self, content_hash: &str, content: &[u8]) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO document_blobs (content_hash, size, content, stored_at) \

@@ -36,7 +36,7 @@ use crate::store::{LogStore, StoredDataKey};
 pub use blind::{BlindIndex, BlindKind};
 pub use error::VaultError;
 pub use master::{LocalMasterKeys, MasterKeys};
-pub use rotation::{Rotation, RotationProgress};
+pub use rotation::{KekRotationOutcome, Rotation, RotationProgress};
 pub use seal::{DataKey, Sealed};
 
 /// The subject whose data key is the blind-index key. Never erased.

@@ -27,6 +27,13 @@ pub struct Rotation {
     pub elapsed: Duration,
 }
 
+/// A rotation, and how many data keys it left under older versions (0 when complete).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KekRotationOutcome {
+    pub rotation: Rotation,
+    pub remaining: u64,
+}
+
 /// Reported after each batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RotationProgress {
@@ -41,6 +48,27 @@ impl Vault {
     ) -> Result<Rotation, VaultError> {
         let to_version = self.master().add_version().await?;
         self.rewrap_all(to_version, progress).await
+    }
+
+    /// Rotates (as [`Vault::rotate_kek`]) and then counts the keys still wrapped under older
+    /// versions: keys created meanwhile by a process that had not yet seen the new version.
+    /// What `docket keys rotate-kek` and the `rotateKek` mutation both run.
+    pub async fn rotate_kek_completely(
+        &self,
+        progress: &(dyn Fn(RotationProgress) + Send + Sync),
+    ) -> Result<KekRotationOutcome, VaultError> {
+        let rotation = self.rotate_kek(progress).await?;
+        let remaining = self
+            .kek_usage()
+            .await?
+            .iter()
+            .filter(|(version, _)| *version < rotation.to_version)
+            .map(|(_, count)| count)
+            .sum();
+        Ok(KekRotationOutcome {
+            rotation,
+            remaining,
+        })
     }
 
     /// Rewraps every key wrapped under a version below `to_version` (also how an interrupted

@@ -60,7 +60,7 @@ fn positions(rows: &[AccessRow]) -> Vec<u64> {
 
 /// Runs statements against the access chain's database (SQLite `access/<file>`, PostgreSQL the
 /// access schema), as someone with file or SQL access would.
-async fn access_sql(test: &TestLog, file: &str, statements: &[&str]) {
+pub(crate) async fn access_sql(test: &TestLog, file: &str, statements: &[&str]) {
     match test.backend {
         Backend::Sqlite => {
             let path = test.dir.path().join("access").join(file);
@@ -86,7 +86,7 @@ async fn access_sql(test: &TestLog, file: &str, statements: &[&str]) {
     }
 }
 
-async fn drop_access_triggers(test: &TestLog) {
+pub(crate) async fn drop_access_triggers(test: &TestLog) {
     let statements: &[&str] = match test.backend {
         Backend::Sqlite => &[
             "DROP TRIGGER events_refuse_update",

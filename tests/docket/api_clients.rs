@@ -145,6 +145,7 @@ impl Served {
                 identity: docket.identity.clone(),
                 access: docket.access.clone(),
                 checkpoints: docket.checkpoints.clone(),
+                monitoring: Default::default(),
                 integrations: docket.integrations.clone(),
                 development: false,
                 unrecorded_principal_for_benchmarks: None,

@@ -192,6 +192,7 @@ impl Served {
                 identity: docket.identity.clone(),
                 access: docket.access.clone(),
                 checkpoints: docket.checkpoints.clone(),
+                monitoring: Default::default(),
                 integrations: docket.integrations.clone(),
                 development,
                 unrecorded_principal_for_benchmarks: None,

@@ -21,8 +21,8 @@ pub(crate) const MATTER: &str = "2026-0300";
 pub(crate) struct Firm {
     pub(crate) log: TestLog,
     pub(crate) docket: Docket,
-    schema: graphql::DocketSchema,
-    users: std::collections::HashMap<&'static str, SignedIn>,
+    pub(crate) schema: graphql::DocketSchema,
+    pub(crate) users: std::collections::HashMap<&'static str, SignedIn>,
     pub(crate) contact_id: String,
 }
 
@@ -91,7 +91,7 @@ impl Firm {
         firm
     }
 
-    async fn run(&self, user: &str, query: &str) -> Value {
+    pub(crate) async fn run(&self, user: &str, query: &str) -> Value {
         let caller: Arc<Caller> = caller(&self.docket, Some(self.users[user].principal.clone()));
         let request =
             with_loaders(Request::new(query), self.docket.projector.db()).data(caller.clone());
@@ -106,7 +106,7 @@ impl Firm {
         response["data"].clone()
     }
 
-    async fn request_erasure(&self, user: &str, subject: &str) -> Value {
+    pub(crate) async fn request_erasure(&self, user: &str, subject: &str) -> Value {
         self.ok(
             user,
             &format!(
@@ -118,7 +118,12 @@ impl Firm {
             .clone()
     }
 
-    async fn confirm_erasure(&self, user: &str, subject: &str, request_id: &str) -> Value {
+    pub(crate) async fn confirm_erasure(
+        &self,
+        user: &str,
+        subject: &str,
+        request_id: &str,
+    ) -> Value {
         self.ok(
             user,
             &format!(

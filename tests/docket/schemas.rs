@@ -81,6 +81,7 @@ const IDENTITY_TYPES: &[&str] = &[
     "auth.login_succeeded",
     "auth.login_failed",
     "auth.sessions_revoked",
+    "auth.credentials_revoked",
     "group.members_set",
     "wall.erected",
     "wall.lifted",
@@ -770,6 +771,27 @@ fn domain_events() -> Vec<DomainEvent> {
     events.extend(full.written);
     events.extend(bare.written);
     events.extend(records_events());
+    events.extend(freeze_events());
+    events
+}
+
+/// A matter frozen for an incident and unfrozen again, as the matter decides them.
+fn freeze_events() -> Vec<DomainEvent> {
+    let mut case = Case::open(&open_matter("2026-0102"));
+    let mut events = Vec::new();
+    for freeze in [true, false] {
+        let decided = {
+            let matter = case.matter();
+            if freeze {
+                matter.freeze("INC-2026-7: suspected exfiltration")
+            } else {
+                matter.unfreeze("INC-2026-7 closed")
+            }
+        };
+        let decided = decided.unwrap();
+        case.record(&decided);
+        events.extend(decided);
+    }
     events
 }
 
@@ -843,7 +865,7 @@ async fn events_written_by_docket_match_their_schemas() {
 #[test]
 fn every_domain_event_type_has_a_schema_for_its_current_version() {
     let schemas = schemas();
-    assert_eq!(DomainEvent::TYPES.len(), 51);
+    assert_eq!(DomainEvent::TYPES.len(), 54);
     for (event_type, version) in DomainEvent::TYPES {
         let schema = schema_of(&schemas, event_type, *version);
         assert_eq!(
@@ -1547,6 +1569,19 @@ async fn identity_events_match_their_schemas() {
     }
     identity.directory_handle().refresh().await.unwrap();
     identity.unlock_user(&system, None, "z.lock").await.unwrap();
+    identity
+        .revoke_credentials(
+            &system,
+            None,
+            &docket::identity::incident::Whose::ApiClient("billing".into()),
+            "INC-1",
+        )
+        .await
+        .unwrap();
+    identity
+        .lockdown(&system, None, "INC-1: everyone")
+        .await
+        .unwrap();
 
     let schemas = schemas();
     let events = docket

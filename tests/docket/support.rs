@@ -403,6 +403,21 @@ pub fn caller(
 pub async fn serve(
     docket: &docket::app::Docket,
 ) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
+    serve_over(docket, None).await
+}
+
+/// [`serve`] over TLS with the certificates of `tls` (HTTPS and WSS).
+pub async fn serve_tls(
+    docket: &docket::app::Docket,
+    tls: std::sync::Arc<docket::server::tls::CertificateStore>,
+) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
+    serve_over(docket, Some(tls)).await
+}
+
+async fn serve_over(
+    docket: &docket::app::Docket,
+    tls: Option<std::sync::Arc<docket::server::tls::CertificateStore>>,
+) -> (std::net::SocketAddr, actix_web::dev::ServerHandle) {
     let mut attempts = 0;
     loop {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -419,11 +434,12 @@ pub async fn serve(
             identity: docket.identity.clone(),
             access: docket.access.clone(),
             checkpoints: docket.checkpoints.clone(),
+            monitoring: Default::default(),
             integrations: docket.integrations.clone(),
             development: false,
             unrecorded_principal_for_benchmarks: None,
         };
-        match docket::server::http_server(components, address, Some(1)) {
+        match docket::server::http_server_with(components, address, Some(1), tls.clone()) {
             Ok(server) => {
                 let handle = server.handle();
                 tokio::spawn(server);

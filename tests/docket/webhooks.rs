@@ -729,6 +729,17 @@ async fn a_rotation_signs_with_both_keys_during_the_overlap(backend: Backend) {
     firm.stop().await;
 }
 
+/// `docket_webhook_deliveries_total{outcome}` now (process-wide: other tests add to it too).
+fn attempts_counted(outcome: &str) -> u64 {
+    let mut text = String::new();
+    docket::metrics::global().encode(&mut text).unwrap();
+    let series = format!("docket_webhook_deliveries_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series.as_str()))
+        .and_then(|value| value.parse().ok())
+        .unwrap()
+}
+
 async fn failures_are_retried_with_backoff_until_they_succeed(backend: Backend) {
     let firm = Firm::new(backend, "100,200,5000").await;
     let (endpoint, key) = firm.register(Scheme::Ed25519, &[], &[]).await;
@@ -740,6 +751,7 @@ async fn failures_are_retried_with_backoff_until_they_succeed(backend: Backend) 
         },
         answer(302),
     ]);
+    let (retrying, delivered) = (attempts_counted("retrying"), attempts_counted("delivered"));
     let position = note(&firm.docket, MATTER, "Retry me").await;
     let received = firm.received(4).await;
     let delivery = firm
@@ -776,6 +788,11 @@ async fn failures_are_retried_with_backoff_until_they_succeed(backend: Backend) 
     );
     assert_eq!(attempts[0].excerpt.as_deref(), Some("answered 500"));
     assert!(attempts[0].next_attempt_at.is_some() && attempts[3].next_attempt_at.is_none());
+    assert!(
+        attempts_counted("retrying") >= retrying + 3,
+        "the metrics count each failure"
+    );
+    assert!(attempts_counted("delivered") > delivered);
     assert_eq!(
         firm.endpoint_status(&endpoint).await.0,
         EndpointStatus::Active
@@ -787,8 +804,13 @@ async fn a_410_disables_the_endpoint_and_raises_an_alert(backend: Backend) {
     let firm = Firm::new(backend, "20,40").await;
     let (endpoint, _) = firm.register(Scheme::Ed25519, &[], &[]).await;
     firm.receiver.script(&[answer(410)]);
+    let given_up = attempts_counted("failed");
     let gone = note(&firm.docket, MATTER, "Nobody home").await;
     firm.settled(&endpoint, gone, DeliveryStatus::Failed).await;
+    assert!(
+        attempts_counted("failed") > given_up,
+        "the metrics count the give-up"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while firm.endpoint_status(&endpoint).await.0 != EndpointStatus::Disabled {
         assert!(Instant::now() < deadline, "the endpoint is disabled");

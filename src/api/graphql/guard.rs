@@ -140,6 +140,25 @@ pub const FIELDS: &[(&str, &str, FieldRule)] = &[
     ),
     ("Mutation", "requestErasure", Capability(C::EraseSubject)),
     ("Mutation", "confirmErasure", Capability(C::EraseSubject)),
+    // Incident response and key rotation: admins, after step-up.
+    (
+        "Mutation",
+        "revokeCredentials",
+        Capability(C::RespondToIncidents),
+    ),
+    ("Mutation", "lockdown", Capability(C::RespondToIncidents)),
+    (
+        "Mutation",
+        "freezeMatter",
+        Capability(C::RespondToIncidents),
+    ),
+    (
+        "Mutation",
+        "unfreezeMatter",
+        Capability(C::RespondToIncidents),
+    ),
+    ("Mutation", "rotateSigningKey", Capability(C::RotateKeys)),
+    ("Mutation", "rotateKek", Capability(C::RotateKeys)),
     // Webhooks: API-client administration (admins, with a recent step-up).
     (
         "Query",
@@ -223,6 +242,7 @@ pub const FIELDS: &[(&str, &str, FieldRule)] = &[
     ("Matter", "createdAt", Matter(P::Summary)),
     ("Matter", "updatedAt", Matter(P::Summary)),
     ("Matter", "firmVisible", Matter(P::Summary)),
+    ("Matter", "frozen", Matter(P::Summary)),
     ("Matter", "title", Matter(P::Core)),
     ("Matter", "description", Matter(P::Core)),
     ("Matter", "practiceArea", Matter(P::Core)),
@@ -327,6 +347,11 @@ pub const INHERITING_TYPES: &[&str] = &[
     "RetentionPolicy",
     // Subscriptions.
     "LogEvent",
+    // Incident response.
+    "CredentialsRevokedPayload",
+    "FreezePayload",
+    "KekRotationPayload",
+    "SigningKeyRotationPayload",
     // Webhooks.
     "WebhookAttempt",
     "WebhookDelivery",

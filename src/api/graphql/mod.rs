@@ -11,6 +11,7 @@ pub mod governance;
 pub mod guard;
 pub mod http;
 pub mod ids;
+pub mod incident;
 pub mod integrations;
 pub mod loaders;
 pub mod mutation;
@@ -55,6 +56,7 @@ pub struct MutationRoot(
     transparency::TransparencyMutation,
     governance::GovernanceMutation,
     integrations::WebhooksMutation,
+    incident::IncidentMutation,
 );
 
 pub type DocketSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

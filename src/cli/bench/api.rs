@@ -218,6 +218,7 @@ pub async fn run(options: &LogOptions, plan: &ApiPlan) -> Result<ApiReport, Stor
         identity: identity.clone(),
         access: access.clone(),
         checkpoints: checkpoints.clone(),
+        monitoring: Default::default(),
         integrations: integrations.clone(),
         development: false,
         unrecorded_principal_for_benchmarks: unrecorded,

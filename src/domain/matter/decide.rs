@@ -18,6 +18,8 @@ const TITLE_MAX: usize = 300;
 const LONG_TEXT_MAX: usize = 20_000;
 const NOTE_MAX: usize = 100_000;
 const SHORT_MAX: usize = 120;
+/// Longest reason for freezing or unfreezing a matter.
+pub const FREEZE_REASON_MAX: usize = 1_000;
 
 /// Facts from outside the matter's stream that a command needs.
 #[derive(Debug, Clone, Default)]
@@ -321,10 +323,39 @@ impl Matter {
         events
     }
 
-    /// Archived matters take nothing; closed ones take only status changes.
+    /// Freezes the matter for an incident: from then on it takes no command but
+    /// [`Matter::unfreeze`], whatever its status. An erased matter has nothing left to keep.
+    pub fn freeze(&self, reason: &str) -> Result<Vec<DomainEvent>, DomainError> {
+        if self.erased {
+            return Err(DomainError::Erased);
+        }
+        if self.frozen {
+            return Err(DomainError::MatterFrozen);
+        }
+        Ok(vec![DomainEvent::MatterFrozen(MatterFrozen {
+            reason: required_text("reason", reason, FREEZE_REASON_MAX)?,
+        })])
+    }
+
+    /// Lifts a freeze; the matter's own rules (closed, archived) apply again.
+    pub fn unfreeze(&self, reason: &str) -> Result<Vec<DomainEvent>, DomainError> {
+        if !self.frozen {
+            return Err(DomainError::MatterNotFrozen);
+        }
+        Ok(vec![DomainEvent::MatterUnfrozen(MatterUnfrozen {
+            reason: required_text("reason", reason, FREEZE_REASON_MAX)?,
+        })])
+    }
+
+    /// Erased and frozen matters take nothing; archived ones nothing; closed ones only status
+    /// changes.
     fn check_accepts(&self, command: &MatterCommand) -> Result<(), DomainError> {
         if self.erased {
             return Err(DomainError::Erased);
+        }
+        // Before every other rule: a frozen matter is evidence, whatever its status.
+        if self.frozen {
+            return Err(DomainError::MatterFrozen);
         }
         match (self.status, command) {
             (MatterStatus::Archived, _) => Err(DomainError::MatterArchived),

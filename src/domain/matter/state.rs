@@ -124,6 +124,9 @@ pub struct Matter {
     /// Its client data was erased (its data key destroyed): it accepts no further change.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub erased: bool,
+    /// Frozen for an incident: read-only evidence until unfrozen.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frozen: bool,
 }
 
 impl Matter {
@@ -166,6 +169,7 @@ impl Matter {
                 created_at: recorded.recorded_at.clone(),
                 updated_at: recorded.recorded_at.clone(),
                 erased: false,
+                frozen: false,
             });
             return;
         }
@@ -345,6 +349,8 @@ impl Matter {
             DomainEvent::MatterVisibilityChanged(change) => {
                 self.firm_visible = change.firm_visible;
             }
+            DomainEvent::MatterFrozen(_) => self.frozen = true,
+            DomainEvent::MatterUnfrozen(_) => self.frozen = false,
             // Not a matter's events (identity events live on the directory stream).
             _ => {}
         }

@@ -203,6 +203,16 @@ impl CredentialStore {
         Ok(result.rows_affected())
     }
 
+    /// Revokes every key of every client not revoked before (a lockdown) and returns how many.
+    pub async fn revoke_all_api_keys(&self, now: DateTime<Utc>) -> Result<u64, CredentialError> {
+        let result =
+            sqlx::query("UPDATE auth_api_keys SET revoked_at = $1 WHERE revoked_at IS NULL")
+                .bind(secs(now))
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected())
+    }
+
     /// Records a use of the key at `now`, writing only when the last recorded use is older
     /// than [`TOUCH_INTERVAL_SECS`]. True if it wrote.
     pub async fn touch_api_key(

@@ -72,4 +72,33 @@ impl CredentialStore {
             .await?;
         Ok(result.rows_affected())
     }
+
+    /// Deletes the enrolment tokens still redeemable at `now`, of `user_id` or of everyone
+    /// (`None`), and returns how many (incident response; used and expired ones prove nothing
+    /// and stay as they are).
+    pub async fn withdraw_pending_enrolments(
+        &self,
+        user_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, CredentialError> {
+        let result = match user_id {
+            Some(user_id) => {
+                sqlx::query(
+                    "DELETE FROM auth_enrolments \
+                     WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2",
+                )
+                .bind(user_id)
+                .bind(secs(now))
+                .execute(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM auth_enrolments WHERE used_at IS NULL AND expires_at > $1")
+                    .bind(secs(now))
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        Ok(result.rows_affected())
+    }
 }

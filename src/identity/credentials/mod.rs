@@ -18,6 +18,7 @@
 //! the stored hash is done in constant time ([`ApiKeyRecord::secret_matches`]).
 
 mod api_keys;
+mod archive;
 mod enrolments;
 mod error;
 mod factors;
@@ -31,6 +32,7 @@ use std::path::Path;
 use sqlx::AnyPool;
 
 pub use api_keys::{ApiKeyRecord, NewApiKey};
+pub use archive::CredentialRow;
 pub use error::CredentialError;
 pub use factors::TotpRecord;
 pub use sessions::{NewSession, SessionRecord};

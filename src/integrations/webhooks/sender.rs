@@ -403,6 +403,7 @@ fn outcome(webhooks: &Webhooks, sent: Sent, disable: &mut Vec<Disabling>) -> Out
             }
         }
     };
+    crate::metrics::global().webhook_attempt(delivery_outcome(status));
     let attempt = Attempt {
         delivery_id: claim.delivery_id.clone(),
         attempt: claim.attempts + 1,
@@ -420,5 +421,17 @@ fn outcome(webhooks: &Webhooks, sent: Sent, disable: &mut Vec<Disabling>) -> Out
         failures,
         next_attempt_at,
         finished_at: (status != DeliveryStatus::Pending).then_some(now),
+    }
+}
+
+/// What a delivery's new status says of the attempt, for the metrics.
+fn delivery_outcome(status: DeliveryStatus) -> crate::metrics::DeliveryOutcome {
+    use crate::metrics::DeliveryOutcome;
+    match status {
+        DeliveryStatus::Delivered => DeliveryOutcome::Delivered,
+        DeliveryStatus::Pending => DeliveryOutcome::Retrying,
+        DeliveryStatus::Failed | DeliveryStatus::Withheld | DeliveryStatus::Cancelled => {
+            DeliveryOutcome::Failed
+        }
     }
 }

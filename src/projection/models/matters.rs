@@ -5,7 +5,8 @@
 //! carried its description (`matter.opened`, or `matter.details_changed` with a `private`
 //! member); a sensitive custom field's value is kept in `custom_fields` as
 //! `{"sealed_ref": <column form of that matter.custom_field_set's private member>}`; a conflict
-//! check's query and notes are its event's `private`. `subject.erased` marks the matter erased.
+//! check's query and notes are its event's `private`. `subject.erased` marks the matter erased;
+//! `matter.frozen` and `matter.unfrozen` set and clear `frozen`.
 
 use async_trait::async_trait;
 use sqlx::AnyConnection;
@@ -251,6 +252,14 @@ async fn apply_one<'e>(
                 .bind(hits)
                 .bind(pos(e.position))
                 .bind(&e.recorded_at);
+            run(c, query).await?;
+        }
+        DomainEvent::MatterFrozen(_) | DomainEvent::MatterUnfrozen(_) => {
+            let frozen = matches!(e.event, DomainEvent::MatterFrozen(_));
+            let sql = format!("UPDATE {matters} SET frozen = $2 WHERE number = $1");
+            let query = sqlx::query(AssertSqlSafe(sql))
+                .bind(number)
+                .bind(flag(frozen));
             run(c, query).await?;
         }
         DomainEvent::SubjectErased(_) => {

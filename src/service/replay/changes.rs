@@ -144,7 +144,7 @@ impl Changes {
             map: [documents, notes, tasks, calendar, time_entries];
             value: [created_at];
             bookkeeping: [updated_at];
-            value: [erased];
+            value: [erased, frozen];
         );
     }
 

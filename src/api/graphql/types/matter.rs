@@ -174,6 +174,12 @@ impl Matter {
         self.see(ctx)?;
         Ok(self.row.firm_visible != 0)
     }
+    /// Whether the matter is frozen for an incident: readable, but every change is refused
+    /// (`MATTER_FROZEN`) until an admin unfreezes it.
+    async fn frozen(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        self.see(ctx)?;
+        Ok(self.row.frozen != 0)
+    }
     async fn created_at(&self, ctx: &Context<'_>) -> async_graphql::Result<&str> {
         self.see(ctx)?;
         Ok(&self.row.created_at)
