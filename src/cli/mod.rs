@@ -71,6 +71,8 @@ pub struct Cli {
     command: Command,
 }
 
+// The command line is parsed once per process: `serve`'s many settings inline cost nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create the data directory, database, first signing key and genesis event.

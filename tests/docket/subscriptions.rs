@@ -295,6 +295,7 @@ on_both_paths!(
     a_revoked_key_ends_the_subscription_at_once,
     a_signed_out_session_ends_the_subscription,
     subscriptions_are_recorded_as_accesses,
+    open_subscriptions_and_their_lag_are_in_the_metrics,
 );
 
 on_both_backends!(
@@ -721,4 +722,24 @@ async fn one_document_is_rendered_apart_for_each_admission(backend: Backend) {
             .await
             .is_err()
     );
+}
+
+/// The value of an unlabelled series in the process's metrics.
+fn metric(name: &str) -> f64 {
+    let mut text = String::new();
+    docket::metrics::global().encode(&mut text).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn open_subscriptions_and_their_lag_are_in_the_metrics(backend: Backend, path: Path) {
+    let desk = Desk::serving(backend, path).await;
+    let lags_before = metric("docket_subscription_lag_seconds_count");
+    let mut events = desk.subscribe(&desk.users["a.ttorney"].principal, "");
+    desk.note("p.one", OURS, "Counted").await;
+    next(&mut events).await;
+    // Other tests of this process subscribe too: the figures only ever include this one.
+    assert!(metric("docket_subscriptions_active") >= 1.0);
+    assert!(metric("docket_subscription_lag_seconds_count") > lags_before);
 }

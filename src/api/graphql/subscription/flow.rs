@@ -44,7 +44,15 @@ pub struct Flow {
     /// Per matter, the parts already in an access record of this subscription.
     recorded: BTreeMap<String, Vec<&'static str>>,
     checked: Instant,
+    /// Deliveries so far; one in [`LAG_SAMPLE`] has its lag measured.
+    delivered: u64,
+    /// Counts the subscription as active in the metrics while it lives.
+    _active: crate::metrics::SubscriptionGuard,
 }
+
+/// A delivery's lag is measured for one delivery in this many: the measure (a clock read,
+/// a timestamp parse and a shared histogram) would cost more than the delivery itself.
+const LAG_SAMPLE: u64 = 16;
 
 /// What a flow starts from.
 pub struct Start {
@@ -79,6 +87,8 @@ impl Flow {
             types: start.types,
             recorded: BTreeMap::new(),
             checked: Instant::now(),
+            delivered: 0,
+            _active: crate::metrics::global().subscription_guard(),
         }
     }
 
@@ -216,6 +226,10 @@ impl Flow {
             if !self.recorded(&event, part) {
                 Box::pin(self.record_delivery(&event, part, admission)).await?;
             }
+            if self.delivered.is_multiple_of(LAG_SAMPLE) {
+                crate::metrics::global().delivered_recorded_at(&event.recorded_at);
+            }
+            self.delivered += 1;
             return Ok(Delivery { event, admission });
         }
     }
