@@ -59,6 +59,8 @@ pub enum ConfigError {
     Nats(NatsConfigError),
     #[error("{0}")]
     Webhooks(WebhookConfigError),
+    #[error("{0}")]
+    Anomaly(crate::monitoring::anomaly::AnomalyConfigError),
     #[error(
         "tls_cert and tls_key (--tls-cert, --tls-key) go together: {0} is set without the other"
     )]
@@ -103,6 +105,8 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub allow_plain_http: Option<bool>,
+    /// The `[anomaly]` table: thresholds and working hours of the anomaly rules.
+    pub anomaly: Option<crate::monitoring::anomaly::AnomalyConfig>,
 }
 
 /// What flags and environment variables gave (clap merges those two).
@@ -173,6 +177,8 @@ pub struct Settings {
     pub nats: Option<NatsSettings>,
     /// Where webhooks may go beyond public HTTPS endpoints, and their retry schedule.
     pub webhooks: WebhookSettings,
+    /// The anomaly rules `serve` watches for (file only: the `[anomaly]` table).
+    pub anomaly: crate::monitoring::anomaly::AnomalySettings,
     /// The certificate chain and key `serve` serves HTTPS and WSS with; `None`: plain HTTP.
     pub tls: Option<TlsFiles>,
     /// Serve plain HTTP on a non-loopback address outside development mode (a TLS-terminating
@@ -225,6 +231,7 @@ impl std::fmt::Debug for Settings {
             .field("webhooks", &self.webhooks)
             .field("tls", &self.tls)
             .field("allow_plain_http", &self.allow_plain_http)
+            .field("anomaly", &self.anomaly)
             .finish()
     }
 }
@@ -336,7 +343,14 @@ impl Settings {
             overrides.tls_cert.or(file.tls_cert),
             overrides.tls_key.or(file.tls_key),
         )?;
+        let anomaly = file
+            .anomaly
+            .take()
+            .unwrap_or_default()
+            .settings()
+            .map_err(ConfigError::Anomaly)?;
         Ok(Settings {
+            anomaly,
             nats,
             webhooks,
             tls,

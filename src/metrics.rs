@@ -136,12 +136,20 @@ const LOGIN_FAILURE_REASONS: &[&str] = &[
 
 /// The background verifier's checks (`docket_verifications_total{check}`).
 pub const CHECKS: [&str; 3] = ["log", "access_chain", "checkpoint"];
-/// The kinds of alert (`docket_alerts_total{kind}`), as `monitoring::alerts::AlertKind` names
-/// them.
-pub const ALERT_KINDS: [&str; 3] = [
+/// The kinds of alert (`docket_alerts_total{kind}`): the integrity checks, as
+/// `monitoring::alerts::AlertKind` names them, and the anomaly rules, as
+/// `monitoring::anomaly::Rule` names them.
+pub const ALERT_KINDS: [&str; 10] = [
     "log_integrity",
     "access_chain_integrity",
     "checkpoint_mismatch",
+    "many_matters",
+    "off_hours",
+    "failed_logins",
+    "walled_attempts",
+    "break_glass",
+    "bulk_exports",
+    "api_client_errors",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]

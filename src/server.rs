@@ -34,7 +34,7 @@ use crate::config::Settings;
 use crate::identity::Identity;
 use crate::integrations::Integrations;
 use crate::metrics;
-use crate::monitoring::alerts::LoggingAlertSink;
+use crate::monitoring::alert_log::LoggedAlertSink;
 use crate::monitoring::verifier::BackgroundVerifier;
 use crate::monitoring::{MonitoringSettings, endpoints, request_id};
 use crate::projection::{Projector, ReadDb};
@@ -311,12 +311,20 @@ pub async fn serve(settings: &Settings, log: Arc<EventLog>) -> std::io::Result<(
     .map_err(io)?;
     let _checkpointing = checkpoints.spawn();
     let _retention = spawn_retention(service.clone(), settings.retention_interval);
+    let (integrity_alerts, _appending_alerts) = LoggedAlertSink::spawn(log.clone());
     let _verifying = BackgroundVerifier::new(
         log.store().clone(),
         Some(access.log().store().clone()),
-        Arc::new(LoggingAlertSink),
+        integrity_alerts,
     )
     .spawn(settings.monitoring.verify_interval);
+    let _watching = crate::monitoring::anomaly::watcher::Watcher::new(
+        log.clone(),
+        access.clone(),
+        &options,
+        settings.anomaly.clone(),
+    )
+    .spawn();
     let _backups = crate::backup::schedule::spawn(settings.log_options(), settings.backup.clone());
     let persisted = PersistedQueries::load(
         &settings.data_dir.join("persisted-queries"),

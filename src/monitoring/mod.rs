@@ -8,10 +8,14 @@
 //! - [`logging`] sets up text or JSON log lines on standard error.
 //! - [`alerts`] is where integrity alerts go ([`alerts::AlertSink`]).
 //! - [`verifier`] re-checks new events of both chains and the latest checkpoint on a schedule.
+//! - [`anomaly`] watches the access chain and the log for misuse.
+//! - [`alert_log`] appends every alert, of either kind, to the log's `alerts` stream.
 //!
 //! The metrics registry itself is [`crate::metrics`], a leaf module every layer counts in.
 
+pub mod alert_log;
 pub mod alerts;
+pub mod anomaly;
 pub mod endpoints;
 pub mod logging;
 pub mod request_id;

@@ -17,6 +17,7 @@ pub mod event_log;
 pub mod keys;
 mod keys_postgres;
 mod keys_sqlite;
+pub mod leadership;
 pub mod log_state;
 pub mod pages;
 pub mod plan;

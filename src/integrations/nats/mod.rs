@@ -14,7 +14,6 @@
 //! processes on one database, one publishes and the others wait to take over.
 
 mod jetstream;
-mod leadership;
 mod pipeline;
 mod settings;
 mod source;
@@ -30,10 +29,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::integrations::feed::Feed;
+use crate::store::leadership::{LeaderLock, LockError};
 use crate::store::{EventLog, LogOptions, StoreError};
 
 pub use jetstream::{DUPLICATE_WINDOW, stream_config};
-pub use leadership::PublisherLock;
 pub use settings::{DEFAULT_STREAM, DEFAULT_SUBJECT_PREFIX, NatsConfigError, NatsSettings};
 
 /// Messages in flight (published, ack not yet checked) by default.
@@ -59,8 +58,8 @@ pub enum NatsError {
     Publish { position: u64, detail: String },
     #[error("the log was read out of order: position {expected} expected, {found} read")]
     OutOfOrder { expected: u64, found: u64 },
-    #[error("the NATS publisher lock cannot be taken: {detail}")]
-    Lock { detail: String },
+    #[error("the NATS publisher lock cannot be taken: {0}")]
+    Lock(#[from] LockError),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The stream did not end where the publisher expected (another publisher, or an event
@@ -95,7 +94,7 @@ pub struct NatsPublisher {
     log: Arc<EventLog>,
     /// Where new events come from; without a feed, the store is polled.
     feed: Option<Arc<Feed>>,
-    lock: PublisherLock,
+    lock: LeaderLock,
     window: usize,
     published: AtomicU64,
     status: watch::Sender<PublisherStatus>,
@@ -117,7 +116,7 @@ pub async fn spawn(
 impl NatsPublisher {
     /// A publisher of `log` (opened with `log_options`) to the stream `settings` name.
     pub fn new(settings: NatsSettings, log: Arc<EventLog>, log_options: &LogOptions) -> Self {
-        let lock = PublisherLock::for_log(log_options, &settings.stream);
+        let lock = LeaderLock::for_log(log_options, &format!("nats-publisher-{}", settings.stream));
         NatsPublisher {
             settings,
             log,
