@@ -71,6 +71,9 @@ pub enum Part {
     Time,
     Timeline,
     History,
+    /// Not a part of a matter: the alerts of the `alerts` stream, which only principals
+    /// allowed to read alerts receive (see [`alerts_access`]). No matter access covers it.
+    Alerts,
 }
 
 impl Part {
@@ -89,6 +92,7 @@ impl Part {
             Part::Time => "matter.time",
             Part::Timeline => "matter.timeline",
             Part::History => "matter.history",
+            Part::Alerts => "alerts",
         }
     }
 
@@ -120,6 +124,9 @@ pub enum MatterAccess {
 impl MatterAccess {
     /// Whether this access covers `part`, and why.
     pub fn decide(self, part: Part) -> Decision {
+        if part == Part::Alerts {
+            return Decision::Denied("not_a_matter_part");
+        }
         match self {
             MatterAccess::Content {
                 reason, privileged, ..
@@ -447,6 +454,8 @@ pub enum Capability {
     RespondToIncidents,
     /// Rotate the log's signing key and the key-encryption key.
     RotateKeys,
+    /// Read the alerts Docket raises (anomalies and integrity failures).
+    ReadAlerts,
 }
 
 impl Capability {
@@ -475,6 +484,7 @@ impl Capability {
             Capability::ExportSubjectData => "export_subject_data",
             Capability::RespondToIncidents => "respond_to_incidents",
             Capability::RotateKeys => "rotate_keys",
+            Capability::ReadAlerts => "read_alerts",
         }
     }
 
@@ -495,6 +505,7 @@ impl Capability {
             Capability::BreakGlass => &[Partner, Attorney, Paralegal],
             Capability::ReadAccessRecords | Capability::AccessReview => &[Auditor],
             Capability::ReadOperations
+            | Capability::ReadAlerts
             | Capability::ReadDirectory
             | Capability::ReadProofs
             | Capability::SignCheckpoint => &[Admin, Auditor],
@@ -551,6 +562,27 @@ pub fn capability(
         }
     }
     Decision::Allowed("role")
+}
+
+/// Whether `who` may receive the alerts of the `alerts` stream at `now`: a user whose role
+/// holds [`Capability::ReadAlerts`] (admins and auditors), or an active API client whose scopes
+/// include alerts (a security monitoring integration).
+pub fn alerts_access(
+    directory: &Directory,
+    who: &Principal,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Decision {
+    let Some(client_id) = who.client_id() else {
+        return capability(directory, who, Capability::ReadAlerts, now);
+    };
+    match directory.api_clients.get(client_id) {
+        Some(client) if !client.is_active_at(&crate::log::time::format_timestamp(now)) => {
+            Decision::Denied("inactive")
+        }
+        Some(client) if client.scopes.alerts => Decision::Allowed("client_scope"),
+        Some(_) => Decision::Denied("client_scope"),
+        None => Decision::Denied("inactive"),
+    }
 }
 
 /// Whether a wall screens `who` from a contact (a client named by a wall screening them).

@@ -256,6 +256,9 @@ pub struct ApiClientScopesSet {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     pub rate_limit: ApiRateLimit,
+    /// Whether the client receives alerts; absent (false) unless granted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alerts: bool,
 }
 
 /// A key replaced by a newer one of the same client; the old key works until `expires_at`.

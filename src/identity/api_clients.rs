@@ -47,6 +47,8 @@ pub struct ScopesRequest {
     pub commands: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub rate_limit: RateLimit,
+    /// Whether the client receives alerts.
+    pub alerts: bool,
 }
 
 impl Default for ScopesRequest {
@@ -58,6 +60,7 @@ impl Default for ScopesRequest {
             commands: scopes.commands.into_iter().collect(),
             expires_at: None,
             rate_limit: scopes.rate_limit,
+            alerts: false,
         }
     }
 }
@@ -132,6 +135,7 @@ impl ScopesRequest {
             commands,
             expires_at: self.expires_at.map(format_timestamp),
             rate_limit,
+            alerts: self.alerts,
         })
     }
 }

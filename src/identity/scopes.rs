@@ -100,6 +100,8 @@ pub struct ClientScopes {
     /// After this time (RFC 3339, as Docket writes it) the client is inactive.
     pub expires_at: Option<String>,
     pub rate_limit: RateLimit,
+    /// Whether the client receives the alerts Docket raises (off unless granted).
+    pub alerts: bool,
 }
 
 impl Default for ClientScopes {
@@ -111,6 +113,7 @@ impl Default for ClientScopes {
             commands: DEFAULT_COMMANDS.iter().map(|c| (*c).to_owned()).collect(),
             expires_at: None,
             rate_limit: RateLimit::default(),
+            alerts: false,
         }
     }
 }
@@ -151,6 +154,7 @@ impl ClientScopes {
                     requests: 1,
                     per_seconds: RateLimit::MAX_WINDOW_SECS,
                 }),
+            alerts: event.alerts,
         }
     }
 
@@ -173,6 +177,7 @@ impl ClientScopes {
                 requests: self.rate_limit.requests,
                 per_seconds: self.rate_limit.per_seconds,
             },
+            alerts: self.alerts,
         }
     }
 }
@@ -210,6 +215,7 @@ mod tests {
             commands: ["addNote".to_owned()].into(),
             expires_at: Some(normalised_time("2030-05-01T10:00:00Z")),
             rate_limit: RateLimit::new(5, 10).unwrap(),
+            alerts: true,
         };
         assert_eq!(
             ClientScopes::from_event(&scopes.to_event("billing")),

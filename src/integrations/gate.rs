@@ -1,7 +1,8 @@
 //! The event gate: what a principal may receive of one event, decided at the moment of
 //! delivery with the policy that governs every other read.
 //!
-//! Only events of matter streams are delivered. A principal who sees a matter's history (its
+//! Only events of matter streams are delivered, and the alerts of the `alerts` stream to those
+//! allowed to read alerts (admins, auditors, API clients whose scopes include alerts). A principal who sees a matter's history (its
 //! team, auditors, anyone the policy admits to the matter) receives the event's metadata:
 //! position, type, actor, times, hash and signature. Its payload, with the client data opened,
 //! comes only with access to the part of the matter the event belongs to (a time entry needs
@@ -26,6 +27,7 @@ use crate::access::policy::{self, MatterFacts, Part};
 use crate::domain::identity::DIRECTORY_STREAM;
 use crate::identity::Identity;
 use crate::log::Event;
+use crate::monitoring::alert_log;
 use crate::projection::{Projector, WaitOutcome};
 use crate::read::{Bind, Sql};
 use crate::vault::Vault;
@@ -235,7 +237,7 @@ impl EventGate {
     /// What `who` may receive of `event` now. Call [`EventGate::observe`] on it first.
     pub async fn admit(&self, who: &Principal, event: &Event) -> Result<Admission, GateError> {
         let Some(number) = matter_of(&event.stream) else {
-            return Ok(Admission::Withheld);
+            return Ok(self.admit_alert(who, event));
         };
         let Some(access) = self.matter_access(who, number, event.position).await? else {
             return Ok(Admission::Withheld);
@@ -262,6 +264,22 @@ impl EventGate {
                 reason: metadata.reason(),
             }
         })
+    }
+
+    /// An event of the `alerts` stream goes, whole, to those allowed to read alerts; every
+    /// other event outside matter streams to no one.
+    fn admit_alert(&self, who: &Principal, event: &Event) -> Admission {
+        if event.stream != alert_log::STREAM {
+            return Admission::Withheld;
+        }
+        let directory = self.identity.directory();
+        match policy::alerts_access(&directory, who, chrono::Utc::now()) {
+            policy::Decision::Allowed(reason) => Admission::Content {
+                part: Part::Alerts,
+                reason,
+            },
+            policy::Decision::Denied(_) => Admission::Withheld,
+        }
     }
 
     /// The event's payload with its client data opened (`private` is `{}` and `erased` true

@@ -1147,6 +1147,7 @@ async fn the_list_filter_agrees_with_the_policy_for_api_clients() {
                         requests: 10,
                         per_seconds: 10,
                     },
+                    alerts: next(2) == 0,
                 }),
             );
         }

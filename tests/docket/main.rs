@@ -11,6 +11,7 @@ mod support;
 mod access;
 mod access_chain;
 mod accounts;
+mod anomalies;
 mod api_clients;
 mod appends;
 mod backups;

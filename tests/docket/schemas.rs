@@ -885,6 +885,7 @@ fn every_domain_event_type_has_a_schema_for_its_current_version() {
             LOG_TYPES
                 .iter()
                 .chain(docket::integrations::webhooks::events::TYPES)
+                .chain(docket::monitoring::alert_log::TYPES)
                 .find(|(t, _)| t == event_type)
                 .map(|(_, v)| *v)
         });
@@ -1606,4 +1607,52 @@ async fn identity_events_match_their_schemas() {
         .filter(|t| !types.contains(**t))
         .collect();
     assert!(missing.is_empty(), "not written: {missing:?}");
+}
+
+#[test]
+fn alert_events_match_their_schema() {
+    use docket::monitoring::alert_log::AlertRaised;
+    use docket::monitoring::alerts::{Alert, AlertKind};
+    use docket::monitoring::anomaly::rules::{Detector, Observation};
+    use docket::monitoring::anomaly::{Rule, Threshold, Thresholds};
+
+    let schemas = schemas();
+    let schema = schema_of(&schemas, "alert.raised", 1);
+    let mut thresholds = Thresholds::default();
+    thresholds.set(Rule::ManyMatters, Threshold::new(2, 600));
+    let mut detector = Detector::new(thresholds);
+    let time = |ms: i64| {
+        docket::log::time::format_timestamp(
+            chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap(),
+        )
+    };
+    let mut raised: Vec<AlertRaised> = Vec::new();
+    for (n, matter) in ["2026-0001", "2026-0002"].iter().enumerate() {
+        let observation = Observation {
+            rule: Rule::ManyMatters,
+            subject: "user:eve".into(),
+            at_ms: 1_780_000_000_000 + i64::try_from(n).unwrap(),
+            matter: Some((*matter).into()),
+            position: 7 + u64::try_from(n).unwrap(),
+        };
+        raised.extend(detector.observe(observation, time));
+    }
+    assert_eq!(raised.len(), 1);
+    raised.push(AlertRaised::integrity(
+        &Alert {
+            kind: AlertKind::CheckpointMismatch,
+            position: Some(12),
+            event_id: None,
+            reason: "root_differs".into(),
+            detail: "the root differs".into(),
+        },
+        &time(1_780_000_000_000),
+    ));
+    for alert in raised {
+        let value = serde_json::to_value(&alert).unwrap();
+        assert_eq!(
+            violations(schema, &value, "alert.raised"),
+            Vec::<String>::new()
+        );
+    }
 }

@@ -49,6 +49,7 @@ pub const FIELDS: &[(&str, &str, FieldRule)] = &[
     ("Query", "calendar", Signed),
     ("Query", "matterAsOf", Signed),
     ("Query", "projections", Capability(C::ReadOperations)),
+    ("Query", "alerts", Capability(C::ReadAlerts)),
     ("Query", "me", Signed),
     ("Mutation", "login", Public),
     // Subscriptions: each event is decided by the event gate as it is delivered.
@@ -347,6 +348,8 @@ pub const INHERITING_TYPES: &[&str] = &[
     "RetentionPolicy",
     // Subscriptions.
     "LogEvent",
+    // Alerts.
+    "Alert",
     // Incident response.
     "CredentialsRevokedPayload",
     "FreezePayload",

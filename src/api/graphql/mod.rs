@@ -4,6 +4,7 @@
 //! response is reported in `extensions.cost`.
 
 pub mod account;
+pub mod alerts;
 pub mod caller;
 pub mod cost;
 pub mod errors;
@@ -45,6 +46,7 @@ pub struct QueryRoot(
     transparency::TransparencyQuery,
     governance::GovernanceQuery,
     integrations::WebhooksQuery,
+    alerts::AlertsQuery,
 );
 
 /// The mutation root.

@@ -81,6 +81,12 @@ impl EventFilter {
 
     /// Whether the endpoint asks for `event`.
     pub fn matches(&self, event: &Event) -> bool {
+        // Alerts go only to endpoints that name their type (`alert.raised` or `alert.*`) and
+        // no matters.
+        let alert = event.stream == crate::monitoring::alert_log::STREAM;
+        if alert && (!self.matters.is_empty() || self.event_types.is_empty()) {
+            return false;
+        }
         let matter_ok = self.matters.is_empty()
             || event
                 .stream

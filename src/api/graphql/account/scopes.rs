@@ -61,6 +61,8 @@ pub struct ApiClientScopesView {
     /// After this time the client is inactive (every key stops working).
     pub expires_at: Option<String>,
     pub rate_limit: RateLimitView,
+    /// Whether the client receives the alerts Docket raises (through `events` and webhooks).
+    pub alerts: bool,
 }
 
 impl From<&ClientScopes> for ApiClientScopesView {
@@ -81,6 +83,7 @@ impl From<&ClientScopes> for ApiClientScopesView {
                 requests: scopes.rate_limit.requests,
                 per_seconds: scopes.rate_limit.per_seconds,
             },
+            alerts: scopes.alerts,
         }
     }
 }
@@ -104,6 +107,10 @@ pub struct ApiClientScopesInput {
     pub expires_at: Option<String>,
     /// Default 600 requests per 60 seconds.
     pub rate_limit: Option<RateLimitInput>,
+    /// Whether the client receives the alerts Docket raises (a security monitoring
+    /// integration). Default false.
+    #[graphql(default)]
+    pub alerts: bool,
 }
 
 /// An expiry as given: an RFC 3339 time in the future.
@@ -135,6 +142,7 @@ impl ApiClientScopesInput {
                 requests: limit.requests,
                 per_seconds: limit.per_seconds,
             }),
+            alerts: self.alerts,
         })
     }
 }

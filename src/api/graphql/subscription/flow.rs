@@ -20,6 +20,7 @@ use crate::api::graphql::errors::api_error;
 use crate::integrations::feed::{FeedError, Follower};
 use crate::integrations::gate::{Admission, EventGate, matter_of};
 use crate::log::Event;
+use crate::monitoring::alert_log;
 
 /// How often a quiet subscription re-checks its credential.
 const RECHECK: Duration = Duration::from_secs(1);
@@ -258,9 +259,16 @@ impl Flow {
         &self.gate
     }
 
+    /// Whether the subscriber asked for `event`. Alerts come only to a subscription that
+    /// names their type and no matters.
     fn wanted(&self, event: &Event) -> bool {
         let Some(number) = matter_of(&event.stream) else {
-            return false;
+            return event.stream == alert_log::STREAM
+                && self.matters.is_none()
+                && self
+                    .types
+                    .as_ref()
+                    .is_some_and(|t| t.contains(&event.event_type));
         };
         self.matters.as_ref().is_none_or(|m| m.contains(number))
             && self
@@ -269,14 +277,18 @@ impl Flow {
                 .is_none_or(|t| t.contains(&event.event_type))
     }
 
+    /// What the first delivery of a part is recorded under: the matter number, or the stream
+    /// for alerts.
+    fn record_key(event: &Event) -> &str {
+        matter_of(&event.stream).unwrap_or(event.stream.as_str())
+    }
+
     /// Whether this subscription already recorded a delivery of the event's (matter, part).
     fn recorded(&self, event: &Event, part: crate::access::Part) -> bool {
         let part = part.as_str();
-        matter_of(&event.stream).is_none_or(|number| {
-            self.recorded
-                .get(number)
-                .is_some_and(|parts| parts.contains(&part))
-        })
+        self.recorded
+            .get(Self::record_key(event))
+            .is_some_and(|parts| parts.contains(&part))
     }
 
     /// The first delivery of each (matter, part) on this subscription waits for an access
@@ -287,13 +299,11 @@ impl Flow {
         part: crate::access::Part,
         admission: Admission,
     ) -> async_graphql::Result<()> {
-        let Some(number) = matter_of(&event.stream) else {
-            return Ok(());
-        };
+        let number = Self::record_key(event).to_owned();
         let part_name = part.as_str();
         if self
             .recorded
-            .get(number)
+            .get(&number)
             .is_some_and(|parts| parts.contains(&part_name))
         {
             return Ok(());
@@ -303,7 +313,7 @@ impl Flow {
             Admission::Withheld => "withheld",
         };
         let entry = AccessEntry {
-            matter: Some(number.to_owned()),
+            matter: matter_of(&event.stream).map(str::to_owned),
             target: "event".into(),
             target_id: Some(event.id.clone()),
             fields: vec![part.as_str().into()],
@@ -319,10 +329,7 @@ impl Flow {
                     event.position,
                 )
             })?;
-        self.recorded
-            .entry(number.to_owned())
-            .or_default()
-            .push(part_name);
+        self.recorded.entry(number).or_default().push(part_name);
         Ok(())
     }
 }
