@@ -601,6 +601,46 @@ mod tests {
     }
 
     #[test]
+    fn the_anomaly_table_comes_from_the_file_and_bad_ones_are_refused() {
+        use crate::monitoring::anomaly::{Rule, Threshold};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docket.toml");
+        std::fs::write(
+            &path,
+            "[anomaly]\nworking_hours = \"Mon-Fri 08:00-19:00 +01:00\"\n\
+             failed_logins = { count = 3, window_secs = 120 }\n",
+        )
+        .unwrap();
+        let file_only = Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let settings = Settings::resolve(file_only.clone()).unwrap();
+        assert!(settings.anomaly.enabled);
+        let thresholds = &settings.anomaly.thresholds;
+        assert_eq!(thresholds.of(Rule::FailedLogins), Threshold::new(3, 120));
+        assert!(thresholds.is_on(Rule::OffHours));
+
+        std::fs::write(&path, "[anomaly]\nenabled = false\n").unwrap();
+        assert!(
+            !Settings::resolve(file_only.clone())
+                .unwrap()
+                .anomaly
+                .enabled
+        );
+        std::fs::write(&path, "[anomaly]\nworking_hours = \"nine to five\"\n").unwrap();
+        let error = Settings::resolve(file_only.clone()).unwrap_err();
+        assert!(matches!(error, ConfigError::Anomaly(_)), "{error}");
+        std::fs::write(
+            &path,
+            "[anomaly]\nfailed_login = { count = 3, window_secs = 1 }\n",
+        )
+        .unwrap();
+        let error = Settings::resolve(file_only).unwrap_err();
+        assert!(matches!(error, ConfigError::Invalid { .. }), "{error}");
+    }
+
+    #[test]
     fn monitoring_settings_come_from_the_file_and_bad_ones_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("docket.toml");

@@ -28,6 +28,7 @@ on_both_backends!(
     the_access_chain_trips_every_rule_it_feeds,
     a_restarted_watcher_raises_nothing_twice,
     alerts_go_only_to_those_allowed_to_read_them,
+    serve_watches_with_the_thresholds_of_its_configuration,
 );
 
 fn settings(set: &[(Rule, u32, u64)]) -> AnomalySettings {
@@ -449,4 +450,84 @@ async fn alerts_go_only_to_those_allowed_to_read_them(backend: Backend) {
     );
     assert!(!asks(&["alert.raised"], &["2026-0702"]));
     assert!(!asks(&["matter.*"], &[]));
+}
+
+async fn serve_watches_with_the_thresholds_of_its_configuration(backend: Backend) {
+    let test = crate::support::TestLog::new(backend).await;
+    std::fs::write(
+        test.options().data_dir.join("docket.toml"),
+        "[anomaly]\nfailed_logins = { count = 2, window_secs = 600 }\n",
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut server = test
+        .docket_command()
+        .env_remove("DOCKET_CONFIG")
+        .args(["serve", "--listen", &address.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let login = serde_json::json!({
+        "query": r#"mutation { login(input: {email: "nobody@firm.example",
+            password: "not the password", totpCode: "000000"}) { __typename } }"#
+    })
+    .to_string();
+    let mut failures = 0;
+    for _ in 0..300 {
+        if post(address, &login)
+            .await
+            .is_some_and(|reply| reply.starts_with("HTTP/1.1 200"))
+        {
+            failures += 1;
+            if failures == 2 {
+                break;
+            }
+        } else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let store = docket::store::event_log::open_existing_store(&test.options())
+        .await
+        .unwrap();
+    let mut raised = Vec::new();
+    for _ in 0..200 {
+        raised = store
+            .read_stream_page(alert_log::STREAM, 1, 10)
+            .await
+            .unwrap();
+        if !raised.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert_eq!(failures, 2, "the server answered both logins");
+    assert_eq!(raised.len(), 1, "one alert, about the address");
+    let alert: AlertRaised = serde_json::from_str(&raised[0].payload).unwrap();
+    assert_eq!(alert.rule, "failed_logins");
+    assert_eq!(alert.subject.as_deref(), Some("address:127.0.0.1"));
+    assert_eq!(alert.threshold, 2);
+    assert_eq!(raised[0].actor, "system");
+}
+
+/// The raw reply to an anonymous `POST /graphql` of `body`, or `None` if nothing listens.
+async fn post(address: std::net::SocketAddr, body: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await.ok()?;
+    Some(String::from_utf8_lossy(&reply).into_owned())
 }
