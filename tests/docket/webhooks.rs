@@ -1417,4 +1417,75 @@ on_both_backends!(
     webhooks_go_only_where_the_egress_rules_allow,
     two_services_on_one_store_send_each_delivery_once,
     administration_and_the_delivery_log_through_graphql,
+    alerts_are_delivered_only_to_clients_granted_them,
 );
+
+/// An alert appended to the log, about `subject`.
+async fn raise_alert(docket: &Docket, subject: &str) -> u64 {
+    use docket::monitoring::alert_log::{self, AlertRaised, AlertSource, Severity};
+    let alert = AlertRaised {
+        alert_id: alert_log::alert_id(&[subject]),
+        rule: "failed_logins".into(),
+        severity: Severity::High,
+        subject: Some(subject.into()),
+        count: 5,
+        threshold: 5,
+        window_secs: 600,
+        first_at: "2026-12-04T03:00:00.000000Z".into(),
+        last_at: "2026-12-04T03:04:00.000000Z".into(),
+        matters: Vec::new(),
+        source: AlertSource::Log,
+        through: Some(1),
+        summary: "5 failed logins within 10 min".into(),
+    };
+    alert_log::append(&docket.log, &alert).await.unwrap()
+}
+
+async fn alerts_are_delivered_only_to_clients_granted_them(backend: Backend) {
+    let firm = Firm::new(backend, "20").await;
+    let (alerts, key) = firm.register(Scheme::Ed25519, &[], &["alert.*"]).await;
+    let (everything, _) = firm.register(Scheme::Ed25519, &[], &[]).await;
+    // Billing's scopes do not include alerts yet: nothing is sent.
+    let refused = raise_alert(&firm.docket, "account:eve").await;
+    let before = note(&firm.docket, MATTER, "Between the alerts").await;
+    firm.settled(&everything, before, DeliveryStatus::Delivered)
+        .await;
+    let scopes = docket::identity::api_clients::ScopesRequest {
+        alerts: true,
+        ..Default::default()
+    };
+    firm.docket
+        .identity
+        .set_api_client_scopes(&Actor::system(), None, CLIENT, &scopes)
+        .await
+        .unwrap();
+    let granted = raise_alert(&firm.docket, "address:10.9.9.9").await;
+    let delivered = firm
+        .settled(&alerts, granted, DeliveryStatus::Delivered)
+        .await;
+    assert_eq!(delivered.event_type, "alert.raised");
+    for endpoint in [&alerts, &everything] {
+        let early = firm.delivery_at(endpoint, refused).await;
+        assert!(
+            early
+                .as_ref()
+                .is_none_or(|d| d.status == DeliveryStatus::Withheld),
+            "not granted then: {early:?}"
+        );
+    }
+    assert!(
+        firm.delivery_at(&everything, granted).await.is_none(),
+        "an endpoint that does not name alerts gets none"
+    );
+    let received = firm.received(1).await;
+    let sent = received
+        .iter()
+        .find(|r| r.body.contains("alert.raised"))
+        .expect("the alert was sent");
+    assert!(verifies(sent, &key));
+    let body: Value = serde_json::from_str(&sent.body).unwrap();
+    assert_eq!(body["data"]["stream"], "alerts");
+    assert_eq!(body["data"]["payload"]["subject"], "address:10.9.9.9");
+    assert!(body["data"].get("matter").is_none());
+    firm.stop().await;
+}
