@@ -29,6 +29,7 @@ on_both_backends!(
     a_restarted_watcher_raises_nothing_twice,
     alerts_go_only_to_those_allowed_to_read_them,
     serve_watches_with_the_thresholds_of_its_configuration,
+    integrity_alerts_are_appended_to_the_log,
 );
 
 fn settings(set: &[(Rule, u32, u64)]) -> AnomalySettings {
@@ -530,4 +531,35 @@ async fn post(address: std::net::SocketAddr, body: &str) -> Option<String> {
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply).await.ok()?;
     Some(String::from_utf8_lossy(&reply).into_owned())
+}
+
+async fn integrity_alerts_are_appended_to_the_log(backend: Backend) {
+    use docket::monitoring::alert_log::LoggedAlertSink;
+    use docket::monitoring::alerts::{Alert, AlertKind, AlertSink};
+    let desk = Desk::new(backend).await;
+    let (sink, _appending) = LoggedAlertSink::spawn(desk.docket.log.clone());
+    sink.raise(&Alert {
+        kind: AlertKind::LogIntegrity,
+        position: Some(3),
+        event_id: Some("0190a3b4-7c1d-7000-8000-000000000003".into()),
+        reason: "hash_mismatch".into(),
+        detail: "the stored hash is not the event's".into(),
+    });
+    let mut raised = Vec::new();
+    for _ in 0..100 {
+        raised = alerts(&desk).await;
+        if !raised.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(raised.len(), 1);
+    let alert = &raised[0];
+    assert_eq!(alert.rule, "log_integrity");
+    assert_eq!(alert.severity, alert_log::Severity::Critical);
+    assert_eq!(alert.source, AlertSource::Verifier);
+    assert_eq!(alert.through, Some(3));
+    assert_eq!(alert.summary, "verification failed (hash_mismatch)");
+    let listed = graphql(&desk, "au.ditor", "{ alerts { rule severity through } }").await;
+    assert_eq!(listed["data"]["alerts"][0]["severity"], "critical");
 }
