@@ -7,6 +7,9 @@
 //! every append acknowledged before stays; once the ballast is removed the same open log takes
 //! appends again, and after reopening the log verifies with everything acknowledged in it.
 //!
+//! The read models on a full disk: the projector's rounds fail with the same typed error, the
+//! projections are not marked failed, and it catches up once space is freed.
+//!
 //! PostgreSQL's disk is the shared server's and is not filled here; the mapping of its
 //! `disk_full` class to the same error is unit-tested in `src/store/error.rs`.
 
@@ -17,6 +20,7 @@ use docket::store::{AppendError, AppendOutcome, EventLog, LogOptions, StoreError
 use docket::verification::{VerifyOptions, verify_log};
 use serde_json::json;
 
+use crate::projections::{change, note as matter_note, open_matter};
 use crate::support::{Seeded, one_event};
 
 /// A tmpfs of a fixed size mounted on a temporary directory for the length of a test.
@@ -181,4 +185,50 @@ async fn a_full_disk_refuses_appends_which_resume_when_space_is_freed() {
         .unwrap()
         .unwrap_or_else(|failure| panic!("verifies: {failure:?} ({})", random.context()));
     assert_eq!(summary.events, log.head().await.unwrap().position);
+}
+
+/// The read models on a full disk: the projector's rounds fail with the typed error (the
+/// projections are not marked failed: the events are not at fault), and once space is freed
+/// the same projector catches up with every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_holds_the_projector_back_until_space_is_freed() {
+    let disk = SmallDisk::mount("48m").unwrap_or_else(|reason| {
+        panic!("this test mounts a tmpfs and needs root (CAP_SYS_ADMIN): {reason}")
+    });
+    let options = LogOptions::new(disk.path().join("data"));
+    let docket = docket::app::Docket::open_with(&options, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    let service = &docket.service;
+    open_matter(service, "2026-0800", "Full disk", "litigation").await;
+    let body = "Long attendance note on the without-prejudice meeting. ".repeat(40);
+    const NOTES: usize = 150;
+    for _ in 0..NOTES {
+        change(service, "2026-0800", matter_note(&body, false)).await;
+    }
+
+    // Nothing projected yet, and no room left to project it.
+    let ballast = disk.path().join("ballast");
+    fill(&ballast);
+    for _ in 0..2 {
+        let refused = docket.projector.catch_up().await;
+        assert!(
+            matches!(refused, Err(StoreError::StorageFull { .. })),
+            "{refused:?}"
+        );
+    }
+    for status in docket.projector.status().await.unwrap() {
+        assert_eq!(status.status, "ok", "not marked failed: {status:?}");
+    }
+
+    std::fs::remove_file(&ballast).unwrap();
+    let progress = docket.projector.catch_up().await.expect("projects again");
+    assert!(progress.failed.is_empty(), "{progress:?}");
+    let head = docket.log.head().await.unwrap().position;
+    assert_eq!(progress.reached, head);
+    let notes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rm_notes")
+        .fetch_one(docket.projector.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(notes, NOTES as i64);
 }
