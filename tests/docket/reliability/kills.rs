@@ -147,9 +147,14 @@ async fn intact_after_kill(test: &TestDocket, acknowledged: &[Committed], contex
             .unwrap_or_else(|error| panic!("{} rebuilds ({context}): {error}", projection.name()));
     }
     let rebuilt = dump(pool).await;
+    let differing: Vec<&String> = projected
+        .keys()
+        .chain(rebuilt.keys())
+        .filter(|view| projected.get(*view) != rebuilt.get(*view))
+        .collect();
     assert!(
-        projected == rebuilt,
-        "the caught-up read models equal a fresh rebuild ({context})"
+        differing.is_empty(),
+        "the caught-up read models equal a fresh rebuild; these differ: {differing:?} ({context})"
     );
 }
 
@@ -185,6 +190,17 @@ async fn projection_updates_survive_sigkill_at_random_points(backend: Backend) {
         acknowledged.extend(writer.await.unwrap());
 
         let what = if rebuild { "rebuild" } else { "serve" };
+        // Where the killed process had got to (shown with a failure, or with --nocapture).
+        let head = test.docket.log.head().await.unwrap().position;
+        let reached: Vec<u64> = test
+            .projector()
+            .status()
+            .await
+            .unwrap()
+            .iter()
+            .map(|status| status.position)
+            .collect();
+        eprintln!("round {round}: {what} killed after {delay} ms at {reached:?} of {head}");
         let context = format!(
             "round {round}, {what} killed after {delay} ms, {}",
             random.context()
