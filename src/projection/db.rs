@@ -37,6 +37,12 @@ impl ReadDb {
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(30))
+            // A connection whose transaction SQLite rolled back by itself (a full disk) still
+            // counts itself inside it and would refuse every later one: it is replaced (as the
+            // log's writer is, src/store/sqlite.rs).
+            .before_acquire(|connection, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(connection)) })
+            })
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

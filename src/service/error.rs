@@ -29,6 +29,7 @@ impl ServiceError {
             ServiceError::Domain(error) => error.code(),
             ServiceError::Append(error) => error.code(),
             ServiceError::Store(StoreError::Unavailable { .. }) => "UNAVAILABLE",
+            ServiceError::Store(StoreError::StorageFull { .. }) => "STORAGE_FULL",
             ServiceError::Vault(VaultError::SubjectErased { .. }) => "ERASED",
             ServiceError::Store(_) | ServiceError::Decode(_) | ServiceError::Vault(_) => "INTERNAL",
             ServiceError::ContentTooLarge { .. } => "CONTENT_TOO_LARGE",
@@ -61,6 +62,9 @@ impl ServiceError {
             ServiceError::ContentTooLarge { .. } => self.to_string(),
             ServiceError::Store(StoreError::Unavailable { .. }) => {
                 "the database is unavailable".into()
+            }
+            ServiceError::Store(StoreError::StorageFull { .. }) => {
+                "the database's storage is full; nothing was written".into()
             }
             ServiceError::Vault(VaultError::SubjectErased { .. }) => {
                 "this record's client data has been erased; nothing more can be added to it".into()

@@ -19,6 +19,10 @@ pub enum StoreError {
     /// The connection failed while committing: the batch may or may not be durable.
     #[error("commit outcome unknown: {detail}")]
     CommitOutcomeUnknown { detail: String },
+    /// The disk (or the database's quota) is full: nothing of the failed statement was written,
+    /// and writes can succeed again once space is freed.
+    #[error("storage full: {detail}")]
+    StorageFull { detail: String },
     /// A stored row cannot be decoded into an event.
     #[error("stored row at position {position} is corrupt: {reason}")]
     CorruptRow { position: i64, reason: &'static str },
@@ -72,6 +76,18 @@ impl From<KeyringError> for StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match error {
+            sqlx::Error::Io(ref io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                StoreError::StorageFull {
+                    detail: error.to_string(),
+                }
+            }
+            sqlx::Error::Database(ref db)
+                if is_storage_full(db.code().as_deref(), db.message()) =>
+            {
+                StoreError::StorageFull {
+                    detail: error.to_string(),
+                }
+            }
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
@@ -104,6 +120,17 @@ impl StoreError {
 
 fn is_connection_lost(code: Option<&str>) -> bool {
     code.is_some_and(|code| code.starts_with("57P") || code.starts_with("08"))
+}
+
+/// PostgreSQL's `disk_full` (53100; its codes are always five characters), SQLite's
+/// `SQLITE_FULL` (13, also as the primary code of an extended one, which SQLite's codes of at
+/// most four digits carry in their low byte).
+fn is_storage_full(code: Option<&str>, message: &str) -> bool {
+    match code {
+        Some(code) if code.len() == 5 => code == "53100",
+        Some(code) => code.parse::<u32>().is_ok_and(|number| number & 0xff == 13),
+        None => message.contains("database or disk is full"),
+    }
 }
 
 fn is_busy(message: &str) -> bool {
@@ -149,6 +176,7 @@ impl AppendError {
             AppendError::NotInitialised => "NOT_INITIALISED",
             AppendError::Store(StoreError::CommitOutcomeUnknown { .. }) => "COMMIT_OUTCOME_UNKNOWN",
             AppendError::Store(StoreError::Unavailable { .. }) => "UNAVAILABLE",
+            AppendError::Store(StoreError::StorageFull { .. }) => "STORAGE_FULL",
             AppendError::Store(_) => "INTERNAL",
             AppendError::ShuttingDown => "SHUTTING_DOWN",
         }
@@ -164,8 +192,46 @@ impl AppendError {
             AppendError::Store(StoreError::Unavailable { .. }) => {
                 "the database is unavailable".into()
             }
+            AppendError::Store(StoreError::StorageFull { .. }) => {
+                "the database's storage is full; nothing was written".into()
+            }
             AppendError::Store(_) => "internal error".into(),
             other => other.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_told_apart_from_other_refusals() {
+        // SQLite: SQLITE_FULL, plain or as the primary code of an extended one.
+        assert!(is_storage_full(Some("13"), "database or disk is full"));
+        assert!(is_storage_full(Some("269"), ""));
+        // PostgreSQL: disk_full, but not the other "insufficient resources" conditions.
+        assert!(is_storage_full(Some("53100"), "could not extend file"));
+        assert!(!is_storage_full(Some("53300"), "too many connections"));
+        assert!(!is_storage_full(Some("53200"), "out of memory"));
+        // Other refusals.
+        assert!(!is_storage_full(Some("5"), "database is locked"));
+        assert!(!is_storage_full(Some("2067"), "UNIQUE constraint failed"));
+        assert!(!is_storage_full(Some("23505"), "duplicate key"));
+        assert!(is_storage_full(None, "database or disk is full"));
+    }
+
+    #[test]
+    fn a_full_disk_has_its_own_code_and_a_safe_message() {
+        let error = AppendError::Store(StoreError::StorageFull {
+            detail: "/srv/docket/docket.db-wal".into(),
+        });
+        assert_eq!(error.code(), "STORAGE_FULL");
+        assert!(!error.public_message().contains("/srv"));
+        let io = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert!(matches!(
+            StoreError::from(sqlx::Error::Io(io)),
+            StoreError::StorageFull { .. }
+        ));
     }
 }

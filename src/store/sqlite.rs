@@ -52,6 +52,13 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            // SQLite rolls a transaction back by itself on some errors (a full disk, an I/O
+            // error); the explicit ROLLBACK that follows then fails, and the connection still
+            // counts itself inside a transaction, so every later BEGIN would be refused. Such
+            // a connection is closed and replaced rather than handed out again.
+            .before_acquire(|connection, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(connection)) })
+            })
             .connect_with(options.clone())
             .await?;
         MIGRATOR
@@ -213,7 +220,9 @@ impl SqliteStore {
         match write_plan(&mut tx, plan).await {
             Ok(()) => tx.commit().await,
             Err(error) => {
-                tx.rollback().await?;
+                // The write's own error is the one to report: when SQLite has already rolled
+                // back (a full disk), the ROLLBACK fails too, and says nothing useful.
+                let _ = tx.rollback().await;
                 Err(error)
             }
         }

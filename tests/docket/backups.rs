@@ -92,7 +92,7 @@ async fn read_models(docket: &Docket) -> BTreeMap<String, Vec<Vec<String>>> {
 
 /// Copies the key files an operator keeps apart from backups (the KEK file and the signing
 /// keys of the log and the access chain) into a new data directory.
-fn copy_key_files(from: &Path, to: &Path) {
+pub(crate) fn copy_key_files(from: &Path, to: &Path) {
     for dir in ["keys", "access/keys"] {
         let target = to.join(dir);
         std::fs::create_dir_all(&target).unwrap();
@@ -114,7 +114,7 @@ fn options_into(log: &TestLog) -> RestoreOptions {
 }
 
 /// Whether the restore target holds nothing: no log file (SQLite) or no tables (PostgreSQL).
-async fn target_is_empty(log: &TestLog) -> bool {
+pub(crate) async fn target_is_empty(log: &TestLog) -> bool {
     match &log.database_url {
         None => [
             "docket.db",

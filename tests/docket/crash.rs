@@ -1,4 +1,6 @@
-//! SIGKILL during heavy appending: every acknowledged append survives and the log verifies.
+//! SIGKILL during heavy appending, at random points, repeated: every acknowledged append
+//! survives and the log verifies. The points come from [`Seeded`]; a failing run prints its
+//! seed, and `DOCKET_TEST_SEED=<seed>` repeats it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Stdio};
@@ -9,7 +11,7 @@ use futures::TryStreamExt;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestLog};
+use crate::support::{Backend, Seeded, TestLog};
 
 on_both_backends!(acknowledged_appends_survive_sigkill);
 
@@ -61,16 +63,26 @@ async fn acknowledged_appends_survive_sigkill(backend: Backend) {
             .success()
     );
 
-    for round in 0..2u64 {
+    let mut random = Seeded::new("appends under SIGKILL");
+    for round in 0..4u64 {
+        // Killed once a random number of appends was acknowledged, a random moment later: in
+        // the middle of a group commit, between two, or while results are being printed.
+        let threshold = random.between(1, 600) as usize;
+        let extra = Duration::from_millis(random.between(0, 40));
+        let context = format!(
+            "round {round}, {threshold} acknowledgements and {extra:?}, {}",
+            random.context()
+        );
         let (mut child, acks) = start_appender(&test, round);
         let started = Instant::now();
-        while acks.lock().unwrap().len() < 300 + 700 * round as usize {
+        while acks.lock().unwrap().len() < threshold {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "appender made no progress"
+                "appender made no progress ({context})"
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
         }
+        std::thread::sleep(extra);
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");
         std::thread::sleep(Duration::from_millis(100));
@@ -83,13 +95,13 @@ async fn acknowledged_appends_survive_sigkill(backend: Backend) {
         for ack in &acknowledged {
             let outcome = ack
                 .get("outcome")
-                .unwrap_or_else(|| panic!("append failed: {ack}"));
+                .unwrap_or_else(|| panic!("append failed: {ack} ({context})"));
             let position = outcome["first_position"].as_u64().unwrap();
             let event = &events[position as usize - 1];
             let payload: Value = serde_json::from_str(&event.payload).unwrap();
             assert_eq!(
                 payload["line"], ack["line"],
-                "acknowledged append at {position}"
+                "acknowledged append at {position} ({context})"
             );
             assert_eq!(payload["round"], json!(round));
             assert_eq!(
@@ -98,7 +110,10 @@ async fn acknowledged_appends_survive_sigkill(backend: Backend) {
             );
         }
         drop(log);
-        let summary = test.verify().await.expect("intact after SIGKILL");
+        let summary = test
+            .verify()
+            .await
+            .unwrap_or_else(|failure| panic!("intact after SIGKILL: {failure:?} ({context})"));
         assert!(summary.events as usize > acknowledged.len());
     }
 }

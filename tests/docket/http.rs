@@ -25,11 +25,11 @@ use docket::domain::identity::Role;
 // ---- the client ----------------------------------------------------------------------------
 
 /// A response as it came off the wire.
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     /// Names lowercased, in the order sent.
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
@@ -40,7 +40,7 @@ impl Reply {
             .map(|(_, value)| value.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|error| {
             panic!(
                 "not JSON ({error}): {}",
@@ -56,7 +56,7 @@ impl Reply {
 }
 
 /// One request on a fresh connection (`Connection: close`), the response read to EOF.
-async fn send(
+pub(crate) async fn send(
     address: SocketAddr,
     method: &str,
     path: &str,
@@ -340,7 +340,7 @@ impl Served {
     }
 }
 
-const OPEN: &str = r#"mutation($n: String!) {
+pub(crate) const OPEN: &str = r#"mutation($n: String!) {
   openMatter(input: {matterNumber: $n, title: "Okafor v. Brightline Ltd",
                      practiceArea: "employment", responsibleAttorney: "a.okafor"}) {
     matter { number status version }

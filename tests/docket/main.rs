@@ -32,6 +32,7 @@ mod projections;
 mod proofs;
 mod properties;
 mod records;
+mod reliability;
 mod replay;
 mod schemas;
 mod subscriptions;

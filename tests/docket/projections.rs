@@ -46,7 +46,12 @@ const OTHER: &str = "2026-0002";
 
 // ---- helpers -------------------------------------------------------------------------------
 
-async fn open_matter(service: &Service, number: &str, title: &str, area: &str) -> Committed {
+pub(crate) async fn open_matter(
+    service: &Service,
+    number: &str,
+    title: &str,
+    area: &str,
+) -> Committed {
     let command = OpenMatter {
         matter_number: number.into(),
         title: title.into(),
@@ -63,7 +68,7 @@ async fn open_matter(service: &Service, number: &str, title: &str, area: &str) -
         .expect("matter opens")
 }
 
-async fn change(service: &Service, number: &str, command: MatterCommand) -> Committed {
+pub(crate) async fn change(service: &Service, number: &str, command: MatterCommand) -> Committed {
     service
         .change_matter(&as_user("j.lindqvist"), number, &command)
         .await
@@ -93,7 +98,7 @@ async fn organisation(service: &Service, name: &str) -> String {
         .0
 }
 
-fn note(body: &str, privileged: bool) -> MatterCommand {
+pub(crate) fn note(body: &str, privileged: bool) -> MatterCommand {
     MatterCommand::AddNote(AddNote {
         privileged,
         subject: Some("Call".into()),
@@ -101,7 +106,7 @@ fn note(body: &str, privileged: bool) -> MatterCommand {
     })
 }
 
-fn task(title: &str) -> MatterCommand {
+pub(crate) fn task(title: &str) -> MatterCommand {
     MatterCommand::CreateTask(CreateTask {
         title: title.into(),
         assignee: Some("j.lindqvist".into()),
@@ -163,7 +168,7 @@ async fn head(test: &TestDocket) -> u64 {
 }
 
 /// Every read-model view, each row as text, in primary-key order.
-async fn dump(pool: &AnyPool) -> BTreeMap<String, Vec<Vec<String>>> {
+pub(crate) async fn dump(pool: &AnyPool) -> BTreeMap<String, Vec<Vec<String>>> {
     let mut views = BTreeMap::new();
     for projection in docket::projection::all() {
         for base in table_bases(projection.ddl()) {

@@ -452,3 +452,51 @@ async fn serve_over(
         }
     }
 }
+
+/// A small deterministic generator (SplitMix64) for tests that act at random points. The seed is
+/// `DOCKET_TEST_SEED` when set, else taken from the clock; it is printed when the generator is
+/// made (cargo shows a test's output when it fails) and [`Seeded::context`] puts it in
+/// assertion messages, so a failing run can be repeated exactly.
+pub struct Seeded {
+    pub seed: u64,
+    state: u64,
+    test: &'static str,
+}
+
+impl Seeded {
+    pub fn new(test: &'static str) -> Self {
+        let seed = std::env::var("DOCKET_TEST_SEED")
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .unwrap_or_else(|| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                now.as_nanos() as u64 ^ u64::from(std::process::id())
+            });
+        eprintln!("{test}: seed {seed} (DOCKET_TEST_SEED={seed} repeats these random points)");
+        Seeded {
+            seed,
+            state: seed,
+            test,
+        }
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `low..=high`.
+    pub fn between(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next_u64() % (high - low + 1)
+    }
+
+    /// What to append to an assertion message: the test and its seed.
+    pub fn context(&self) -> String {
+        format!("{} with DOCKET_TEST_SEED={}", self.test, self.seed)
+    }
+}
