@@ -33,6 +33,7 @@ mod properties;
 mod records;
 mod replay;
 mod schemas;
+mod soak;
 mod subscriptions;
 mod subscriptions_ws;
 mod tampering;
