@@ -54,6 +54,9 @@ pub struct WebhookReport {
     pub ratio: f64,
 }
 
+/// Shown each body the receiver gets.
+type Observer = Box<dyn Fn(&[u8]) + Send + Sync>;
+
 /// What the receiver saw: a count of requests, their bodies while `keep` is set (for the
 /// baseline), and each body shown to the observer when there is one.
 #[derive(Default)]
@@ -61,7 +64,7 @@ pub(super) struct Received {
     pub count: AtomicU64,
     bodies: std::sync::Mutex<Vec<web::Bytes>>,
     keep: std::sync::atomic::AtomicBool,
-    observer: Option<Box<dyn Fn(&[u8]) + Send + Sync>>,
+    observer: Option<Observer>,
 }
 
 impl Received {

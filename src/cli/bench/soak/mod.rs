@@ -402,7 +402,9 @@ async fn drive(
         }
         let (work, target) = match &job {
             Job::Notes { .. } => (Work::Appends, None),
-            Job::Queries if sequence % 2 == 0 => (Work::MatterReads, Some(Target::MatterDetail)),
+            Job::Queries if sequence.is_multiple_of(2) => {
+                (Work::MatterReads, Some(Target::MatterDetail))
+            }
             Job::Queries => (Work::MatterLists, Some(Target::MatterList)),
             Job::Healthz => (Work::Healthz, Some(Target::Healthz)),
         };
