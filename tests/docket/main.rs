@@ -35,6 +35,7 @@ mod records;
 mod reliability;
 mod replay;
 mod schemas;
+mod soak;
 mod subscriptions;
 mod subscriptions_ws;
 mod tampering;

@@ -397,7 +397,7 @@ async fn settle_index(access: &AccessChain) -> Duration {
 /// Seeds matters (each with a client, an opposing party, documents, deadlines and tasks), then
 /// notes and time entries up to the event count, and one matter with many events. Returns the
 /// first and last positions of that matter's events.
-async fn seed(
+pub(super) async fn seed(
     log: &Arc<EventLog>,
     vault: Option<Arc<Vault>>,
     plan: &ApiPlan,
@@ -665,7 +665,7 @@ async fn append(
     }
 }
 
-fn free_address() -> Result<SocketAddr, StoreError> {
+pub(super) fn free_address() -> Result<SocketAddr, StoreError> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(store_error)?;
     listener.local_addr().map_err(store_error)
 }

@@ -75,6 +75,59 @@ impl Sample {
     }
 }
 
+/// One simulated client: a kept-alive connection, the bearer token it sends (if any) and its
+/// own sequence of random choices.
+pub struct Client {
+    connection: Connection,
+    token: Option<Zeroizing<String>>,
+    random: Random,
+}
+
+impl Client {
+    /// Connects client number `index` to `server`; it sends token `index mod len`.
+    pub async fn open(server: &Server, index: u64) -> std::io::Result<Self> {
+        let token = match server.tokens.len() {
+            0 => None,
+            len => server
+                .tokens
+                .get((index as usize) % len)
+                .map(|token| Zeroizing::new(token.as_str().to_owned())),
+        };
+        Ok(Client {
+            connection: Connection::open(server.address).await?,
+            token,
+            random: Random(0x2545_f491 ^ (index + 1)),
+        })
+    }
+
+    /// Sends one request for `target` (a matter among the first `matters` seeded, or a
+    /// practice area, picked at random): whether the response carried what was asked for.
+    pub async fn request(&mut self, target: Target, matters: u64) -> std::io::Result<bool> {
+        match target {
+            Target::Healthz => Ok(self.connection.get("/healthz").await?.status == 200),
+            Target::MatterDetail => {
+                let number = format!("B{:06}", self.random.next() % matters.max(1));
+                let reply = self.graphql(DETAIL, json!({"n": number})).await?;
+                Ok(answered(&reply, "/data/matter"))
+            }
+            Target::MatterList => {
+                let area = AREAS[(self.random.next() % AREAS.len() as u64) as usize];
+                let reply = self.graphql(LIST, json!({"area": area})).await?;
+                Ok(answered(&reply, "/data/matters/edges/0"))
+            }
+        }
+    }
+
+    /// Posts a GraphQL document with its variables, with this client's token.
+    pub async fn graphql(&mut self, query: &str, variables: Value) -> std::io::Result<Reply> {
+        let body = json!({"query": query, "variables": variables});
+        let bearer = self.token.as_ref().map(|token| token.as_str());
+        self.connection
+            .post_json("/graphql", body.to_string().as_bytes(), bearer)
+            .await
+    }
+}
+
 /// `clients` connections send requests back to back for `duration`.
 pub async fn load(
     server: &Server,
@@ -87,43 +140,14 @@ pub async fn load(
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for client in 0..clients {
+    for index in 0..clients {
         let server = server.clone();
         tasks.push(tokio::spawn(async move {
-            let token = match server.tokens.len() {
-                0 => None,
-                len => server
-                    .tokens
-                    .get((client as usize) % len)
-                    .map(|token| token.as_str().to_owned())
-                    .map(Zeroizing::new),
-            };
-            let bearer = token.as_ref().map(|token| token.as_str());
-            let mut connection = Connection::open(server.address).await?;
-            let mut random = Random(0x2545_f491 ^ (client + 1));
+            let mut client = Client::open(&server, index).await?;
             let mut sample = Sample::default();
             while Instant::now() < deadline {
                 let began = Instant::now();
-                let good = match target {
-                    Target::Healthz => connection.get("/healthz").await?.status == 200,
-                    Target::MatterDetail => {
-                        let number = format!("B{:06}", random.next() % matters.max(1));
-                        let body = json!({"query": DETAIL, "variables": {"n": number}});
-                        let reply = connection
-                            .post_json("/graphql", body.to_string().as_bytes(), bearer)
-                            .await?;
-                        answered(&reply, "/data/matter")
-                    }
-                    Target::MatterList => {
-                        let area = AREAS[(random.next() % AREAS.len() as u64) as usize];
-                        let body = json!({"query": LIST, "variables": {"area": area}});
-                        let reply = connection
-                            .post_json("/graphql", body.to_string().as_bytes(), bearer)
-                            .await?;
-                        answered(&reply, "/data/matters/edges/0")
-                    }
-                };
-                if good {
+                if client.request(target, matters).await? {
                     sample.latencies.push(began.elapsed());
                 } else {
                     sample.failed += 1;
@@ -146,7 +170,7 @@ pub async fn load(
 
 /// Whether a GraphQL reply is a 200 without errors whose data has a non-null value at
 /// `pointer`.
-fn answered(reply: &Reply, pointer: &str) -> bool {
+pub fn answered(reply: &Reply, pointer: &str) -> bool {
     if reply.status != 200 {
         return false;
     }

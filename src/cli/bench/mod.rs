@@ -15,9 +15,11 @@ mod load;
 mod nats;
 mod parts;
 mod report;
+mod soak;
 mod subscriptions;
 mod transparency;
 mod webhooks;
+mod websocket;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +63,10 @@ pub enum Suite {
     /// Signed webhook deliveries (--webhook-deliveries) to a local receiver, against raw POSTs
     /// of the same bodies.
     Webhooks,
+    /// `docket serve` in a child process under appends, queries, WebSocket subscriptions and
+    /// webhooks at once for --duration seconds, reporting every --interval seconds and judging
+    /// whether the server's memory stayed flat (exit status 1 if not, or on any error).
+    Soak,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +117,21 @@ pub struct BenchArgs {
     /// Webhooks suite: deliveries to time.
     #[arg(long, default_value_t = 5000)]
     webhook_deliveries: u64,
+    /// Soak suite: seconds of load.
+    #[arg(long, default_value_t = 600)]
+    duration: u64,
+    /// Soak suite: seconds between reports.
+    #[arg(long, default_value_t = 30)]
+    interval: u64,
+    /// Soak suite: notes added per second (through the addNote mutation).
+    #[arg(long, default_value_t = 50)]
+    append_rate: u64,
+    /// Soak suite: matter reads and matter lists per second, together.
+    #[arg(long, default_value_t = 100)]
+    query_rate: u64,
+    /// Soak suite: WebSocket subscribers, each to every event of the soak's matters.
+    #[arg(long, default_value_t = 20)]
+    soak_subscribers: usize,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -147,6 +168,9 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> ExitCode {
     }
     if args.suite == Suite::Nats {
         return nats::run(settings, &args, &backends).await;
+    }
+    if args.suite == Suite::Soak {
+        return run_soak(settings, &args, &backends).await;
     }
     if args.suite == Suite::Webhooks {
         let deliveries = args.webhook_deliveries;
@@ -401,4 +425,47 @@ async fn run_subscriptions(
         println!("{json}");
     }
     ExitCode::SUCCESS
+}
+
+async fn run_soak(settings: &Settings, args: &BenchArgs, backends: &[Backend]) -> ExitCode {
+    let plan = soak::SoakPlan {
+        duration: std::time::Duration::from_secs(args.duration.max(1)),
+        interval: std::time::Duration::from_secs(args.interval.clamp(1, args.duration.max(1))),
+        append_rate: args.append_rate.max(1),
+        query_rate: args.query_rate.max(1),
+        subscribers: args.soak_subscribers,
+    };
+    let mut reports = Vec::new();
+    for &backend in backends {
+        let data_dir = settings.data_dir.join(format!("soak-{backend}"));
+        let mut options = LogOptions::new(&data_dir);
+        if backend == Backend::Postgres {
+            options.database_url = settings.database_url.clone();
+            if let Err(error) = remember_database(&data_dir, settings) {
+                return fail(error);
+            }
+        }
+        match soak::run(&options, backend, plan).await {
+            Ok(report) => {
+                if !args.json {
+                    print!("{}", soak::to_table(&report));
+                }
+                reports.push(report);
+            }
+            Err(error) => return fail(format!("{backend} soak failed: {error}")),
+        }
+    }
+    let path = settings.data_dir.join("bench-soak.json");
+    let json = serde_json::to_string_pretty(&reports).unwrap_or_default();
+    if let Err(error) = std::fs::write(&path, &json) {
+        return fail(format!("cannot write {}: {error}", path.display()));
+    }
+    if args.json {
+        println!("{json}");
+    }
+    if reports.iter().all(|report| report.passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

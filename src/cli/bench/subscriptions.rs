@@ -71,7 +71,7 @@ fn store_error(error: impl std::fmt::Display) -> StoreError {
 }
 
 /// Lag of an event recorded at `recorded_at` (RFC 3339), received now, in microseconds.
-fn lag_micros(recorded_at: &str) -> u64 {
+pub(super) fn lag_micros(recorded_at: &str) -> u64 {
     chrono::DateTime::parse_from_rfc3339(recorded_at)
         .map(|at| (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_microseconds())
         .ok()

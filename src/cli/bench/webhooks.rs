@@ -54,22 +54,152 @@ pub struct WebhookReport {
     pub ratio: f64,
 }
 
-/// The receiver: counts requests and keeps their bodies for the baseline.
+/// Shown each body the receiver gets.
+type Observer = Box<dyn Fn(&[u8]) + Send + Sync>;
+
+/// What the receiver saw: a count of requests, their bodies while `keep` is set (for the
+/// baseline), and each body shown to the observer when there is one.
 #[derive(Default)]
-struct Received {
-    count: AtomicU64,
+pub(super) struct Received {
+    pub count: AtomicU64,
     bodies: std::sync::Mutex<Vec<web::Bytes>>,
     keep: std::sync::atomic::AtomicBool,
+    observer: Option<Observer>,
+}
+
+impl Received {
+    /// A receiver state that shows every body to `observer`.
+    pub fn observed(observer: impl Fn(&[u8]) + Send + Sync + 'static) -> Self {
+        Received {
+            observer: Some(Box::new(observer)),
+            ..Received::default()
+        }
+    }
 }
 
 async fn receive(body: web::Bytes, received: web::Data<Received>) -> HttpResponse {
     if received.keep.load(Ordering::Relaxed)
         && let Ok(mut bodies) = received.bodies.lock()
     {
-        bodies.push(body);
+        bodies.push(body.clone());
+    }
+    if let Some(observer) = &received.observer {
+        observer(&body);
     }
     received.count.fetch_add(1, Ordering::SeqCst);
     HttpResponse::Ok().finish()
+}
+
+/// An HTTP receiver on 127.0.0.1 that answers 200 to every request at once.
+pub(super) struct Receiver {
+    pub address: std::net::SocketAddr,
+    pub received: web::Data<Received>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Receiver {
+    /// Starts the receiver (two workers) on a free port.
+    pub fn start(received: Received) -> Result<Self, StoreError> {
+        let received = web::Data::new(received);
+        let shared = received.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .default_service(web::to(receive))
+        })
+        .workers(2)
+        .bind("127.0.0.1:0")
+        .map_err(|error| failed("the receiver", error))?;
+        let address = server
+            .addrs()
+            .first()
+            .copied()
+            .ok_or_else(|| failed("the receiver", "no address"))?;
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Receiver {
+            address,
+            received,
+            handle,
+        })
+    }
+
+    /// The URL webhooks are sent to.
+    pub fn url(&self) -> String {
+        format!("http://{}/hooks", self.address)
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// Registers an API client on the team of every matter of `numbers` and one endpoint of it,
+/// at `url`, for the notes added to them from the next position on (ed25519 signatures).
+/// Returns the webhook service, not started, and the client's id.
+pub(super) async fn register_endpoint(
+    docket: &Docket,
+    options: &LogOptions,
+    numbers: &[String],
+    url: &str,
+) -> Result<(std::sync::Arc<Webhooks>, String), StoreError> {
+    let run_id = uuid::Uuid::now_v7().simple().to_string();
+    let client_id = format!("bench-{}", &run_id[20..]);
+    docket
+        .identity
+        .register_api_client(&Actor::system(), None, &client_id, "Webhook benchmark")
+        .await
+        .map_err(|error| failed("the API client", error))?;
+    let context = CommandContext::new(Actor::parse("user:bench").map_err(|e| failed("actor", e))?);
+    for number in numbers {
+        let member = MatterCommand::AddTeamMember(AddTeamMember {
+            user_id: client_id.clone(),
+            capacity: TeamCapacity::Staff,
+        });
+        docket
+            .service
+            .change_matter(&context, number, &member)
+            .await
+            .map_err(|e| failed("team", e))?;
+    }
+    let settings = WebhookSettings {
+        egress: EgressPolicy {
+            allow_http: true,
+            allowed: Cidr::parse("127.0.0.1/32").into_iter().collect(),
+        },
+        concurrency: CONCURRENCY,
+        poll: Duration::from_millis(50),
+        ..WebhookSettings::default()
+    };
+    let parts = WebhookParts {
+        log: docket.log.clone(),
+        identity: docket.identity.clone(),
+        vault: docket.vault.clone(),
+        access: docket.access.clone(),
+        feed: docket.integrations.feed.clone(),
+        gate: docket.integrations.gate.clone(),
+    };
+    let webhooks = Webhooks::open(parts, options, settings)
+        .await
+        .map_err(|e| failed("webhooks", e))?;
+    let from = docket.log.head().await?.position + 1;
+    webhooks
+        .register(
+            &Actor::system(),
+            None,
+            NewEndpoint {
+                client_id: client_id.clone(),
+                url: url.to_owned(),
+                matters: numbers.to_vec(),
+                event_types: vec!["matter.note_added".into()],
+                scheme: Scheme::Ed25519,
+                from_position: Some(from),
+            },
+        )
+        .await
+        .map_err(|e| failed("register", e))?;
+    Ok((webhooks, client_id))
 }
 
 fn failed(what: &str, error: impl std::fmt::Display) -> StoreError {
@@ -125,29 +255,11 @@ pub async fn run(
     let docket = Docket::open_with(options, Duration::ZERO).await?;
     let _projecting = docket.projector.spawn();
     let _following = docket.integrations.spawn(&docket.log);
-    let received = web::Data::new(Received::default());
+    let receiver = Receiver::start(Received::default())?;
+    let received = receiver.received.clone();
     received.keep.store(true, Ordering::SeqCst);
-    let shared = received.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(shared.clone())
-            .default_service(web::to(receive))
-    })
-    .workers(2)
-    .bind("127.0.0.1:0")
-    .map_err(|error| failed("the receiver", error))?;
-    let address = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
 
     let run_id = uuid::Uuid::now_v7().simple().to_string();
-    let client_id = format!("bench-{}", &run_id[20..]);
-    docket
-        .identity
-        .register_api_client(&Actor::system(), None, &client_id, "Webhook benchmark")
-        .await
-        .map_err(|error| failed("the API client", error))?;
     let numbers: Vec<String> = (0..MATTERS)
         .map(|n| format!("WH-{}-{n}", &run_id[20..]))
         .collect();
@@ -165,53 +277,8 @@ pub async fn run(
             .open_matter(&context, &open)
             .await
             .map_err(|e| failed("open", e))?;
-        let member = MatterCommand::AddTeamMember(AddTeamMember {
-            user_id: client_id.clone(),
-            capacity: TeamCapacity::Staff,
-        });
-        docket
-            .service
-            .change_matter(&context, number, &member)
-            .await
-            .map_err(|e| failed("team", e))?;
     }
-
-    let settings = WebhookSettings {
-        egress: EgressPolicy {
-            allow_http: true,
-            allowed: Cidr::parse("127.0.0.1/32").into_iter().collect(),
-        },
-        concurrency: CONCURRENCY,
-        poll: Duration::from_millis(50),
-        ..WebhookSettings::default()
-    };
-    let parts = WebhookParts {
-        log: docket.log.clone(),
-        identity: docket.identity.clone(),
-        vault: docket.vault.clone(),
-        access: docket.access.clone(),
-        feed: docket.integrations.feed.clone(),
-        gate: docket.integrations.gate.clone(),
-    };
-    let webhooks = Webhooks::open(parts, options, settings)
-        .await
-        .map_err(|e| failed("webhooks", e))?;
-    let from = docket.log.head().await?.position + 1;
-    webhooks
-        .register(
-            &Actor::system(),
-            None,
-            NewEndpoint {
-                client_id: client_id.clone(),
-                url: format!("http://{address}/hooks"),
-                matters: numbers.clone(),
-                event_types: vec!["matter.note_added".into()],
-                scheme: Scheme::Ed25519,
-                from_position: Some(from),
-            },
-        )
-        .await
-        .map_err(|e| failed("register", e))?;
+    let (webhooks, _) = register_endpoint(&docket, options, &numbers, &receiver.url()).await?;
 
     eprintln!("docket bench: webhooks: adding {deliveries} notes");
     let started = Instant::now();
@@ -280,8 +347,8 @@ pub async fn run(
         .lock()
         .map(|bodies| bodies.clone())
         .unwrap_or_default();
-    let raw_posts = raw_posts(&format!("http://{address}/hooks"), bodies).await?;
-    handle.stop(true).await;
+    let raw_posts = raw_posts(&receiver.url(), bodies).await?;
+    receiver.stop().await;
     eprintln!("docket bench: webhooks: {delivered} deliveries recorded as delivered");
     Ok(WebhookReport {
         backend,
