@@ -97,7 +97,7 @@ impl Service {
             projector,
             vault,
             sealing: true,
-            matters: aggregates::FoldCache::new(Matter::apply),
+            matters: aggregates::FoldCache::new(Matter::apply_for_decisions),
             contacts: aggregates::FoldCache::new(Contact::apply),
             read_your_writes,
         }
@@ -291,10 +291,13 @@ impl Service {
         }
     }
 
-    /// The matter now, folded from the log.
+    /// The matter now, folded from the whole of its stream with the text of its notes (the
+    /// state commands are decided on, which is cached, leaves the text out:
+    /// [`Matter::apply_for_decisions`]).
     pub async fn matter(&self, number: &str) -> Result<Option<Matter>, ServiceError> {
         let stream = MatterNumber::parse(number)?.stream();
-        Ok(self.matters.load(&self.log, &self.vault, &stream).await?.1)
+        let events = aggregates::read_stream(&self.log, &self.vault, &stream, 1).await?;
+        Ok(Matter::fold(&events))
     }
 
     /// The matter as it stood at a position or time, replayed from the log (not the read

@@ -1850,3 +1850,61 @@ fn a_document_larger_than_json_can_count_or_with_a_nested_media_type_is_refused(
             .is_ok()
     );
 }
+
+#[test]
+fn the_state_commands_are_decided_on_is_the_fold_without_note_bodies() {
+    let mut case = Case::opened();
+    let first = created_id(&case.run(MatterCommand::AddNote(AddNote {
+        privileged: true,
+        subject: Some("Call".to_owned()),
+        body: "Client wants to settle".to_owned(),
+    })));
+    let second = created_id(&case.run(MatterCommand::AddNote(AddNote {
+        privileged: false,
+        subject: None,
+        body: "Filed the claim".to_owned(),
+    })));
+    case.run(MatterCommand::EditNote {
+        note_id: first.clone(),
+        subject: Some("Call back".to_owned()),
+        body: "Client will settle".to_owned(),
+    });
+
+    let mut decisions = None;
+    for recorded in &case.history {
+        Matter::apply_for_decisions(&mut decisions, recorded);
+    }
+    let decisions = decisions.expect("the matter was opened");
+    let mut expected = case.matter();
+    assert_eq!(expected.notes[&first].body, "Client will settle");
+    for note in expected.notes.values_mut() {
+        note.body.clear();
+    }
+    assert_eq!(decisions, expected, "only the bodies differ");
+    assert_eq!(
+        decisions.notes[&first].subject.as_deref(),
+        Some("Call back")
+    );
+    assert!(decisions.notes[&second].body.is_empty());
+
+    // A command is decided the same on either state.
+    let edit = MatterCommand::EditNote {
+        note_id: second.clone(),
+        subject: None,
+        body: "Served the claim".to_owned(),
+    };
+    let lookups = Lookups::default();
+    assert_eq!(
+        decisions.decide(&edit, &lookups).unwrap(),
+        case.decide(&edit, &lookups).unwrap()
+    );
+    let missing = MatterCommand::EditNote {
+        note_id: "no-such-note".to_owned(),
+        subject: None,
+        body: "x".to_owned(),
+    };
+    assert!(matches!(
+        decisions.decide(&missing, &lookups),
+        Err(DomainError::EntityNotFound { kind: "note" })
+    ));
+}

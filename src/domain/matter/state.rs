@@ -139,6 +139,23 @@ impl Matter {
         matter
     }
 
+    /// [`Matter::apply`] for the state commands are decided on, which the service keeps in
+    /// memory for the matters it writes to: the same fold without the body of each note. No
+    /// command is decided on a note's text (the read models and a replay hold it), and without
+    /// it the state stays small however much a matter's notes say: it is cloned for every
+    /// command, and the cache of such states would otherwise grow with the text of the log.
+    pub fn apply_for_decisions(matter: &mut Option<Matter>, recorded: &RecordedEvent) {
+        Matter::apply(matter, recorded);
+        let note_id = match &recorded.event {
+            DomainEvent::NoteAdded(added) => &added.note_id,
+            DomainEvent::NoteEdited(edited) => &edited.note_id,
+            _ => return,
+        };
+        if let Some(note) = matter.as_mut().and_then(|m| m.notes.get_mut(note_id)) {
+            note.body = String::new();
+        }
+    }
+
     /// Applies one event. Only `matter.opened` creates the matter; anything before it, and any
     /// event that is not a matter's, is ignored.
     pub fn apply(matter: &mut Option<Matter>, recorded: &RecordedEvent) {

@@ -163,8 +163,11 @@ pub struct Renders {
     cells: Mutex<HashMap<RenderKey, Arc<OnceCell<Arc<str>>>>>,
 }
 
-/// Most renderings kept; beyond it, those of the oldest positions are dropped.
-const RENDERS_KEPT: usize = 16_384;
+/// Most renderings kept; beyond it, those of the oldest positions are dropped. A few seconds of
+/// the log at a thousand events a second, which is all that subscribers keeping up need: a
+/// laggard renders for itself. Kept small so that the cache is full, and the process's memory
+/// at its level, within the first minutes of steady load.
+const RENDERS_KEPT: usize = 4096;
 
 impl Renders {
     /// The cell of one rendering, made empty on first use.
@@ -359,5 +362,44 @@ mod tests {
         // Another document: another rendering.
         let other = Document::of(&Request::new("subscription { events { hash } }"));
         assert_ne!(one, other.map(|d| d.key));
+    }
+
+    fn key(position: u64) -> RenderKey {
+        RenderKey {
+            position,
+            document: [0; 32],
+            with_payload: true,
+        }
+    }
+
+    #[test]
+    fn the_renderings_kept_are_bounded_and_the_newest_stay() {
+        let renders = Renders::default();
+        let first = renders.cell(key(1));
+        let _ = first.set(Arc::from("rendered once"));
+        // The same key while there is room: the same cell, already rendered.
+        assert_eq!(
+            renders.cell(key(1)).get().map(|text| &**text),
+            Some("rendered once")
+        );
+        for position in 2..=(RENDERS_KEPT as u64 * 3) {
+            let _ = renders.cell(key(position));
+        }
+        let kept = renders
+            .cells
+            .lock()
+            .map(|cells| cells.len())
+            .unwrap_or(usize::MAX);
+        assert!(kept <= RENDERS_KEPT, "{kept} renderings kept");
+        assert!(kept >= RENDERS_KEPT / 2, "{kept} renderings kept");
+        let newest = RENDERS_KEPT as u64 * 3;
+        assert!(
+            renders
+                .cells
+                .lock()
+                .is_ok_and(|cells| cells.contains_key(&key(newest)))
+        );
+        // The oldest was dropped: asking for it again gives an empty cell.
+        assert!(renders.cell(key(1)).get().is_none());
     }
 }
