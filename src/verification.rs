@@ -115,6 +115,11 @@ fn corrupt_row(position: i64, reason: &str) -> VerifyFailure {
     }
 }
 
+/// Events read at a time by [`verify_new_events`]. The background verifier runs beside the
+/// server's own work every interval: small pages keep the memory a run holds small (a page of
+/// 2,000 events with their payloads is several megabytes), at a cost of a few more reads.
+const NEW_EVENTS_PAGE: u32 = 500;
+
 /// Feeds `verifier` the events after those it has verified, up to the head the store records
 /// when this starts, then checks that head: `Ok(Ok(n))` with the `n` events now verified in
 /// all. The outer error is a failure to read (the verifier keeps what it had checked and the
@@ -131,7 +136,7 @@ pub async fn verify_new_events(
         Err(poisoned) => poisoned.into_inner().verified(),
     };
     let from = lock(verifier) + 1;
-    let mut pages = std::pin::pin!(log_pages(store.clone(), from, PAGE_SIZE));
+    let mut pages = std::pin::pin!(log_pages(store.clone(), from, NEW_EVENTS_PAGE));
     while lock(verifier) < end {
         let mut page = match pages.next().await {
             Some(Ok(page)) => page,

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe, Executor, FromRow};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
@@ -26,6 +25,7 @@ use crate::log::Event;
 use crate::log::time::normalise_timestamp;
 use crate::read::{Bind, Sql};
 use crate::store::pages::{PAGE_SIZE, log_pages};
+use crate::store::side_db::{self, Connections, Durability};
 use crate::store::{Backend, LogStore, StoreError};
 
 /// Most records one query returns.
@@ -162,20 +162,12 @@ impl AccessIndex {
                 (format!("sqlite://{path}?mode=rwc"), Backend::Sqlite)
             }
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 2 } else { 4 })
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |connection, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // Derived data: a transaction lost to power loss is indexed again.
-                        connection.execute("PRAGMA journal_mode = WAL").await?;
-                        connection.execute("PRAGMA synchronous = NORMAL").await?;
-                        connection.execute("PRAGMA busy_timeout = 10000").await?;
-                    }
-                    Ok(())
-                })
-            })
+        let connections = Connections {
+            sqlite: 2,
+            postgres: 4,
+        };
+        // Derived data: a transaction lost to power loss is indexed again.
+        let pool = side_db::pool_options(backend, connections, Durability::Derived)
             .connect(&url)
             .await
             .map_err(StoreError::from)?;

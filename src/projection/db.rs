@@ -6,11 +6,10 @@
 //! BIGINT (booleans are 0/1, structured values JSON text), which `Any` carries on both.
 
 use std::path::Path;
-use std::time::Duration;
 
-use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
+use crate::store::side_db::{self, Connections, Durability};
 use crate::store::{Backend, StoreError};
 
 /// Where the read models live and which SQL dialect they speak.
@@ -34,27 +33,13 @@ impl ReadDb {
                 (format!("sqlite://{path}?mode=rwc"), Backend::Sqlite)
             }
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(30))
-            // A connection whose transaction SQLite rolled back by itself (a full disk) still
-            // counts itself inside it and would refuse every later one: it is replaced (as the
-            // log's writer is, src/store/sqlite.rs).
-            .before_acquire(|connection, _| {
-                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(connection)) })
-            })
-            .after_connect(move |connection, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // Read models are derived: a lost last transaction after power loss is
-                        // rolled back together with its checkpoint and simply applied again.
-                        connection.execute("PRAGMA journal_mode = WAL").await?;
-                        connection.execute("PRAGMA synchronous = NORMAL").await?;
-                        connection.execute("PRAGMA busy_timeout = 10000").await?;
-                    }
-                    Ok(())
-                })
-            })
+        let connections = Connections {
+            sqlite: 4,
+            postgres: 8,
+        };
+        // Read models are derived: a lost last transaction after power loss is rolled back
+        // together with its checkpoint and simply applied again.
+        let pool = side_db::pool_options(backend, connections, Durability::Derived)
             .connect(&url)
             .await
             .map_err(StoreError::from)?;

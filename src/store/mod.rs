@@ -24,6 +24,7 @@ pub mod plan;
 pub mod postgres;
 mod rows;
 pub mod sequencer;
+pub mod side_db;
 pub mod sqlite;
 pub mod tree;
 mod tree_postgres;

@@ -18,6 +18,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use super::log_state::LogState;
 use super::plan::{BatchPlan, batch_keys, plan_from_state};
 use super::rows::{EVENT_COLUMNS, decode_event, decode_head, decode_idempotency, decode_tip};
+use super::side_db;
 use super::{
     Backend, BatchContext, LogHead, LogStore, PreparedAppend, StoreError, WriteOutcome, to_i64,
 };
@@ -59,7 +60,11 @@ impl SqliteStore {
             .before_acquire(|connection, _| {
                 Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(connection)) })
             })
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", format!("-{}", side_db::WRITER_PAGE_CACHE_KIB)),
+            )
             .await?;
         MIGRATOR
             .run(&writer)
@@ -70,7 +75,11 @@ impl SqliteStore {
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.read_only(true))
+            .connect_with(
+                options
+                    .read_only(true)
+                    .pragma("cache_size", format!("-{}", side_db::PAGE_CACHE_KIB)),
+            )
             .await?;
         Ok(SqliteStore { writer, readers })
     }
@@ -350,4 +359,32 @@ async fn write_plan(
         query.build().execute(&mut *connection).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_log_s_connections_have_bounded_page_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("log.db")).await.unwrap();
+        let cache = |pool: SqlitePool| async move {
+            let (size,): (i64,) = sqlx::query_as("PRAGMA cache_size")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            size
+        };
+        assert_eq!(
+            cache(store.writer.clone()).await,
+            -i64::from(side_db::WRITER_PAGE_CACHE_KIB)
+        );
+        for _ in 0..4 {
+            assert_eq!(
+                cache(store.readers.clone()).await,
+                -i64::from(side_db::PAGE_CACHE_KIB)
+            );
+        }
+    }
 }

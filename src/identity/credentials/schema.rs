@@ -5,13 +5,12 @@
 //! each time the store opens.
 
 use std::path::Path;
-use std::time::Duration;
 
-use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, AssertSqlSafe, Executor};
+use sqlx::{AnyPool, AssertSqlSafe};
 
 use super::CredentialError;
 use crate::store::Backend;
+use crate::store::side_db::{self, Connections, Durability};
 
 const SQLITE_DDL: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -47,21 +46,13 @@ pub(super) async fn connect(
             (format!("sqlite://{path}?mode=rw"), Backend::Sqlite)
         }
     };
-    let pool = AnyPoolOptions::new()
-        .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-        .acquire_timeout(Duration::from_secs(30))
-        .after_connect(move |connection, _| {
-            Box::pin(async move {
-                if backend == Backend::Sqlite {
-                    // Credentials are not derivable from anything: a committed change must
-                    // survive power loss, so every commit is synced.
-                    connection.execute("PRAGMA busy_timeout = 10000").await?;
-                    connection.execute("PRAGMA journal_mode = WAL").await?;
-                    connection.execute("PRAGMA synchronous = FULL").await?;
-                }
-                Ok(())
-            })
-        })
+    let connections = Connections {
+        sqlite: 4,
+        postgres: 8,
+    };
+    // Credentials are not derivable from anything: a committed change must survive power
+    // loss, so every commit is synced.
+    let pool = side_db::pool_options(backend, connections, Durability::Synced)
         .connect(&url)
         .await?;
     Ok((pool, backend))

@@ -14,14 +14,15 @@ mod endpoints;
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 pub use deliveries::{Attempt, Claimed, Delivery, DeliveryStatus, NewDelivery, Outcome};
 pub use endpoints::{Endpoint, EndpointStatus, StoredKey};
 
 use super::WebhookError;
 use crate::store::Backend;
+use crate::store::side_db::{self, Connections, Durability};
 
 const SQLITE_DDL: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -70,19 +71,12 @@ impl WebhookDb {
                 (format!("sqlite://{path}?mode=rw"), Backend::Sqlite)
             }
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(move |connection, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        connection.execute("PRAGMA busy_timeout = 10000").await?;
-                        connection.execute("PRAGMA journal_mode = WAL").await?;
-                        connection.execute("PRAGMA synchronous = FULL").await?;
-                    }
-                    Ok(())
-                })
-            })
+        let connections = Connections {
+            sqlite: 4,
+            postgres: 8,
+        };
+        // Endpoints and deliveries owed are not derivable from the log: commits are synced.
+        let pool = side_db::pool_options(backend, connections, Durability::Synced)
             .connect(&url)
             .await?;
         let db = WebhookDb { pool, backend };
