@@ -7,6 +7,7 @@
 //! open session.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -367,6 +368,9 @@ impl Directory {
 pub struct DirectoryHandle {
     log: Arc<EventLog>,
     current: RwLock<Arc<Directory>>,
+    /// The version of `current`, readable without the lock: a reader holding a directory of
+    /// this version has the current one.
+    version: AtomicU64,
     refresh: tokio::sync::Mutex<()>,
 }
 
@@ -379,6 +383,7 @@ impl DirectoryHandle {
         let handle = Arc::new(DirectoryHandle {
             log,
             current: RwLock::new(Arc::new(Directory::default())),
+            version: AtomicU64::new(0),
             refresh: tokio::sync::Mutex::new(()),
         });
         handle.refresh().await?;
@@ -391,6 +396,11 @@ impl DirectoryHandle {
             Ok(current) => current.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The version of [`DirectoryHandle::current`] (its `version`), without taking its lock.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
     }
 
     /// Folds whatever the stream gained since the last fold; returns the new directory.
@@ -423,6 +433,7 @@ impl DirectoryHandle {
             Ok(mut current) => *current = directory.clone(),
             Err(poisoned) => *poisoned.into_inner() = directory.clone(),
         }
+        self.version.store(directory.version, Ordering::Release);
         Ok(directory)
     }
 

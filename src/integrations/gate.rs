@@ -26,6 +26,7 @@ use crate::access::facts;
 use crate::access::policy::{self, MatterFacts, Part};
 use crate::domain::identity::DIRECTORY_STREAM;
 use crate::identity::Identity;
+use crate::identity::directory::Directory;
 use crate::log::Event;
 use crate::monitoring::alert_log;
 use crate::projection::{Projector, WaitOutcome};
@@ -79,6 +80,9 @@ pub struct EventGate {
     facts: std::sync::Mutex<HashMap<String, Cached>>,
     /// Per matter, the last position seen of an event that can change its facts.
     changes: std::sync::Mutex<HashMap<String, u64>>,
+    /// The last position seen of an event that can change any matter's facts: a follower's
+    /// [`Memo`] of facts holds while this has not moved.
+    facts_changed: AtomicU64,
     /// The directory has folded every directory event up to here.
     directory_through: AtomicU64,
     directory_refresh: tokio::sync::Mutex<()>,
@@ -86,15 +90,73 @@ pub struct EventGate {
     /// once. Emptied when a subject is erased.
     opened: std::sync::Mutex<HashMap<u64, Arc<Opened>>>,
     /// Whether a note event of a position is about a privileged note, decided once per event
-    /// rather than once per subscriber.
-    privileged_notes: std::sync::Mutex<HashMap<u64, bool>>,
+    /// rather than once per subscriber: slot `position % OPENED_KEPT` holds
+    /// `position << 2 | KNOWN | privileged`, read without a lock.
+    privileged_notes: Box<[AtomicU64]>,
     /// Taken to fill each cache: the subscribers that miss together wait for one read.
     filling_facts: tokio::sync::Mutex<()>,
     filling_payloads: tokio::sync::Mutex<()>,
 }
 
-/// Most opened payloads (and note privileges) kept; each cache starts over when full.
+/// Most opened payloads (and note privileges) kept; the payloads' cache starts over when
+/// full, a note privilege's slot is taken by the position `OPENED_KEPT` after it.
 const OPENED_KEPT: usize = 4096;
+
+/// In a slot of `privileged_notes`: the slot holds a decided privilege.
+const PRIVILEGE_KNOWN: u64 = 0b10;
+
+/// Most matters a [`Memo`] holds before it starts over.
+const MEMO_MATTERS: usize = 4096;
+
+/// What one follower last learned from the gate (the directory, each matter's facts), so that
+/// its next decisions take no lock: each is checked against a version the gate or the directory
+/// keeps in an atomic, and taken again when that has moved. A wall erected, a key revoked or a
+/// team changed moves it before any later event is decided (see [`EventGate::observe`]), so a
+/// memo never decides with less than the gate itself would.
+///
+/// Beside each matter's facts the memo keeps what its holder noted of the matter (a
+/// subscription: the parts already in its access records), so that one lookup per delivery
+/// serves both. At [`MEMO_MATTERS`] matters it starts over, notes included.
+#[derive(Default)]
+pub struct Memo {
+    directory: Option<Arc<Directory>>,
+    matters: HashMap<String, Remembered, foldhash::fast::RandomState>,
+}
+
+/// What a [`Memo`] holds of one matter.
+struct Remembered {
+    facts: Option<Arc<MatterFacts>>,
+    /// `EventGate::facts_changed` when `facts` were taken.
+    as_of: u64,
+    /// Parts the holder noted, one bit per part.
+    noted: u32,
+}
+
+/// A part's bit in a [`Memo`]'s notes.
+fn part_bit(part: Part) -> u32 {
+    1 << (part as u32)
+}
+
+// Every part has a bit of its own in a `u32` (`Alerts` is the last of them).
+const _: () = assert!((Part::Alerts as u32) < u32::BITS);
+
+impl Memo {
+    /// Notes `part` of matter `number` (of a matter the memo holds; otherwise nothing).
+    pub fn note(&mut self, number: &str, part: Part) {
+        if let Some(remembered) = self.matters.get_mut(number) {
+            remembered.noted |= part_bit(part);
+        }
+    }
+}
+
+/// What [`EventGate::admit_with`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted {
+    pub admission: Admission,
+    /// Whether the delivered part of the event's matter was noted in the memo before
+    /// ([`Memo::note`]); false outside matters.
+    pub noted: bool,
+}
 
 /// An event's payload with its client data opened.
 #[derive(Debug)]
@@ -155,10 +217,11 @@ impl EventGate {
             vault,
             facts: Default::default(),
             changes: Default::default(),
+            facts_changed: AtomicU64::new(0),
             directory_through: AtomicU64::new(0),
             directory_refresh: tokio::sync::Mutex::new(()),
             opened: Default::default(),
-            privileged_notes: Default::default(),
+            privileged_notes: (0..OPENED_KEPT).map(|_| AtomicU64::new(0)).collect(),
             filling_facts: tokio::sync::Mutex::new(()),
             filling_payloads: tokio::sync::Mutex::new(()),
         }
@@ -183,10 +246,16 @@ impl EventGate {
         }
         if let Some(number) = matter_of(&event.stream)
             && !leaves_facts_alone(&event.event_type)
-            && let Ok(mut changes) = self.changes.lock()
         {
-            let last = changes.entry(number.to_owned()).or_default();
-            *last = (*last).max(event.position);
+            if let Ok(mut changes) = self.changes.lock() {
+                let last = changes.entry(number.to_owned()).or_default();
+                *last = (*last).max(event.position);
+            }
+            // After the per-matter mark: a memo that sees the move finds the mark.
+            if self.facts_changed.load(Ordering::Acquire) < event.position {
+                self.facts_changed
+                    .fetch_max(event.position, Ordering::AcqRel);
+            }
         }
         Ok(())
     }
@@ -236,15 +305,36 @@ impl EventGate {
 
     /// What `who` may receive of `event` now. Call [`EventGate::observe`] on it first.
     pub async fn admit(&self, who: &Principal, event: &Event) -> Result<Admission, GateError> {
-        let Some(number) = matter_of(&event.stream) else {
-            return Ok(self.admit_alert(who, event));
+        let admitted = self.admit_with(&mut Memo::default(), who, event).await?;
+        Ok(admitted.admission)
+    }
+
+    /// [`EventGate::admit`] for a follower that keeps a [`Memo`] from one event to the next.
+    pub async fn admit_with(
+        &self,
+        memo: &mut Memo,
+        who: &Principal,
+        event: &Event,
+    ) -> Result<Admitted, GateError> {
+        let withheld = Admitted {
+            admission: Admission::Withheld,
+            noted: false,
         };
-        let Some(access) = self.matter_access(who, number, event.position).await? else {
-            return Ok(Admission::Withheld);
+        let Some(number) = matter_of(&event.stream) else {
+            return Ok(Admitted {
+                admission: self.admit_alert(who, event),
+                noted: false,
+            });
+        };
+        let (access, noted) = self
+            .remembered_access(memo, who, number, event.position)
+            .await?;
+        let Some(access) = access else {
+            return Ok(withheld);
         };
         let metadata = access.decide(Part::History);
         if !metadata.is_allowed() {
-            return Ok(Admission::Withheld);
+            return Ok(withheld);
         }
         let known = self.known_privilege(event);
         let privileged = match known {
@@ -253,7 +343,7 @@ impl EventGate {
         };
         let part = part_of(&event.event_type, privileged);
         let decision = access.decide(part);
-        Ok(if decision.is_allowed() {
+        let admission = if decision.is_allowed() {
             Admission::Content {
                 part,
                 reason: decision.reason(),
@@ -263,7 +353,72 @@ impl EventGate {
                 part: Part::History,
                 reason: metadata.reason(),
             }
+        };
+        let delivered = match admission {
+            Admission::Content { part, .. } | Admission::Metadata { part, .. } => part,
+            Admission::Withheld => return Ok(withheld),
+        };
+        Ok(Admitted {
+            admission,
+            noted: noted & part_bit(delivered) != 0,
         })
+    }
+
+    /// [`EventGate::matter_access`] from what `memo` holds, brought up to date first.
+    async fn remembered_access(
+        &self,
+        memo: &mut Memo,
+        who: &Principal,
+        number: &str,
+        position: u64,
+    ) -> Result<(Option<policy::MatterAccess>, u32), GateError> {
+        let version = self.identity.directory_handle().version();
+        if memo
+            .directory
+            .as_ref()
+            .is_none_or(|directory| directory.version != version)
+        {
+            memo.directory = Some(self.identity.directory());
+        }
+        // Read before the facts are: a change seen after it leaves them stale, never wrong.
+        let changed = self.facts_changed.load(Ordering::Acquire);
+        let current = memo
+            .matters
+            .get(number)
+            .is_some_and(|remembered| remembered.as_of == changed);
+        if !current {
+            let facts = match self.cached_facts(number) {
+                Some(facts) => facts,
+                None => Box::pin(self.facts(number, position)).await?,
+            };
+            match memo.matters.get_mut(number) {
+                Some(remembered) => {
+                    remembered.facts = facts;
+                    remembered.as_of = changed;
+                }
+                None => {
+                    if memo.matters.len() >= MEMO_MATTERS {
+                        memo.matters.clear();
+                    }
+                    let remembered = Remembered {
+                        facts,
+                        as_of: changed,
+                        noted: 0,
+                    };
+                    memo.matters.insert(number.to_owned(), remembered);
+                }
+            }
+        }
+        let (Some(directory), Some(remembered)) = (&memo.directory, memo.matters.get(number))
+        else {
+            return Ok((None, 0));
+        };
+        let Some(facts) = &remembered.facts else {
+            return Ok((None, remembered.noted));
+        };
+        let access =
+            crate::log::time::with_now(|now| policy::matter_access(directory, who, facts, now));
+        Ok((Some(access), remembered.noted))
     }
 
     /// An event of the `alerts` stream goes, whole, to those allowed to read alerts; every
@@ -339,10 +494,13 @@ impl EventGate {
         if !event.event_type.starts_with("matter.note_") {
             return Some(false);
         }
-        self.privileged_notes
-            .lock()
-            .ok()
-            .and_then(|notes| notes.get(&event.position).copied())
+        let slot = self.privilege_slot(event.position)?.load(Ordering::Acquire);
+        (slot & PRIVILEGE_KNOWN != 0 && slot >> 2 == event.position).then_some(slot & 1 == 1)
+    }
+
+    fn privilege_slot(&self, position: u64) -> Option<&AtomicU64> {
+        let index = usize::try_from(position % OPENED_KEPT as u64).ok()?;
+        self.privileged_notes.get(index)
     }
 
     /// Whether a note event is about a privileged note (unknown counts as privileged), decided
@@ -351,20 +509,18 @@ impl EventGate {
         if !event.event_type.starts_with("matter.note_") {
             return Ok(false);
         }
-        let known = self
-            .privileged_notes
-            .lock()
-            .ok()
-            .and_then(|notes| notes.get(&event.position).copied());
-        if let Some(privileged) = known {
+        if let Some(privileged) = self.known_privilege(event) {
             return Ok(privileged);
         }
         let privileged = self.read_privileged(event).await?;
-        if let Ok(mut notes) = self.privileged_notes.lock() {
-            if notes.len() >= OPENED_KEPT {
-                notes.clear();
-            }
-            notes.insert(event.position, privileged);
+        // Positions beyond 2^62 are not remembered (the slot could not tell them apart).
+        if event.position >> 62 == 0
+            && let Some(slot) = self.privilege_slot(event.position)
+        {
+            slot.store(
+                event.position << 2 | PRIVILEGE_KNOWN | u64::from(privileged),
+                Ordering::Release,
+            );
         }
         Ok(privileged)
     }

@@ -2,7 +2,7 @@
 //! of recently used streams kept so that a command reads only the events since.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
 
@@ -39,8 +39,14 @@ pub async fn read_stream(
 
 /// A fold of one kind of stream, remembered per stream with the version it reached. The states
 /// hold client data in memory only; [`FoldCache::forget`] drops an erased subject's.
+///
+/// States are shared, not copied: a command that finds nothing new since the remembered
+/// version borrows the remembered state, and one that finds new events takes the state out of
+/// the cache, folds them in place and puts it back. A matter's state is never cloned on the
+/// way, however many notes or entries it holds (a clone is made only when two commands fold
+/// the same stream at once).
 pub struct FoldCache<S: Clone> {
-    states: Mutex<HashMap<String, (u64, Option<S>)>>,
+    states: Mutex<HashMap<String, Remembered<S>>>,
     apply: fn(&mut Option<S>, &RecordedEvent),
 }
 
@@ -65,28 +71,54 @@ impl<S: Clone> FoldCache<S> {
         log: &EventLog,
         vault: &Vault,
         stream: &StreamId,
-    ) -> Result<(u64, Option<S>), ServiceError> {
-        let (mut version, mut state) = self
+    ) -> Result<(u64, Option<Arc<S>>), ServiceError> {
+        let key = stream.as_str();
+        let (version, remembered) = self
             .states
             .lock()
             .ok()
-            .and_then(|states| states.get(stream.as_str()).cloned())
+            .and_then(|states| states.get(key).cloned())
             .unwrap_or((0, None));
-        for recorded in read_stream(log, vault, stream, version + 1).await? {
-            (self.apply)(&mut state, &recorded);
-            version = recorded.stream_version;
+        let recorded = read_stream(log, vault, stream, version + 1).await?;
+        if recorded.is_empty() {
+            return Ok((version, remembered));
         }
+        // Take the cache's reference as well, so that the state is folded in place.
+        if let Ok(mut states) = self.states.lock()
+            && states
+                .get(key)
+                .is_some_and(|(cached, state)| *cached == version && same(state, &remembered))
+        {
+            states.remove(key);
+        }
+        let mut state = remembered.map(Arc::unwrap_or_clone);
+        let mut version = version;
+        for event in &recorded {
+            (self.apply)(&mut state, event);
+            version = event.stream_version;
+        }
+        let state = state.map(Arc::new);
         if let Ok(mut states) = self.states.lock() {
             if states.len() >= CACHE_LIMIT {
                 states.clear();
             }
-            let newer = states
-                .get(stream.as_str())
-                .is_some_and(|(cached, _)| *cached > version);
+            let newer = states.get(key).is_some_and(|(cached, _)| *cached > version);
             if !newer {
-                states.insert(stream.as_str().to_owned(), (version, state.clone()));
+                states.insert(key.to_owned(), (version, state.clone()));
             }
         }
         Ok((version, state))
+    }
+}
+
+/// A stream's version and its state at that version (`None` before the stream exists).
+type Remembered<S> = (u64, Option<Arc<S>>);
+
+/// Whether two remembered states are the same one.
+fn same<S>(a: &Option<Arc<S>>, b: &Option<Arc<S>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
     }
 }

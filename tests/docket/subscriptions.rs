@@ -292,6 +292,7 @@ on_both_paths!(
     filters_by_matter_and_type_and_withholds_unseen_matters,
     an_auditor_receives_metadata_without_payload,
     a_wall_erected_during_a_subscription_takes_effect_at_once,
+    a_team_change_during_a_subscription_takes_effect_at_once,
     a_revoked_key_ends_the_subscription_at_once,
     a_signed_out_session_ends_the_subscription,
     subscriptions_are_recorded_as_accesses,
@@ -462,6 +463,45 @@ async fn a_wall_erected_during_a_subscription_takes_effect_at_once(backend: Back
     // The very next event of the matter is not delivered.
     desk.note("p.one", OURS, "Behind the wall").await;
     quiet(&mut events).await;
+}
+
+async fn a_team_change_during_a_subscription_takes_effect_at_once(backend: Backend, path: Path) {
+    let desk = Desk::serving(backend, path).await;
+    let mut events = Box::pin(desk.subscribe(
+        &desk.users["a.ttorney"].principal,
+        r#"(types: ["matter.note_added"])"#,
+    ));
+    let team = |change: &str| {
+        format!(
+            r#"mutation {{ {change}(number: "{OURS}", userId: "a.ttorney"{capacity})
+            {{ userErrors {{ code }} }} }}"#,
+            capacity = if change == "addTeamMember" {
+                ", capacity: ATTORNEY"
+            } else {
+                ""
+            }
+        )
+    };
+    // Decided several times on the team as it was, so that whatever the flow remembers of
+    // the matter is in use when the team changes.
+    for body in ["On the team", "Still on the team"] {
+        desk.note("p.one", OURS, body).await;
+        assert_eq!(
+            next(&mut events).await["data"]["events"]["data"]["private"]["body"],
+            body
+        );
+    }
+    desk.ok("p.one", &team("removeTeamMember")).await;
+    // The very next note of the matter is not delivered.
+    desk.note("p.one", OURS, "Off the team").await;
+    quiet(&mut events).await;
+    // Back on the team: the notes come again, the one written meanwhile still withheld.
+    desk.ok("p.one", &team("addTeamMember")).await;
+    desk.note("p.one", OURS, "Back on the team").await;
+    assert_eq!(
+        next(&mut events).await["data"]["events"]["data"]["private"]["body"],
+        "Back on the team"
+    );
 }
 
 async fn a_revoked_key_ends_the_subscription_at_once(backend: Backend, path: Path) {

@@ -6,7 +6,7 @@
 //! its filters want, asks the gate what the principal may receive, and writes the access record
 //! of the first delivery of each (matter, part) before that delivery leaves.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use crate::access::chain::AccessChain;
 use crate::access::record::{self, AccessEntry, AccessRecord};
 use crate::api::graphql::errors::api_error;
 use crate::integrations::feed::{FeedError, Follower};
-use crate::integrations::gate::{Admission, EventGate, matter_of};
+use crate::integrations::gate::{Admission, EventGate, Memo, matter_of};
 use crate::log::Event;
 use crate::monitoring::alert_log;
 
@@ -42,8 +42,11 @@ pub struct Flow {
     client_address: Option<String>,
     matters: Option<BTreeSet<String>>,
     types: Option<BTreeSet<String>>,
-    /// Per matter, the parts already in an access record of this subscription.
-    recorded: BTreeMap<String, Vec<&'static str>>,
+    /// What the gate told this flow last, so that most decisions take no lock, with the parts
+    /// of each matter already in an access record of this subscription noted beside it.
+    memo: Memo,
+    /// Whether an access record of this subscription names the alerts stream.
+    alerts_recorded: bool,
     checked: Instant,
     /// Deliveries so far; one in [`LAG_SAMPLE`] has its lag measured.
     delivered: u64,
@@ -86,7 +89,8 @@ impl Flow {
             client_address: start.client_address,
             matters: start.matters,
             types: start.types,
-            recorded: BTreeMap::new(),
+            memo: Memo::default(),
+            alerts_recorded: false,
             checked: Instant::now(),
             delivered: 0,
             _active: crate::metrics::global().subscription_guard(),
@@ -215,16 +219,21 @@ impl Flow {
             if !self.wanted(&event) {
                 continue;
             }
-            let admission = self
+            let admitted = self
                 .gate
-                .admit(&self.principal, &event)
+                .admit_with(&mut self.memo, &self.principal, &event)
                 .await
                 .map_err(|_| unavailable(position))?;
+            let admission = admitted.admission;
             let part = match admission {
                 Admission::Withheld => continue,
                 Admission::Metadata { part, .. } | Admission::Content { part, .. } => part,
             };
-            if !self.recorded(&event, part) {
+            let recorded = match matter_of(&event.stream) {
+                Some(_) => admitted.noted,
+                None => self.alerts_recorded,
+            };
+            if !recorded {
                 Box::pin(self.record_delivery(&event, part, admission)).await?;
             }
             if self.delivered.is_multiple_of(LAG_SAMPLE) {
@@ -277,20 +286,6 @@ impl Flow {
                 .is_none_or(|t| t.contains(&event.event_type))
     }
 
-    /// What the first delivery of a part is recorded under: the matter number, or the stream
-    /// for alerts.
-    fn record_key(event: &Event) -> &str {
-        matter_of(&event.stream).unwrap_or(event.stream.as_str())
-    }
-
-    /// Whether this subscription already recorded a delivery of the event's (matter, part).
-    fn recorded(&self, event: &Event, part: crate::access::Part) -> bool {
-        let part = part.as_str();
-        self.recorded
-            .get(Self::record_key(event))
-            .is_some_and(|parts| parts.contains(&part))
-    }
-
     /// The first delivery of each (matter, part) on this subscription waits for an access
     /// record naming it; later ones are covered by that record.
     async fn record_delivery(
@@ -299,15 +294,6 @@ impl Flow {
         part: crate::access::Part,
         admission: Admission,
     ) -> async_graphql::Result<()> {
-        let number = Self::record_key(event).to_owned();
-        let part_name = part.as_str();
-        if self
-            .recorded
-            .get(&number)
-            .is_some_and(|parts| parts.contains(&part_name))
-        {
-            return Ok(());
-        }
         let reason = match admission {
             Admission::Metadata { reason, .. } | Admission::Content { reason, .. } => reason,
             Admission::Withheld => "withheld",
@@ -329,7 +315,10 @@ impl Flow {
                     event.position,
                 )
             })?;
-        self.recorded.entry(number).or_default().push(part_name);
+        match matter_of(&event.stream) {
+            Some(number) => self.memo.note(number, part),
+            None => self.alerts_recorded = true,
+        }
         Ok(())
     }
 }

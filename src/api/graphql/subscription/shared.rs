@@ -160,8 +160,11 @@ struct RenderKey {
 /// Renderings of recent deliveries, shared by every subscription of the process.
 #[derive(Default)]
 pub struct Renders {
-    cells: Mutex<HashMap<RenderKey, Arc<OnceCell<Arc<str>>>>>,
+    cells: Mutex<HashMap<RenderKey, Cell, foldhash::fast::RandomState>>,
 }
+
+/// One rendering, filled by the first subscriber that needs it.
+type Cell = Arc<OnceCell<Arc<str>>>;
 
 /// Most renderings kept; beyond it, those of the oldest positions are dropped. A few seconds of
 /// the log at a thousand events a second, which is all that subscribers keeping up need: a
@@ -171,7 +174,7 @@ const RENDERS_KEPT: usize = 4096;
 
 impl Renders {
     /// The cell of one rendering, made empty on first use.
-    fn cell(&self, key: RenderKey) -> Arc<OnceCell<Arc<str>>> {
+    fn cell(&self, key: RenderKey) -> Cell {
         let Ok(mut cells) = self.cells.lock() else {
             return Arc::new(OnceCell::new());
         };
