@@ -289,18 +289,10 @@ impl EventGate {
         number: &str,
         position: u64,
     ) -> Result<Option<policy::MatterAccess>, GateError> {
-        // The common case answers from the cache without building the filling future (large:
-        // it holds the read-model query), which every delivery would otherwise carry.
-        let facts = match self.cached_facts(number) {
-            Some(facts) => facts,
-            None => Box::pin(self.facts(number, position)).await?,
-        };
-        let Some(facts) = facts else {
-            return Ok(None);
-        };
-        let directory = self.identity.directory();
-        let now = crate::log::time::format_timestamp(chrono::Utc::now());
-        Ok(Some(policy::matter_access(&directory, who, &facts, &now)))
+        let (access, _) = self
+            .remembered_access(&mut Memo::default(), who, number, position)
+            .await?;
+        Ok(access)
     }
 
     /// What `who` may receive of `event` now. Call [`EventGate::observe`] on it first.
@@ -364,7 +356,8 @@ impl EventGate {
         })
     }
 
-    /// [`EventGate::matter_access`] from what `memo` holds, brought up to date first.
+    /// How far `who` reaches into matter `number` now, from what `memo` holds, brought up to
+    /// date first, with the parts the memo noted of the matter.
     async fn remembered_access(
         &self,
         memo: &mut Memo,
@@ -387,6 +380,8 @@ impl EventGate {
             .get(number)
             .is_some_and(|remembered| remembered.as_of == changed);
         if !current {
+            // The common case answers from the cache without building the filling future
+            // (large: it holds the read-model query), which every delivery would otherwise carry.
             let facts = match self.cached_facts(number) {
                 Some(facts) => facts,
                 None => Box::pin(self.facts(number, position)).await?,
@@ -506,9 +501,7 @@ impl EventGate {
     /// Whether a note event is about a privileged note (unknown counts as privileged), decided
     /// once per event: a thousand subscribers to one note parse its payload once.
     async fn privileged(&self, event: &Event) -> Result<bool, GateError> {
-        if !event.event_type.starts_with("matter.note_") {
-            return Ok(false);
-        }
+        // Decided already, or not a note.
         if let Some(privileged) = self.known_privilege(event) {
             return Ok(privileged);
         }

@@ -142,8 +142,8 @@ impl Matter {
     /// [`Matter::apply`] for the state commands are decided on, which the service keeps in
     /// memory for the matters it writes to: the same fold without the body of each note. No
     /// command is decided on a note's text (the read models and a replay hold it), and without
-    /// it the state stays small however much a matter's notes say: it is cloned for every
-    /// command, and the cache of such states would otherwise grow with the text of the log.
+    /// it the state stays small however much a matter's notes say: the cache of such states
+    /// would otherwise grow with the text of the log. (It still keeps an entry per note.)
     pub fn apply_for_decisions(matter: &mut Option<Matter>, recorded: &RecordedEvent) {
         Matter::apply(matter, recorded);
         let note_id = match &recorded.event {
