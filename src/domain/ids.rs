@@ -1,5 +1,7 @@
 //! Identifiers of the domain and the streams they name.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 
 use super::error::DomainError;
@@ -122,6 +124,48 @@ fn stream_id(category: &str, key: &str) -> StreamId {
     }
 }
 
+/// A set of entity ids kept in 16 bytes each: the ids Docket issues are canonical UUIDs
+/// ([`new_entity_id`]), held here as numbers. An id in any other form (none is issued, but the
+/// set must answer for whatever an event holds) is kept as text, so membership is exact either
+/// way: a canonical id and its number name each other one to one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntityIds {
+    canonical: BTreeSet<u128>,
+    other: BTreeSet<String>,
+}
+
+impl EntityIds {
+    pub fn insert(&mut self, id: &str) {
+        match canonical_uuid(id) {
+            Some(number) => self.canonical.insert(number),
+            None => self.other.insert(id.to_owned()),
+        };
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        match canonical_uuid(id) {
+            Some(number) => self.canonical.contains(&number),
+            None => self.other.contains(id),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.canonical.len() + self.other.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The number of an id written as a lowercase hyphenated UUID; `None` for any other text
+/// (upper case or unhyphenated forms included, so that no two texts share a number).
+fn canonical_uuid(id: &str) -> Option<u128> {
+    let parsed = uuid::Uuid::try_parse(id).ok()?;
+    let mut buffer = uuid::Uuid::encode_buffer();
+    (parsed.hyphenated().encode_lower(&mut buffer) == id).then(|| parsed.as_u128())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +192,27 @@ mod tests {
         assert!(check_entity_id("id", &id).is_ok());
         assert!(check_entity_id("id", &id.to_uppercase()).is_err());
         assert!(check_entity_id("id", "x").is_err());
+    }
+
+    #[test]
+    fn entity_id_sets_hold_canonical_ids_as_numbers_and_other_text_as_text() {
+        let mut ids = EntityIds::default();
+        let id = new_entity_id();
+        ids.insert(&id);
+        ids.insert("legacy-note-1");
+        assert!(ids.contains(&id));
+        assert!(ids.contains("legacy-note-1"));
+        assert_eq!(ids.len(), 2);
+
+        // Another spelling of the same UUID is another id, as it is in the log.
+        assert!(!ids.contains(&id.to_uppercase()));
+        assert!(!ids.contains(&id.replace('-', "")));
+        assert!(!ids.contains(&new_entity_id()));
+        assert!(!ids.contains("legacy-note-2"));
+
+        ids.insert(&id);
+        assert_eq!(ids.len(), 2, "inserting twice keeps one");
+        assert_eq!(ids.canonical.len(), 1);
+        assert_eq!(ids.other.len(), 1);
     }
 }

@@ -1852,7 +1852,7 @@ fn a_document_larger_than_json_can_count_or_with_a_nested_media_type_is_refused(
 }
 
 #[test]
-fn the_state_commands_are_decided_on_is_the_fold_without_note_bodies() {
+fn the_state_commands_are_decided_on_keeps_notes_by_id_only() {
     let mut case = Case::opened();
     let first = created_id(&case.run(MatterCommand::AddNote(AddNote {
         privileged: true,
@@ -1877,15 +1877,22 @@ fn the_state_commands_are_decided_on_is_the_fold_without_note_bodies() {
     let decisions = decisions.expect("the matter was opened");
     let mut expected = case.matter();
     assert_eq!(expected.notes[&first].body, "Client will settle");
-    for note in expected.notes.values_mut() {
-        note.body.clear();
-    }
-    assert_eq!(decisions, expected, "only the bodies differ");
-    assert_eq!(
-        decisions.notes[&first].subject.as_deref(),
-        Some("Call back")
+    assert!(
+        expected.note_ids.is_empty(),
+        "a full fold keeps whole notes"
     );
-    assert!(decisions.notes[&second].body.is_empty());
+
+    // No note text, subject or author is held: only the ids.
+    assert!(decisions.notes.is_empty());
+    assert_eq!(decisions.note_ids.len(), 2);
+    assert!(decisions.has_note(&first) && decisions.has_note(&second));
+    assert!(expected.has_note(&first) && expected.has_note(&second));
+
+    // Everything else is the full fold's.
+    expected.notes.clear();
+    let mut without_ids = decisions.clone();
+    without_ids.note_ids = Default::default();
+    assert_eq!(without_ids, expected, "only the notes differ");
 
     // A command is decided the same on either state.
     let edit = MatterCommand::EditNote {

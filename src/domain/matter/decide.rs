@@ -213,7 +213,7 @@ impl Matter {
                 subject,
                 body,
             } => {
-                if !self.notes.contains_key(note_id) {
+                if !self.has_note(note_id) {
                     return Err(DomainError::EntityNotFound { kind: "note" });
                 }
                 DomainEvent::NoteEdited(NoteEdited {

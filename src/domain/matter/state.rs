@@ -12,6 +12,7 @@ use crate::domain::events::{
     CalendarKind, ConflictHit, ConflictOutcome, DocumentContent, DomainEvent, MatterStatus,
     PartyRole, RecordedEvent, TaskStatus, TeamCapacity,
 };
+use crate::domain::ids::EntityIds;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Party {
@@ -116,6 +117,10 @@ pub struct Matter {
     pub conflict_checks: Vec<ConflictCheck>,
     pub documents: BTreeMap<String, Document>,
     pub notes: BTreeMap<String, Note>,
+    /// The notes of a state folded for decisions ([`Matter::apply_for_decisions`]), by id only;
+    /// empty in a full fold, whose notes are in `notes`.
+    #[serde(skip)]
+    pub note_ids: EntityIds,
     pub tasks: BTreeMap<String, Task>,
     pub calendar: BTreeMap<String, CalendarEntry>,
     pub time_entries: BTreeMap<String, TimeEntry>,
@@ -140,20 +145,24 @@ impl Matter {
     }
 
     /// [`Matter::apply`] for the state commands are decided on, which the service keeps in
-    /// memory for the matters it writes to: the same fold without the body of each note. No
-    /// command is decided on a note's text (the read models and a replay hold it), and without
-    /// it the state stays small however much a matter's notes say: the cache of such states
-    /// would otherwise grow with the text of the log. (It still keeps an entry per note.)
+    /// memory for the matters it writes to: the same fold, except that a note is kept as its
+    /// id alone (in `note_ids`, 16 bytes), since the only thing a command asks of a note is
+    /// whether it exists. Neither its text nor its author is decided on (the read models and a
+    /// replay hold them), and without them a matter's cached state grows by little more than
+    /// its id per note, however much its notes say.
     pub fn apply_for_decisions(matter: &mut Option<Matter>, recorded: &RecordedEvent) {
         Matter::apply(matter, recorded);
-        let note_id = match &recorded.event {
-            DomainEvent::NoteAdded(added) => &added.note_id,
-            DomainEvent::NoteEdited(edited) => &edited.note_id,
-            _ => return,
-        };
-        if let Some(note) = matter.as_mut().and_then(|m| m.notes.get_mut(note_id)) {
-            note.body = String::new();
+        if let DomainEvent::NoteAdded(added) = &recorded.event
+            && let Some(state) = matter.as_mut()
+            && state.notes.remove(&added.note_id).is_some()
+        {
+            state.note_ids.insert(&added.note_id);
         }
+    }
+
+    /// Whether the matter has the note, in a full fold or one for decisions.
+    pub fn has_note(&self, note_id: &str) -> bool {
+        self.notes.contains_key(note_id) || self.note_ids.contains(note_id)
     }
 
     /// Applies one event. Only `matter.opened` creates the matter; anything before it, and any
@@ -180,6 +189,7 @@ impl Matter {
                 conflict_checks: Vec::new(),
                 documents: BTreeMap::new(),
                 notes: BTreeMap::new(),
+                note_ids: EntityIds::default(),
                 tasks: BTreeMap::new(),
                 calendar: BTreeMap::new(),
                 time_entries: BTreeMap::new(),

@@ -141,7 +141,10 @@ impl Changes {
             value: [firm_visible];
             map: [parties];
             list: [conflict_checks];
-            map: [documents, notes, tasks, calendar, time_entries];
+            map: [documents, notes];
+            // Only a state folded for decisions holds notes by id; a replay's holds them whole.
+            bookkeeping: [note_ids];
+            map: [tasks, calendar, time_entries];
             value: [created_at];
             bookkeeping: [updated_at];
             value: [erased, frozen];
