@@ -6,8 +6,10 @@
 //! saved one, and the stored Merkle tree's root at its size).
 //!
 //! Invariants:
-//! - The first run after start verifies each chain from its genesis, so a restart re-checks
-//!   everything once; later runs read only new events.
+//! - The first run after start verifies each chain from its genesis, and recomputes the latest
+//!   checkpoint's root from position 1, so a restart re-checks everything once; later runs read
+//!   only new events, and continue the root from the last checkpoint checked (a checkpoint
+//!   smaller than that one is checked from position 1 again).
 //! - A chain that failed stays failed: it is not fed again (what follows a break proves
 //!   nothing), each later run counts it `failed`, and its alert is raised once. A restart
 //!   verifies it from scratch again.
@@ -22,8 +24,9 @@ use crate::log::verify::{FailureReason, Verifier, VerifyFailure};
 use crate::store::{LogStore, StoreError};
 use crate::transparency::LogTree;
 use crate::transparency::against::{
-    LatestCheckpoint, SignatureCheck, TreeCheck, check_latest_checkpoint,
+    LatestCheckpoint, SignatureCheck, TreeCheck, check_latest_checkpoint_from,
 };
+use crate::transparency::leaves::LeafScan;
 use crate::verification::verify_new_events;
 
 use super::alerts::{Alert, AlertKind, AlertSink};
@@ -122,6 +125,9 @@ fn reason_code(reason: FailureReason) -> String {
 struct CheckpointCheck {
     store: Arc<dyn LogStore>,
     tree: LogTree,
+    /// The events' hashes read by earlier runs, up to the last checkpoint checked: each run
+    /// reads only the hashes after it.
+    leaves: LeafScan,
     /// The size and reason last alerted, so one failure is raised once.
     alerted: Option<(Option<u64>, String)>,
 }
@@ -153,7 +159,7 @@ impl CheckpointCheck {
     }
 
     /// `None` when the latest checkpoint holds (or none was signed yet).
-    async fn check(&self) -> Result<Option<Alert>, StoreError> {
+    async fn check(&mut self) -> Result<Option<Alert>, StoreError> {
         let alert = |position: u64, reason: &str, detail: String| Alert {
             kind: AlertKind::CheckpointMismatch,
             position: Some(position),
@@ -161,7 +167,7 @@ impl CheckpointCheck {
             reason: reason.to_owned(),
             detail,
         };
-        let latest = check_latest_checkpoint(self.store.as_ref(), None)
+        let latest = check_latest_checkpoint_from(self.store.as_ref(), None, &mut self.leaves)
             .await
             .map_err(|crate::transparency::against::AgainstError::Store(error)| error)?;
         let finding = match latest {
@@ -229,6 +235,7 @@ impl BackgroundVerifier {
             checkpoint: CheckpointCheck {
                 tree: LogTree::new(store.clone()),
                 store,
+                leaves: LeafScan::default(),
                 alerted: None,
             },
             sink,

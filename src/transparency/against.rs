@@ -33,16 +33,12 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::log::checkpoint::SignedCheckpoint;
-use crate::log::envelope::EventHash;
-use crate::log::merkle::{Frontier, TreeHash, empty_root};
 use crate::log::verify::{VerifyFailure, VerifySummary};
 use crate::store::{LogStore, StoreError};
 use crate::verification::{VerifyOptions, verify_log};
 
 use super::keys::KeyHistory;
-
-/// Events' hashes read per query while recomputing roots.
-const LEAVES_PER_PAGE: u32 = 4_096;
+use super::leaves::{LeafScan, Scan};
 
 /// Why a log could not be checked at all (what the check found is in [`AgainstReport`]).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -217,6 +213,26 @@ pub async fn check_latest_checkpoint(
     store: &dyn LogStore,
     genesis_key: Option<&str>,
 ) -> Result<LatestCheckpoint, AgainstError> {
+    check_latest_checkpoint_from(store, genesis_key, &mut LeafScan::default()).await
+}
+
+/// [`check_latest_checkpoint`], continuing `leaves` (a scan kept from an earlier check) rather
+/// than reading every event's hash again: the root at the checkpoint's size is recomputed from
+/// what `leaves` has read so far and the hashes after it, and `leaves` is left at that size,
+/// ready for the next, larger checkpoint.
+///
+/// Hashes read by earlier checks are not all read again each time: `leaves` first reads a few
+/// blocks of them again ([`LeafScan::audit`]), in turn, and when one differs from what it read
+/// before it is dropped and the check scans from position 1, so the root it recomputes is that
+/// of the events as they are now. A rewrite of an event already read is thus found within the
+/// calls it takes the audit to come round to it, not at once. A checkpoint smaller than what
+/// `leaves` has read (the store's latest checkpoint went backwards) is checked with a scan from
+/// position 1, and `leaves` is left as it was.
+pub async fn check_latest_checkpoint_from(
+    store: &dyn LogStore,
+    genesis_key: Option<&str>,
+    leaves: &mut LeafScan,
+) -> Result<LatestCheckpoint, AgainstError> {
     let Some(stored) = store.tree().latest_checkpoint().await? else {
         return Ok(LatestCheckpoint::Absent);
     };
@@ -234,7 +250,15 @@ pub async fn check_latest_checkpoint(
         ));
     }
     let keys = trusted_keys(store, genesis_key).await?;
-    let scan = scan(store, &BTreeSet::from([stored.tree_size])).await?;
+    if leaves.audit(store).await?.is_some() {
+        *leaves = LeafScan::default();
+    }
+    let sizes = BTreeSet::from([stored.tree_size]);
+    let scan = if stored.tree_size < leaves.size() {
+        scan(store, &sizes).await?
+    } else {
+        leaves.scan_to(store, &sizes).await?
+    };
     let saved = SavedCheckpoint {
         source: "checkpoint".into(),
         checkpoint: signed,
@@ -256,58 +280,10 @@ async fn trusted_keys(
     }
 }
 
-/// The log's roots at chosen sizes, from the events' hashes alone.
-struct Scan {
-    /// How many events were read in unbroken position order.
-    events: u64,
-    roots: BTreeMap<u64, TreeHash>,
-    chain_break: Option<u64>,
-}
-
 /// Reads the events' hashes from position 1 up to the largest of `sizes`, noting the root at
-/// each. A broken link is noted and the reading goes on (the roots are still those of the
-/// stored hashes); a missing position ends it, since no tree of the log's positions has one.
+/// each.
 async fn scan(store: &dyn LogStore, sizes: &BTreeSet<u64>) -> Result<Scan, StoreError> {
-    let mut frontier = Frontier::new();
-    let mut roots = BTreeMap::new();
-    let mut chain_break = None;
-    let mut last: Option<EventHash> = None;
-    if sizes.contains(&0) {
-        roots.insert(0, empty_root());
-    }
-    let end = sizes.last().copied().unwrap_or(0);
-    'pages: while frontier.size() < end {
-        let page = store
-            .tree()
-            .leaf_data(frontier.size() + 1, LEAVES_PER_PAGE)
-            .await?;
-        if page.is_empty() {
-            break;
-        }
-        for leaf in page {
-            let expected = frontier.size() + 1;
-            if leaf.position != expected {
-                chain_break.get_or_insert(expected);
-                break 'pages;
-            }
-            if leaf.prev_hash != last {
-                chain_break.get_or_insert(expected);
-            }
-            frontier.push(&leaf.hash);
-            last = Some(leaf.hash);
-            if sizes.contains(&expected) {
-                roots.insert(expected, frontier.root());
-            }
-            if expected == end {
-                break 'pages;
-            }
-        }
-    }
-    Ok(Scan {
-        events: frontier.size(),
-        roots,
-        chain_break,
-    })
+    LeafScan::default().scan_to(store, sizes).await
 }
 
 fn check(saved: &SavedCheckpoint, scan: &Scan, keys: &KeyHistory) -> CheckpointFinding {

@@ -7,6 +7,8 @@
 //! - [`keys`] says which of the log's keys was in force at a tree size.
 //! - [`against`] checks a log against checkpoints saved earlier, without trusting the stored
 //!   tree, and locates where they part.
+//! - [`leaves`] reads the events' hashes as a scan that can be continued and audited, which
+//!   the background verifier keeps from run to run.
 //! - [`bundle`] writes and checks evidence bundles.
 //!
 //! docs/log-format.md section 16 is the normative description.
@@ -15,6 +17,7 @@ pub mod against;
 pub mod bundle;
 pub mod checkpoints;
 pub mod keys;
+pub mod leaves;
 pub mod tree;
 
 use std::sync::Arc;

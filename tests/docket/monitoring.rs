@@ -27,6 +27,7 @@ on_both_backends!(
     readiness_follows_the_projector_and_the_database,
     the_background_verifier_raises_an_alert_on_a_tampered_event,
     the_background_verifier_checks_the_latest_checkpoint,
+    the_checkpoint_check_continues_its_scan_and_audits_what_it_read,
     the_background_verifier_watches_the_access_chain,
 );
 
@@ -536,6 +537,113 @@ async fn the_background_verifier_checks_the_latest_checkpoint(backend: Backend) 
     }
     let raised = sink.raised();
     assert_eq!(raised.len(), 1, "raised once: {raised:?}");
+}
+
+/// The latest checkpoint's check as the background verifier makes it: each run reads only the
+/// hashes after the last checkpoint checked, and reads a few blocks of the earlier ones again,
+/// in turn, so a rewrite of an event already read is found when the audit comes round to it.
+async fn the_checkpoint_check_continues_its_scan_and_audits_what_it_read(backend: Backend) {
+    use docket::transparency::against::{
+        LatestCheckpoint, TreeCheck, check_latest_checkpoint_from,
+    };
+    use docket::transparency::leaves::{LeafScan, Rewritten};
+
+    let test = TestLog::new(backend).await;
+    let log = test.open().await;
+    sample_log(&log, 40).await;
+    let checkpoints = docket::transparency::open(&log, None, Default::default())
+        .await
+        .unwrap();
+    let store = log.store().clone();
+    let check = |leaves: &mut LeafScan| {
+        let store = store.clone();
+        let mut kept = leaves.clone();
+        async move {
+            let outcome = check_latest_checkpoint_from(store.as_ref(), None, &mut kept)
+                .await
+                .unwrap();
+            (outcome, kept)
+        }
+    };
+    let holds = |outcome: &LatestCheckpoint| matches!(outcome, LatestCheckpoint::Checked(finding) if finding.holds);
+
+    // Blocks of 4 leaves, 2 read again per check.
+    let mut leaves = LeafScan::with_blocks(4, 2);
+    assert_eq!(checkpoints.checkpoint_now().await.unwrap().tree_size, 42);
+    let (outcome, kept) = check(&mut leaves).await;
+    leaves = kept;
+    assert!(holds(&outcome), "{outcome:?}");
+    assert_eq!(leaves.size(), 42, "read up to the checkpoint");
+
+    // A larger checkpoint: the scan goes on from 42 and agrees with a scan from position 1.
+    for index in 0..10 {
+        let payload = json!({ "title": format!("Later {index}") });
+        log.append(one_event("matter:later", "matter.noted", payload))
+            .await
+            .unwrap();
+    }
+    assert_eq!(checkpoints.checkpoint_now().await.unwrap().tree_size, 52);
+    let (outcome, kept) = check(&mut leaves).await;
+    leaves = kept;
+    assert!(holds(&outcome), "{outcome:?}");
+    assert_eq!(leaves.size(), 52);
+    let fresh = docket::transparency::against::check_latest_checkpoint(store.as_ref(), None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, fresh);
+
+    // Position 30 (the eighth block, positions 29-32) is rewritten. The audit has read the
+    // first two blocks again (two per check, from the first); it reaches the eighth on the third
+    // check from now, and that check scans from position 1 and finds the root changed.
+    test.drop_triggers().await;
+    let forged = test.bytes_literal(&[7u8; 32]);
+    test.execute(&[&format!(
+        "UPDATE events SET hash = {forged} WHERE position = 30"
+    )])
+    .await;
+    for blocks in ["third and fourth", "fifth and sixth"] {
+        let (outcome, kept) = check(&mut leaves).await;
+        leaves = kept;
+        assert!(
+            holds(&outcome),
+            "the {blocks} blocks are unchanged: {outcome:?}"
+        );
+    }
+    let mut audited = leaves.clone();
+    assert_eq!(
+        audited.audit(store.as_ref()).await.unwrap(),
+        Some(Rewritten {
+            first: 29,
+            last: 32
+        }),
+        "the audit names the block that changed"
+    );
+    let (outcome, kept) = check(&mut leaves).await;
+    let LatestCheckpoint::Checked(finding) = &outcome else {
+        panic!("a checked checkpoint: {outcome:?}");
+    };
+    assert!(!finding.holds);
+    assert!(
+        matches!(finding.tree, TreeCheck::RootDiffers { .. }),
+        "{finding:?}"
+    );
+    assert_eq!(
+        outcome,
+        fresh_check(&store).await,
+        "as a scan from position 1 finds"
+    );
+
+    // Scanned afresh, the new scan holds the events as they are now: it stays failed.
+    let (again, _) = check(&mut kept.clone()).await;
+    assert_eq!(again, outcome);
+}
+
+async fn fresh_check(
+    store: &std::sync::Arc<dyn docket::store::LogStore>,
+) -> docket::transparency::against::LatestCheckpoint {
+    docket::transparency::against::check_latest_checkpoint(store.as_ref(), None)
+        .await
+        .unwrap()
 }
 
 fn denial(matter: &str) -> AccessRecord {
