@@ -216,6 +216,7 @@ pub struct Metrics {
     append_duration: HistogramFamily<LogLabels>,
     subscriptions_active: Gauge,
     subscription_lag: Histogram,
+    feed_held: Gauge,
     webhook_deliveries: Family<OutcomeLabels, Counter>,
     verifications: Family<CheckLabels, Counter>,
     alerts: Family<KindLabels, Counter>,
@@ -266,6 +267,13 @@ impl Metrics {
             "Time from an event's recording to its delivery to a subscriber",
             subscription_lag.clone(),
         );
+        let feed_held = Gauge::default();
+        registry.register(
+            "docket_feed_held_events",
+            "Live events the feed holds for followers that have not read them yet (bounded by \
+             the feed's buffer)",
+            feed_held.clone(),
+        );
         let webhook_deliveries = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "docket_webhook_deliveries",
@@ -312,6 +320,7 @@ impl Metrics {
             append_duration,
             subscriptions_active,
             subscription_lag,
+            feed_held,
             webhook_deliveries,
             verifications,
             alerts,
@@ -405,6 +414,12 @@ impl Metrics {
     /// A GraphQL subscription to the log has ended (however it ended).
     pub fn subscription_ended(&self) {
         self.subscriptions_active.dec();
+    }
+
+    /// The feed holds `events` live events that some follower has not read yet.
+    pub fn feed_held(&self, events: usize) {
+        self.feed_held
+            .set(i64::try_from(events).unwrap_or(i64::MAX));
     }
 
     /// An event was delivered to a subscriber `lag` after it was recorded.
@@ -610,6 +625,16 @@ mod tests {
         assert!(out.contains("docket_appends_total{log=\"events\",result=\"failed\"} 0"));
         assert!(out.contains("docket_appended_events_total{log=\"events\"} 3"));
         assert!(out.contains("docket_append_duration_seconds_count{log=\"events\"} 2"));
+    }
+
+    #[test]
+    fn the_feed_reports_what_it_holds() {
+        let metrics = Metrics::new();
+        assert!(encoded(&metrics).contains("docket_feed_held_events 0"));
+        metrics.feed_held(8192);
+        assert!(encoded(&metrics).contains("docket_feed_held_events 8192"));
+        metrics.feed_held(3);
+        assert!(encoded(&metrics).contains("docket_feed_held_events 3"));
     }
 
     #[test]

@@ -99,6 +99,13 @@ impl Feed {
         self.live.receiver_count()
     }
 
+    /// How many live events are held for followers that have not read them yet: an event is
+    /// let go once every follower listening when it was broadcast has read it (or the buffer
+    /// has moved past it).
+    pub fn held(&self) -> usize {
+        self.live.len()
+    }
+
     /// Starts the tail: woken by `committed` (this process's appends) and by the poll.
     pub fn spawn(self: &Arc<Self>, committed: watch::Receiver<u64>) -> tokio::task::JoinHandle<()> {
         let feed = Arc::downgrade(self);
@@ -146,6 +153,7 @@ impl Feed {
                 let _ = self.live.send(Arc::new(event));
             }
             self.published.send_replace(last);
+            crate::metrics::global().feed_held(self.held());
             if !full {
                 return Ok(());
             }

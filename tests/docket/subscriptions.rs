@@ -592,6 +592,11 @@ async fn a_slow_subscriber_is_told_to_resume_from_its_position(backend: Backend)
     desk.note("p.one", OURS, "First").await;
     let first = follower.next().await.unwrap();
     assert_eq!(first.position, head + 1);
+    assert_eq!(
+        integrations.feed.held(),
+        0,
+        "read by its one follower, it is let go"
+    );
     // While it does not read, far more than its buffer is appended.
     for i in 0..40 {
         desk.note("p.one", OURS, &format!("Unread {i}")).await;
@@ -600,6 +605,11 @@ async fn a_slow_subscriber_is_told_to_resume_from_its_position(backend: Backend)
     while integrations.feed.head() < until {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(
+        integrations.feed.held(),
+        16,
+        "held for it, up to the buffer"
+    );
     let mut delivered = vec![first.position];
     let resume_from = loop {
         match follower.next().await {
@@ -623,6 +633,9 @@ async fn a_slow_subscriber_is_told_to_resume_from_its_position(backend: Backend)
     for position in head + 1..=until {
         assert_eq!(follow.next().await.unwrap().unwrap().position, position);
     }
+    // The closed subscriber's events are let go with it; the others have read theirs.
+    drop(follower);
+    assert_eq!(integrations.feed.held(), 0);
 }
 
 async fn subscriptions_are_recorded_as_accesses(backend: Backend, path: Path) {
