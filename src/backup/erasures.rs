@@ -4,9 +4,15 @@
 //! destruction had not finished), and from any surviving log (a data directory or database
 //! that outlived the failure: its erased data keys and its `subject.erased` events).
 //!
-//! An erasure is the safe direction (it can only make data unreadable), so a later archive's
-//! list is taken even when that archive is otherwise unusable (a damaged part, a manifest whose
-//! signature fails): refusing it would let a damaged archive resurrect data.
+//! A later archive's list is taken when its manifest's signature verifies under a key of the
+//! log: one the restored log introduced, or one a surviving log did (a key rotated in after the
+//! archive being restored). Its parts are not read, so a later archive that is otherwise
+//! damaged still counts. A list that cannot be vouched for (a signature that fails, a signer the
+//! log does not know) is neither taken nor passed over in silence: the restore stops and names
+//! the archive, since taking it would let whoever can write to the target destroy data at
+//! restore, and ignoring it could bring an erased subject's data back. The operator either moves
+//! the archive out of the target or accepts its list (`--accept-unverified-erasures`), and the
+//! report names every list taken that way.
 
 use std::collections::BTreeSet;
 
@@ -14,13 +20,17 @@ use futures::StreamExt;
 
 use super::BackupError;
 use super::format::{MANIFEST_FILE, Manifest};
+use super::reader::read_manifest;
 use super::target::Target;
 use crate::domain::events::DomainEvent;
 use crate::domain::records::{ErasureBasis, SubjectErased};
 use crate::keyring::Keyring;
 use crate::log::{Actor, StreamId};
 use crate::store::pages::{PAGE_SIZE, log_pages};
-use crate::store::{AppendRequest, EventLog, LogOptions, StoreError, open_existing_store};
+use crate::store::{
+    AppendRequest, EventLog, LogOptions, LogStore, StoreError, open_existing_store,
+};
+use crate::transparency::keys::KeyHistory;
 
 /// Where later erasures were found.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -28,14 +38,39 @@ pub struct LaterErasures {
     pub subjects: BTreeSet<String>,
     /// The later archives read.
     pub later_archives: usize,
+    /// Later archives whose list was taken without a signature of the log's to vouch for it
+    /// (only when the operator accepted such lists).
+    pub unverified_archives: Vec<String>,
     /// The surviving logs read.
     pub surviving_logs: usize,
+    /// The log's keys known from the restored log and the surviving logs, as (key id, public
+    /// key in hex): a later archive's manifest must be signed by one of them.
+    #[serde(skip)]
+    pub log_keys: BTreeSet<(String, String)>,
 }
 
-/// Every subject erased in an archive of `target` newer than `manifest`'s.
+impl LaterErasures {
+    /// Adds every key `store`'s log introduced to those a later archive may be signed by.
+    pub async fn trust_keys_of(&mut self, store: &dyn LogStore) -> Result<(), StoreError> {
+        let history = KeyHistory::load(store).await?;
+        self.log_keys.extend(
+            history
+                .keys()
+                .iter()
+                .map(|key| (key.key_id.clone(), hex::encode(key.public_key.as_bytes()))),
+        );
+        Ok(())
+    }
+}
+
+/// Every subject erased in an archive of `target` newer than `manifest`'s, from manifests
+/// signed by one of `found.log_keys` (call [`LaterErasures::trust_keys_of`] first). A later
+/// archive of this log whose manifest cannot be vouched for stops the restore, unless
+/// `accept_unverified`; a manifest that does not parse, or names another log, is passed over.
 pub async fn from_later_archives(
     target: &Target,
     manifest: &Manifest,
+    accept_unverified: bool,
     found: &mut LaterErasures,
 ) -> Result<(), BackupError> {
     for archive in target.archives().await? {
@@ -50,6 +85,25 @@ pub async fn from_later_archives(
         };
         if later.log_id != manifest.log_id {
             continue;
+        }
+        let unverified = match read_manifest(target, &archive.name).await {
+            Ok(signed) => {
+                let signer = &signed.manifest.signer;
+                let known = found
+                    .log_keys
+                    .contains(&(signer.key_id.clone(), signer.public_key.clone()));
+                (!known).then_some("its signer is not a key of this log")
+            }
+            Err(_) => Some("its manifest's signature does not verify"),
+        };
+        if let Some(reason) = unverified {
+            if !accept_unverified {
+                return Err(BackupError::UnverifiedLaterArchive {
+                    name: archive.name,
+                    reason,
+                });
+            }
+            found.unverified_archives.push(archive.name.clone());
         }
         found.subjects.extend(later.erased_subjects);
         found.later_archives += 1;
@@ -74,6 +128,7 @@ pub async fn from_surviving_log(
             what: "erasure source's log id",
         });
     }
+    found.trust_keys_of(store.as_ref()).await?;
     let mut after = String::new();
     loop {
         let page = store.archive().data_keys_page(&after, 500).await?;

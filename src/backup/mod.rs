@@ -93,6 +93,13 @@ pub enum BackupError {
          or --no-surviving-log when none survives"
     )]
     ErasureSourceRequired,
+    /// A later archive of the log lists erased subjects, but no key of the log vouches for its
+    /// manifest.
+    #[error(
+        "later archive {name} lists erasures, but {reason}: move it out of the target, or pass \
+         --accept-unverified-erasures to apply its list anyway"
+    )]
+    UnverifiedLaterArchive { name: String, reason: &'static str },
     /// A projection could not be rebuilt from the restored log (`docket projections status`
     /// says why).
     #[error("the projection {name} could not be rebuilt from the restored log")]
@@ -126,6 +133,7 @@ impl BackupError {
             BackupError::MasterKey { .. } => "MASTER_KEY_UNAVAILABLE",
             BackupError::TargetNotEmpty { .. } => "TARGET_NOT_EMPTY",
             BackupError::ErasureSourceRequired => "ERASURE_SOURCE_REQUIRED",
+            BackupError::UnverifiedLaterArchive { .. } => "UNVERIFIED_LATER_ARCHIVE",
             BackupError::Projection { .. } => "PROJECTION_REBUILD_FAILED",
             BackupError::Store(_) => "STORE",
             BackupError::Credentials(_) => "CREDENTIALS",

@@ -43,6 +43,9 @@ pub struct RestoreOptions {
     pub erasures_from: Vec<LogOptions>,
     /// The operator states that no log survives (later archives are still read).
     pub no_surviving_log: bool,
+    /// Take the erased-subject lists of later archives whose manifest no key of the log
+    /// vouches for, rather than stop ([`super::erasures`]).
+    pub accept_unverified_erasures: bool,
     /// The key id the archived log's genesis must carry.
     pub genesis_key: Option<String>,
 }
@@ -60,6 +63,9 @@ pub struct RestoreReport {
     /// (not when the signing key in force is missing from the data directory).
     pub erasures_recorded: bool,
     pub later_archives_read: usize,
+    /// Later archives whose erasures were taken without a signature of the log's (accepted by
+    /// the operator).
+    pub unverified_later_archives: Vec<String>,
     pub surviving_logs_read: usize,
     pub projections_rebuilt: usize,
     /// Whether the target's data directory holds the private keys that sign the next events
@@ -98,11 +104,19 @@ pub async fn restore(
 
     // Later erasures are gathered before anything is written: a source that cannot be read
     // stops the restore here, with the target still empty.
+    // Surviving logs first: the keys they introduced vouch for later archives too.
     let mut later = LaterErasures::default();
-    from_later_archives(from, manifest, &mut later).await?;
+    later.trust_keys_of(staging.log.as_ref()).await?;
     for source in &options.erasures_from {
         from_surviving_log(source, manifest, &mut later).await?;
     }
+    from_later_archives(
+        from,
+        manifest,
+        options.accept_unverified_erasures,
+        &mut later,
+    )
+    .await?;
     later.subjects.extend(staging.erased_in_log.iter().cloned());
 
     let written = write_target(&staging, &options.into, &later).await;
@@ -162,6 +176,7 @@ pub async fn restore(
         erasures_reapplied,
         erasures_recorded,
         later_archives_read: later.later_archives,
+        unverified_later_archives: later.unverified_archives.clone(),
         surviving_logs_read: later.surviving_logs,
         projections_rebuilt,
         signing_key_present: has_key(&options.into.data_dir, head.key_id.as_deref()),

@@ -45,6 +45,10 @@ pub struct RestoreArgs {
     /// erasures made after the one restored.
     #[arg(long)]
     no_surviving_log: bool,
+    /// Apply the erased-subject lists of later archives whose manifest is not signed by a key
+    /// of the log (a failed signature, an unknown signer) instead of stopping.
+    #[arg(long)]
+    accept_unverified_erasures: bool,
     /// Key id the archived log's genesis event must carry.
     #[arg(long, value_name = "KEY_ID")]
     genesis_key: Option<String>,
@@ -121,6 +125,7 @@ pub async fn run_restore(settings: &Settings, args: RestoreArgs) -> ExitCode {
             .map(|source| source_options(source))
             .collect(),
         no_surviving_log: args.no_surviving_log,
+        accept_unverified_erasures: args.accept_unverified_erasures,
         genesis_key: args.genesis_key,
     };
     let report = match restore(&target, &options).await {
@@ -142,6 +147,12 @@ pub async fn run_restore(settings: &Settings, args: RestoreArgs) -> ExitCode {
             report.later_archives_read,
             report.surviving_logs_read,
             report.projections_rebuilt
+        );
+    }
+    for name in &report.unverified_later_archives {
+        eprintln!(
+            "docket: the erasures listed by later archive {name} were applied although no key \
+             of the log vouches for its manifest (--accept-unverified-erasures)"
         );
     }
     if !report.erasures_recorded {

@@ -109,6 +109,7 @@ fn options_into(log: &TestLog) -> RestoreOptions {
         archive: None,
         erasures_from: Vec::new(),
         no_surviving_log: true,
+        accept_unverified_erasures: false,
         genesis_key: None,
     }
 }
@@ -523,6 +524,98 @@ async fn erasures_after_a_backup_are_reapplied(backend: Backend) {
     unreadable(docket).await;
 }
 
+/// A later archive's erased-subject list is taken only from a manifest signed by a key of the
+/// log: anyone who can write to the target could otherwise have data destroyed at restore. One
+/// nobody vouches for stops the restore until the operator moves it aside or accepts it.
+async fn a_later_archive_no_key_of_the_log_vouches_for_stops_the_restore(backend: Backend) {
+    let firm = busy_firm(backend).await;
+    let archives = tempfile::tempdir().unwrap();
+    let target = Target::directory(archives.path()).unwrap();
+    let restored_one = write_backup(&firm.log.options(), &target).await.unwrap();
+    let later = write_backup(&firm.log.options(), &target).await.unwrap();
+    assert!(later.name > restored_one.name);
+    let folder = archives.path().join(&later.name);
+    let honest_manifest = std::fs::read(folder.join("manifest.json")).unwrap();
+    let honest_signature = std::fs::read(folder.join("manifest.sig")).unwrap();
+    let contact = format!("contact:{}", firm.contact_id);
+    let restore_into = |accept: bool| {
+        let target = target.clone();
+        let firm_dir = firm.log.dir.path().to_owned();
+        let archive = restored_one.name.clone();
+        async move {
+            let into = TestLog::new(backend).await;
+            copy_key_files(&firm_dir, into.dir.path());
+            let mut options = options_into(&into);
+            options.archive = Some(archive);
+            options.accept_unverified_erasures = accept;
+            let result = restore(&target, &options).await;
+            (into, result)
+        }
+    };
+
+    // Someone who can write to the target adds a client to the later archive's list.
+    let mut forged: Value = serde_json::from_slice(&honest_manifest).unwrap();
+    forged["erased_subjects"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(contact));
+    let forged = serde_json::to_vec(&forged).unwrap();
+    std::fs::write(folder.join("manifest.json"), &forged).unwrap();
+    let (into, result) = restore_into(false).await;
+    let error = result.unwrap_err();
+    assert!(
+        matches!(&error, BackupError::UnverifiedLaterArchive { name, reason }
+            if *name == later.name && reason.contains("signature")),
+        "{error}"
+    );
+    assert_eq!(error.code(), "UNVERIFIED_LATER_ARCHIVE");
+    assert!(error.to_string().contains("--accept-unverified-erasures"));
+    assert!(target_is_empty(&into).await, "nothing written");
+
+    // Signed again, by a key that is not the log's: the signature holds and vouches for nothing.
+    let stranger = docket::log::keys::LogSigner::generate().unwrap();
+    let mut resigned: Value = serde_json::from_slice(&forged).unwrap();
+    resigned["signer"] = json!({
+        "key_id": stranger.id().as_str(),
+        "public_key": stranger.public_key_hex(),
+    });
+    let resigned = serde_json::to_vec(&resigned).unwrap();
+    let signature = json!({
+        "key_id": stranger.id().as_str(),
+        "signature": hex::encode(stranger.sign_manifest(&resigned)),
+    });
+    std::fs::write(folder.join("manifest.json"), &resigned).unwrap();
+    std::fs::write(
+        folder.join("manifest.sig"),
+        serde_json::to_vec(&signature).unwrap(),
+    )
+    .unwrap();
+    let (into, result) = restore_into(false).await;
+    let error = result.unwrap_err();
+    assert!(
+        matches!(&error, BackupError::UnverifiedLaterArchive { reason, .. }
+            if reason.contains("not a key of this log")),
+        "{error}"
+    );
+    assert!(target_is_empty(&into).await);
+
+    // Accepted by the operator, the list is applied and the report names the archive.
+    let (_, result) = restore_into(true).await;
+    let done = result.unwrap();
+    assert_eq!(done.unverified_later_archives, vec![later.name.clone()]);
+    assert_eq!(done.erasures_reapplied, vec![contact.clone()]);
+
+    // The honest manifest, signed by the log's key, is taken without question: nothing erased.
+    std::fs::write(folder.join("manifest.json"), &honest_manifest).unwrap();
+    std::fs::write(folder.join("manifest.sig"), &honest_signature).unwrap();
+    let (restored, result) = restore_into(false).await;
+    let done = result.unwrap();
+    assert_eq!(done.later_archives_read, 1);
+    assert!(done.unverified_later_archives.is_empty());
+    assert!(done.erasures_reapplied.is_empty());
+    restored.verify().await.unwrap();
+}
+
 async fn a_backup_taken_during_appends_is_a_consistent_cut(backend: Backend) {
     let log = TestLog::new(backend).await;
     let docket = Docket::open_with(&log.options(), Duration::from_secs(5))
@@ -777,6 +870,7 @@ on_both_backends!(
     the_drill_restores_every_read_model,
     tampered_archives_are_refused_and_nothing_is_written,
     erasures_after_a_backup_are_reapplied,
+    a_later_archive_no_key_of_the_log_vouches_for_stops_the_restore,
     a_backup_taken_during_appends_is_a_consistent_cut,
     retention_keeps_the_newest_complete_archives,
 );
