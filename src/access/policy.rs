@@ -297,6 +297,38 @@ pub fn matter_access(
     }
 }
 
+/// The first time after `now` (RFC 3339, as Docket writes it) at which [`matter_access`] could
+/// answer otherwise for `who` on the matter, the directory and the facts staying as they are:
+/// when an API client's validity ends, or a break-glass window of the user on the matter
+/// closes. Nothing else in the answer depends on the time, so an answer taken at `now` holds
+/// while the time is before this; `None` when it holds until the directory or the facts change.
+pub fn matter_access_changes_at(
+    directory: &Directory,
+    who: &Principal,
+    facts: &MatterFacts,
+    now: &str,
+) -> Option<String> {
+    match &who.kind {
+        PrincipalKind::ApiClient { client_id } => directory
+            .api_clients
+            .get(client_id)
+            .and_then(|client| client.scopes.expires_at.as_ref())
+            .filter(|expires| expires.as_str() > now)
+            .cloned(),
+        PrincipalKind::User { user_id } => directory
+            .break_glass
+            .iter()
+            .filter(|glass| {
+                glass.user_id == *user_id
+                    && glass.matter_number == facts.number
+                    && glass.expires_at.as_str() > now
+            })
+            .map(|glass| &glass.expires_at)
+            .min()
+            .cloned(),
+    }
+}
+
 fn partner_policy_covers(directory: &Directory, who: &Principal, practice_area: &str) -> bool {
     match directory.policy.partner_access {
         PartnerAccess::Team => false,

@@ -115,8 +115,9 @@ const MEMO_MATTERS: usize = 4096;
 /// memo never decides with less than the gate itself would.
 ///
 /// Beside each matter's facts the memo keeps what its holder noted of the matter (a
-/// subscription: the parts already in its access records), so that one lookup per delivery
-/// serves both. At [`MEMO_MATTERS`] matters it starts over, notes included.
+/// subscription: the parts already in its access records), and the policy's last answer for
+/// its holder, so that one lookup per delivery serves all three. A memo serves one principal.
+/// At [`MEMO_MATTERS`] matters it starts over, notes included.
 #[derive(Default)]
 pub struct Memo {
     directory: Option<Arc<Directory>>,
@@ -128,8 +129,29 @@ struct Remembered {
     facts: Option<Arc<MatterFacts>>,
     /// `EventGate::facts_changed` when `facts` were taken.
     as_of: u64,
+    /// The policy's last answer on these facts, for the memo's one principal.
+    decided: Option<Decided>,
     /// Parts the holder noted, one bit per part.
     noted: u32,
+}
+
+/// An answer of the policy, and how long it holds: until the directory it was taken with is
+/// replaced, the facts are taken again, or the time reaches `until`
+/// ([`policy::matter_access_changes_at`]).
+struct Decided {
+    directory: u64,
+    access: policy::MatterAccess,
+    until: Option<String>,
+}
+
+impl Decided {
+    fn holds(&self, directory: u64) -> bool {
+        self.directory == directory
+            && self
+                .until
+                .as_deref()
+                .is_none_or(|until| crate::log::time::with_now(|now| now < until))
+    }
 }
 
 /// A part's bit in a [`Memo`]'s notes.
@@ -390,6 +412,7 @@ impl EventGate {
                 Some(remembered) => {
                     remembered.facts = facts;
                     remembered.as_of = changed;
+                    remembered.decided = None;
                 }
                 None => {
                     if memo.matters.len() >= MEMO_MATTERS {
@@ -398,21 +421,34 @@ impl EventGate {
                     let remembered = Remembered {
                         facts,
                         as_of: changed,
+                        decided: None,
                         noted: 0,
                     };
                     memo.matters.insert(number.to_owned(), remembered);
                 }
             }
         }
-        let (Some(directory), Some(remembered)) = (&memo.directory, memo.matters.get(number))
+        let (Some(directory), Some(remembered)) = (&memo.directory, memo.matters.get_mut(number))
         else {
             return Ok((None, 0));
         };
         let Some(facts) = &remembered.facts else {
             return Ok((None, remembered.noted));
         };
-        let access =
-            crate::log::time::with_now(|now| policy::matter_access(directory, who, facts, now));
+        // The policy's answer is kept until something it depends on moves: most deliveries
+        // take no clock reading and no lookup in the directory.
+        if let Some(decided) = &remembered.decided
+            && decided.holds(directory.version)
+        {
+            return Ok((Some(decided.access), remembered.noted));
+        }
+        let decided = crate::log::time::with_now(|now| Decided {
+            directory: directory.version,
+            access: policy::matter_access(directory, who, facts, now),
+            until: policy::matter_access_changes_at(directory, who, facts, now),
+        });
+        let access = decided.access;
+        remembered.decided = Some(decided);
         Ok((Some(access), remembered.noted))
     }
 

@@ -1152,3 +1152,126 @@ async fn the_list_filter_agrees_with_the_policy_on_generated_firms() {
         "{seen_visible} visible, {seen_hidden} hidden"
     );
 }
+
+/// An answer of the policy holds until the time `matter_access_changes_at` names (the directory
+/// and the facts staying as they are): subscriptions keep it that long without deciding again,
+/// so the time must be the first at which the answer can change.
+#[test]
+fn the_policy_names_the_first_time_its_answer_can_change() {
+    use docket::access::policy::{MatterFacts, matter_access, matter_access_changes_at};
+    use docket::identity::directory::{ApiClient, BreakGlass, Directory, User, UserStatus};
+    use docket::identity::scopes::ClientScopes;
+
+    let at = |minutes: i64| {
+        let base = chrono::DateTime::parse_from_rfc3339("2026-12-04T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        docket::log::time::format_timestamp(base + chrono::Duration::seconds(minutes * 60))
+    };
+    let mut directory = Directory::default();
+    for (user_id, role) in [("u.glass", Role::Attorney), ("u.team", Role::Attorney)] {
+        directory.users.insert(
+            user_id.to_owned(),
+            User {
+                user_id: user_id.to_owned(),
+                email: format!("{user_id}@firm.example"),
+                name: user_id.to_owned(),
+                role,
+                practice_areas: Vec::new(),
+                status: UserStatus::Active,
+                enrolled: true,
+                added_at: at(-600),
+                last_login_at: None,
+            },
+        );
+    }
+    let glass = |user_id: &str, matter: &str, expires: i64| BreakGlass {
+        user_id: user_id.to_owned(),
+        matter_number: matter.to_owned(),
+        reason: "hearing moved".to_owned(),
+        opened_at: at(expires - 60),
+        expires_at: at(expires),
+        position: 1,
+    };
+    directory.break_glass = vec![
+        glass("u.glass", "M-1", 30),
+        glass("u.glass", "M-1", 10),
+        glass("u.glass", "M-1", -5),
+        glass("u.glass", "M-2", 3),
+        glass("u.team", "M-1", 1),
+    ];
+    directory.api_clients.insert(
+        "billing".to_owned(),
+        ApiClient {
+            client_id: "billing".to_owned(),
+            name: "Billing".to_owned(),
+            registered_at: at(-600),
+            keys: Default::default(),
+            scopes: ClientScopes {
+                expires_at: Some(at(20)),
+                ..ClientScopes::default()
+            },
+        },
+    );
+    let mut facts = MatterFacts {
+        number: "M-1".to_owned(),
+        practice_area: "litigation".to_owned(),
+        ..MatterFacts::default()
+    };
+    facts
+        .team
+        .insert("u.team".to_owned(), "attorney".to_owned());
+    facts
+        .team
+        .insert("billing".to_owned(), "integration".to_owned());
+
+    let glass_user = Principal::user("u.glass").unwrap();
+    let team_user = Principal::user("u.team").unwrap();
+    let client = Principal::api_client("billing").unwrap();
+    // The nearest window of this user on this matter that is still open; none for other matters
+    // or users, nor for windows already closed.
+    assert_eq!(
+        matter_access_changes_at(&directory, &glass_user, &facts, &at(0)),
+        Some(at(10))
+    );
+    assert_eq!(
+        matter_access_changes_at(&directory, &glass_user, &facts, &at(10)),
+        Some(at(30))
+    );
+    assert_eq!(
+        matter_access_changes_at(&directory, &glass_user, &facts, &at(30)),
+        None
+    );
+    assert_eq!(
+        matter_access_changes_at(&directory, &client, &facts, &at(0)),
+        Some(at(20))
+    );
+    assert_eq!(
+        matter_access_changes_at(&directory, &client, &facts, &at(20)),
+        None
+    );
+
+    // At every minute from -10 to 40, the answer is the one taken at any earlier minute whose
+    // named time has not come yet.
+    for who in [&glass_user, &team_user, &client] {
+        for taken in -10..=40 {
+            let answer = matter_access(&directory, who, &facts, &at(taken));
+            let until = matter_access_changes_at(&directory, who, &facts, &at(taken));
+            for later in taken..=40 {
+                if until.as_ref().is_some_and(|until| at(later) >= *until) {
+                    break;
+                }
+                assert_eq!(
+                    matter_access(&directory, who, &facts, &at(later)),
+                    answer,
+                    "{who:?} taken at {taken}, asked at {later}"
+                );
+            }
+        }
+    }
+    // And the answers do change at those times.
+    assert!(matter_access(&directory, &glass_user, &facts, &at(29)).is_visible());
+    assert!(!matter_access(&directory, &glass_user, &facts, &at(30)).is_visible());
+    assert!(matter_access(&directory, &client, &facts, &at(19)).is_visible());
+    assert!(!matter_access(&directory, &client, &facts, &at(20)).is_visible());
+}
