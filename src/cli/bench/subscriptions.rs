@@ -70,6 +70,43 @@ fn store_error(error: impl std::fmt::Display) -> StoreError {
     }
 }
 
+/// Now, in microseconds since the Unix epoch: what a subscriber notes when an event arrives.
+/// Reading the clock is all a delivery costs the measurement; the lag is worked out after the
+/// run ([`lags_micros`]), so that parsing a million timestamps a second does not take the cores
+/// the deliveries need.
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+        })
+}
+
+/// Each position's `recorded_at` (RFC 3339) as microseconds since the Unix epoch, read from
+/// the log once per event.
+async fn recorded_micros(
+    docket: &Docket,
+    from: u64,
+    through: u64,
+) -> Result<std::collections::HashMap<u64, u64>, StoreError> {
+    let mut recorded = std::collections::HashMap::new();
+    let mut next = from;
+    while next <= through {
+        let page = docket.log.store().read_page(next, 1_000).await?;
+        let Some(last) = page.last().map(|event| event.position) else {
+            break;
+        };
+        for event in page {
+            if let Ok(at) = chrono::DateTime::parse_from_rfc3339(&event.recorded_at) {
+                let micros = u64::try_from(at.timestamp_micros()).unwrap_or(0);
+                recorded.insert(event.position, micros);
+            }
+        }
+        next = last + 1;
+    }
+    Ok(recorded)
+}
+
 /// Lag of an event recorded at `recorded_at` (RFC 3339), received now, in microseconds.
 pub(super) fn lag_micros(recorded_at: &str) -> u64 {
     chrono::DateTime::parse_from_rfc3339(recorded_at)
@@ -127,7 +164,7 @@ pub async fn run(
             follower,
             |mut follower| async move {
                 let event = follower.next().await.ok()?;
-                Some(((event.position, lag_micros(&event.recorded_at)), follower))
+                Some(((event.position, now_micros()), follower))
             },
         ))
     })
@@ -164,7 +201,7 @@ pub async fn run(
                     .filter_map(|frame| {
                         let message = next_message("1", &frame.json);
                         let received = match frame.event {
-                            Some(event) => Some((event.position, lag_micros(&event.recorded_at))),
+                            Some(event) => Some((event.position, now_micros())),
                             None => {
                                 report_end(&message, None);
                                 None
@@ -209,7 +246,8 @@ fn report_end(message: &str, extensions: Option<&async_graphql::ErrorExtensionVa
     }
 }
 
-/// What a subscriber receives: (position, lag in microseconds) per event.
+/// What a subscriber receives: (position, when it arrived in microseconds since the Unix epoch)
+/// per event.
 type Received = std::pin::Pin<Box<dyn futures::Stream<Item = (u64, u64)> + Send>>;
 
 /// Starts `plan.subscribers` subscribers (made by `subscribe` from the next position), appends
@@ -232,30 +270,30 @@ where
     let warmed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut subscribers = Vec::with_capacity(plan.subscribers);
     for _ in 0..plan.subscribers {
-        let mut stream = subscribe(from);
+        let stream = subscribe(from);
         let warmed = warmed.clone();
         subscribers.push(tokio::spawn(async move {
-            let mut lags = Vec::with_capacity(total as usize);
+            let mut arrivals = Vec::with_capacity(total as usize);
             let (mut last, mut disordered, mut seen) = (0u64, 0u64, 0u64);
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(plan.seconds + 120);
-            while (lags.len() as u64) < total {
-                match tokio::time::timeout_at(deadline, stream.next()).await {
-                    Ok(Some((position, lag))) => {
-                        if position <= last {
-                            disordered += 1;
-                        }
-                        last = position;
-                        seen += 1;
-                        if seen == warm_up {
-                            warmed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        } else if seen > warm_up {
-                            lags.push(lag as u32);
-                        }
-                    }
-                    _ => break,
+            // One timer for the whole run, not one per delivery.
+            let deadline = Box::pin(tokio::time::sleep(Duration::from_secs(plan.seconds + 120)));
+            let mut stream = stream.take_until(deadline);
+            while (arrivals.len() as u64) < total {
+                let Some((position, arrived)) = stream.next().await else {
+                    break;
+                };
+                if position <= last {
+                    disordered += 1;
+                }
+                last = position;
+                seen += 1;
+                if seen == warm_up {
+                    warmed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                } else if seen > warm_up {
+                    arrivals.push((position, arrived));
                 }
             }
-            (lags, disordered)
+            (arrivals, disordered)
         }));
     }
     for number in numbers {
@@ -308,14 +346,24 @@ where
         task.await.map_err(store_error)?.map_err(store_error)?;
     }
     let append_seconds = started.elapsed().as_secs_f64();
-    let mut lags: Vec<u32> = Vec::new();
+    let mut arrivals: Vec<Vec<(u64, u64)>> = Vec::with_capacity(plan.subscribers);
     let (mut delivered, mut disordered) = (0u64, 0u64);
     for subscriber in subscribers {
         let (mine, wrong) = subscriber.await.map_err(store_error)?;
         delivered += mine.len() as u64;
         disordered += wrong;
-        lags.extend(mine);
+        arrivals.push(mine);
     }
+    let recorded = recorded_micros(docket, from, docket.log.head().await?.position).await?;
+    let mut lags: Vec<u32> = arrivals
+        .iter()
+        .flatten()
+        .map(|(position, arrived)| {
+            let at = recorded.get(position).copied().unwrap_or(*arrived);
+            u32::try_from(arrived.saturating_sub(at)).unwrap_or(u32::MAX)
+        })
+        .collect();
+    drop(arrivals);
     lags.sort_unstable();
     let percentile = |p: f64| {
         let index = ((lags.len() as f64 * p).ceil() as usize).saturating_sub(1);
