@@ -867,6 +867,7 @@ async fn the_commands_back_up_refuse_and_restore(backend: Backend) {
 
 on_both_backends!(
     the_commands_back_up_refuse_and_restore,
+    the_commands_back_up_to_and_restore_from_an_s3_server,
     the_drill_restores_every_read_model,
     tampered_archives_are_refused_and_nothing_is_written,
     erasures_after_a_backup_are_reapplied,
@@ -874,3 +875,110 @@ on_both_backends!(
     a_backup_taken_during_appends_is_a_consistent_cut,
     retention_keeps_the_newest_complete_archives,
 );
+
+// ---- an S3-compatible server -----------------------------------------------------------------
+
+/// The S3-compatible server the tests use (`DOCKET_TEST_S3_ENDPOINT`, default
+/// `http://127.0.0.1:9000`; `.ci/run` starts one).
+fn s3_endpoint() -> String {
+    std::env::var("DOCKET_TEST_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".to_owned())
+}
+
+/// Creates `bucket` on the test server with a plain HTTP `PUT /bucket` (the test server does
+/// not check credentials; the object store library cannot create buckets).
+async fn create_bucket(bucket: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint = s3_endpoint();
+    let host = endpoint
+        .strip_prefix("http://")
+        .expect("DOCKET_TEST_S3_ENDPOINT is an http:// URL")
+        .trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .unwrap_or_else(|error| {
+            panic!("an S3-compatible server must listen on {endpoint} (DOCKET_TEST_S3_ENDPOINT): {error}")
+        });
+    let request = format!(
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// The drill through a real S3 API: `docket backup --out s3://...` writes the archive over HTTP,
+/// `docket restore --from s3://...` lists, checks and restores it into an empty data directory,
+/// and the restored log verifies.
+async fn the_commands_back_up_to_and_restore_from_an_s3_server(backend: Backend) {
+    let (log, docket) = small_docket(backend).await;
+    let bucket = format!(
+        "docket-test-{}-{}",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    );
+    create_bucket(&bucket).await;
+    let url = format!("s3://{bucket}/firm/docket");
+    let with_s3 = |mut command: std::process::Command| {
+        command
+            .env("AWS_ENDPOINT", s3_endpoint())
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "docket-test")
+            .env("AWS_SECRET_ACCESS_KEY", "docket-test-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE");
+        command
+    };
+
+    let mut backup = with_s3(log.docket_command());
+    backup.args(["backup", "--json", "--out", &url]);
+    let out = backup.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(written["status"], json!("written"));
+    assert_eq!(
+        written["report"]["verified"],
+        json!(true),
+        "read back from S3"
+    );
+    let name = written["report"]["name"].as_str().unwrap().to_owned();
+    drop(docket);
+
+    let into = TestLog::new(backend).await;
+    copy_key_files(log.dir.path(), into.dir.path());
+    let mut list = with_s3(into.docket_command());
+    list.args(["restore", "--list", "--from", &url]);
+    let out = list.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{name}  complete")
+    );
+
+    let mut restore = with_s3(into.docket_command());
+    restore.args(["restore", "--json", "--no-surviving-log", "--from", &url]);
+    let out = restore.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["report"]["archive"], json!(name));
+    assert_eq!(answer["report"]["head"], written["report"]["head"]);
+    let verify = into.docket_command().arg("verify").output().unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
