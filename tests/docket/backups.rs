@@ -907,6 +907,17 @@ async fn create_bucket(bucket: &str) {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
+/// Runs `command`, which must succeed; what it wrote to standard output.
+fn succeeded(mut command: std::process::Command) -> Vec<u8> {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// The drill through a real S3 API: `docket backup --out s3://...` writes the archive over HTTP,
 /// `docket restore --from s3://...` lists, checks and restores it into an empty data directory,
 /// and the restored log verifies.
@@ -933,13 +944,7 @@ async fn the_commands_back_up_to_and_restore_from_an_s3_server(backend: Backend)
 
     let mut backup = with_s3(log.docket_command());
     backup.args(["backup", "--json", "--out", &url]);
-    let out = backup.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let written: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let written: Value = serde_json::from_slice(&succeeded(backup)).unwrap();
     assert_eq!(written["status"], json!("written"));
     assert_eq!(
         written["report"]["verified"],
@@ -953,26 +958,14 @@ async fn the_commands_back_up_to_and_restore_from_an_s3_server(backend: Backend)
     copy_key_files(log.dir.path(), into.dir.path());
     let mut list = with_s3(into.docket_command());
     list.args(["restore", "--list", "--from", &url]);
-    let out = list.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        String::from_utf8_lossy(&succeeded(list)).trim(),
         format!("{name}  complete")
     );
 
     let mut restore = with_s3(into.docket_command());
     restore.args(["restore", "--json", "--no-surviving-log", "--from", &url]);
-    let out = restore.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let answer: Value = serde_json::from_slice(&succeeded(restore)).unwrap();
     assert_eq!(answer["report"]["archive"], json!(name));
     assert_eq!(answer["report"]["head"], written["report"]["head"]);
     let verify = into.docket_command().arg("verify").output().unwrap();
