@@ -637,3 +637,30 @@ impl EventGate {
         Ok(facts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_answer_holds_until_the_directory_moves_or_its_time_comes() {
+        let access = policy::MatterAccess::None {
+            reason: "not_on_team",
+        };
+        let at = |seconds: i64| {
+            crate::log::time::format_timestamp(
+                chrono::Utc::now() + chrono::Duration::seconds(seconds),
+            )
+        };
+        let kept = |until: Option<String>| Decided {
+            directory: 7,
+            access,
+            until,
+        };
+        assert!(kept(None).holds(7), "nothing in it depends on the time");
+        assert!(kept(Some(at(60))).holds(7), "its expiry is still to come");
+        assert!(!kept(Some(at(-1))).holds(7), "its expiry has come");
+        assert!(!kept(None).holds(8), "the directory was replaced");
+        assert!(!kept(Some(at(60))).holds(6));
+    }
+}
