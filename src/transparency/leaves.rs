@@ -146,10 +146,10 @@ impl LeafScan {
         })
     }
 
-    /// Reads a few blocks ([`AUDITED_PER_CALL`] by default) of what was scanned again, taking up where the
-    /// last call stopped and starting over after the partial block, and compares each with the
-    /// digest kept of it. The first block that differs is returned; the scan can then no longer
-    /// vouch for the roots it computed, and should be started over.
+    /// Reads a few blocks of what was scanned again ([`AUDITED_PER_CALL`] by default), taking
+    /// up where the last call stopped and starting over after the partial block, and compares
+    /// each with the digest kept of it. The first block that differs is returned; the scan can
+    /// then no longer vouch for the roots it computed, and should be started over.
     pub async fn audit(&mut self, store: &dyn LogStore) -> Result<Option<Rewritten>, StoreError> {
         let block = u64::from(self.block);
         // At most one round of every block (the partial one included) per call.
