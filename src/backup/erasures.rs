@@ -77,25 +77,30 @@ pub async fn from_later_archives(
         if archive.name <= manifest.name || !archive.complete {
             continue;
         }
-        let Ok(bytes) = target.get(&archive.name, MANIFEST_FILE).await else {
-            continue;
-        };
-        let Ok(later) = serde_json::from_slice::<Manifest>(&bytes) else {
-            continue;
-        };
-        if later.log_id != manifest.log_id {
-            continue;
-        }
-        let unverified = match read_manifest(target, &archive.name).await {
+        // The signed reading first; only a manifest whose signature fails is read again, as
+        // plain JSON, to learn whether it is this log's.
+        let (later, unverified) = match read_manifest(target, &archive.name).await {
             Ok(signed) => {
                 let signer = &signed.manifest.signer;
                 let known = found
                     .log_keys
                     .contains(&(signer.key_id.clone(), signer.public_key.clone()));
-                (!known).then_some("its signer is not a key of this log")
+                let reason = (!known).then_some("its signer is not a key of this log");
+                (signed.manifest, reason)
             }
-            Err(_) => Some("its manifest's signature does not verify"),
+            Err(_) => {
+                let Ok(bytes) = target.get(&archive.name, MANIFEST_FILE).await else {
+                    continue;
+                };
+                let Ok(later) = serde_json::from_slice::<Manifest>(&bytes) else {
+                    continue;
+                };
+                (later, Some("its manifest's signature does not verify"))
+            }
         };
+        if later.log_id != manifest.log_id {
+            continue;
+        }
         if let Some(reason) = unverified {
             if !accept_unverified {
                 return Err(BackupError::UnverifiedLaterArchive {

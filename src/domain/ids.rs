@@ -80,9 +80,9 @@ pub fn new_entity_id() -> String {
 
 /// Entity ids are lowercase hyphenated UUIDs.
 pub fn check_entity_id(field: &'static str, text: &str) -> Result<(), DomainError> {
-    match uuid::Uuid::parse_str(text) {
-        Ok(id) if id.hyphenated().to_string() == text => Ok(()),
-        _ => Err(DomainError::invalid(field, "not a valid id")),
+    match canonical_uuid(text) {
+        Some(_) => Ok(()),
+        None => Err(DomainError::invalid(field, "not a valid id")),
     }
 }
 

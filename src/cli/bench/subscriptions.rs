@@ -72,7 +72,7 @@ fn store_error(error: impl std::fmt::Display) -> StoreError {
 
 /// Now, in microseconds since the Unix epoch: what a subscriber notes when an event arrives.
 /// Reading the clock is all a delivery costs the measurement; the lag is worked out after the
-/// run ([`lags_micros`]), so that parsing a million timestamps a second does not take the cores
+/// run ([`recorded_micros`]), so that parsing a million timestamps a second does not take the cores
 /// the deliveries need.
 fn now_micros() -> u64 {
     std::time::SystemTime::now()
